@@ -1,0 +1,227 @@
+//! Configuration loading shared by every daemon: a TOML file, then environment
+//! overrides (`FALCONRY__SECTION__KEY=value`), then command-line flags, merged
+//! into one table and deserialised strictly into the daemon's raw config type.
+//!
+//! This module only merges and deserialises. Each daemon validates its own raw
+//! config into typed settings (collecting every problem at once) before any
+//! network call; [`Problems`] is the shared way to collect those problems.
+
+use serde::de::DeserializeOwned;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Prefix of environment variables that override configuration keys.
+pub const ENV_PREFIX: &str = "FALCONRY__";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("configuration is not valid: {message}")]
+    Shape { message: String },
+    #[error("configuration has {} problem(s):\n{}", .0.len(), .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<String>),
+}
+
+/// An override of one key, e.g. `forwarder.queue = "dir:///tmp/q"` from a CLI flag.
+#[derive(Debug, Clone)]
+pub struct Override {
+    pub path: Vec<String>,
+    pub value: toml::Value,
+}
+
+impl Override {
+    pub fn new(dotted: &str, value: impl Into<toml::Value>) -> Self {
+        Override {
+            path: dotted.split('.').map(str::to_owned).collect(),
+            value: value.into(),
+        }
+    }
+}
+
+/// Loads `T` from an optional TOML file, the process environment, and `flags`
+/// (applied last, so flags win).
+pub fn load<T: DeserializeOwned>(
+    file: Option<&Path>,
+    flags: &[Override],
+) -> Result<T, ConfigError> {
+    load_from(file, std::env::vars(), flags)
+}
+
+/// As [`load`], with the environment given explicitly (for tests).
+pub fn load_from<T: DeserializeOwned>(
+    file: Option<&Path>,
+    env: impl IntoIterator<Item = (String, String)>,
+    flags: &[Override],
+) -> Result<T, ConfigError> {
+    let mut table = match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+            text.parse::<toml::Table>()
+                .map_err(|e| ConfigError::Syntax {
+                    path: path.to_owned(),
+                    message: e.to_string(),
+                })?
+        }
+        None => toml::Table::new(),
+    };
+    let mut env: Vec<(String, String)> = env
+        .into_iter()
+        .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+        .collect();
+    env.sort();
+    for (key, value) in env {
+        let path: Vec<String> = key[ENV_PREFIX.len()..]
+            .split("__")
+            .map(|s| s.to_ascii_lowercase())
+            .collect();
+        if path.iter().any(String::is_empty) {
+            continue;
+        }
+        set(&mut table, &path, env_value(&value));
+    }
+    for o in flags {
+        set(&mut table, &o.path, o.value.clone());
+    }
+    T::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Shape {
+        message: e.to_string(),
+    })
+}
+
+/// Environment values are strings; numbers and booleans are recognised so that
+/// `FALCONRY__FORWARDER__CONCURRENCY=8` sets an integer. Secrets accept both.
+fn env_value(raw: &str) -> toml::Value {
+    if let Ok(i) = raw.parse::<i64>() {
+        return toml::Value::Integer(i);
+    }
+    match raw {
+        "true" => toml::Value::Boolean(true),
+        "false" => toml::Value::Boolean(false),
+        _ => toml::Value::String(raw.to_owned()),
+    }
+}
+
+fn set(table: &mut toml::Table, path: &[String], value: toml::Value) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let mut cur = table;
+    for p in parents {
+        let entry = cur
+            .entry(p.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if !entry.is_table() {
+            *entry = toml::Value::Table(toml::Table::new());
+        }
+        let toml::Value::Table(t) = entry else { return };
+        cur = t;
+    }
+    cur.insert(last.clone(), value);
+}
+
+/// Collects every validation problem so `check-config` can print them all at once.
+#[derive(Debug, Default)]
+pub struct Problems(Vec<String>);
+
+impl Problems {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn add(&mut self, field: &str, problem: impl fmt::Display) {
+        self.0.push(format!("{field}: {problem}"));
+    }
+
+    /// Records the error of `result` under `field` and returns its value, if any.
+    pub fn check<V, E: fmt::Display>(&mut self, field: &str, result: Result<V, E>) -> Option<V> {
+        match result {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.add(field, e);
+                None
+            }
+        }
+    }
+
+    pub fn into_result(self) -> Result<(), ConfigError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(self.0))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    struct Root {
+        forwarder: Section,
+    }
+    #[derive(Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    struct Section {
+        queue: String,
+        #[serde(default)]
+        concurrency: Option<u32>,
+        #[serde(default)]
+        key: Option<crate::Secret>,
+    }
+
+    #[test]
+    fn file_then_env_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[forwarder]\nqueue = \"file\"\nconcurrency = 2\n").unwrap();
+        let env = vec![
+            (
+                "FALCONRY__FORWARDER__CONCURRENCY".to_owned(),
+                "8".to_owned(),
+            ),
+            ("FALCONRY__FORWARDER__KEY".to_owned(), "12345".to_owned()),
+            ("UNRELATED".to_owned(), "x".to_owned()),
+        ];
+        let r: Root = load_from(
+            Some(&path),
+            env,
+            &[Override::new("forwarder.queue", "flag")],
+        )
+        .unwrap();
+        assert_eq!(r.forwarder.queue, "flag");
+        assert_eq!(r.forwarder.concurrency, Some(8));
+        assert_eq!(r.forwarder.key.unwrap().expose(), "12345");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_name() {
+        let err = load_from::<Root>(
+            None,
+            vec![("FALCONRY__FORWARDER__QUEUEE".to_owned(), "x".to_owned())],
+            &[Override::new("forwarder.queue", "q")],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("queuee"), "{err}");
+    }
+
+    #[test]
+    fn problems_are_collected() {
+        let mut p = Problems::new();
+        p.add("a", "bad");
+        p.add("b", "worse");
+        let msg = p.into_result().unwrap_err().to_string();
+        assert!(msg.contains("2 problem") && msg.contains("a: bad") && msg.contains("b: worse"));
+    }
+}

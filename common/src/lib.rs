@@ -1,0 +1,15 @@
+//! Plumbing that two or more falconry daemons need: configuration loading, AWS
+//! clients, the object store (S3 or a local directory), shutdown signalling and
+//! telemetry (logs, metrics, the admin port).
+//!
+//! Domain logic (what a notice, an event or an alert means) never lives here.
+
+pub mod aws;
+pub mod config;
+pub mod secret;
+pub mod shutdown;
+pub mod store;
+pub mod telemetry;
+
+pub use secret::Secret;
+pub use store::{Location, ObjectInfo, Store, StoreError};

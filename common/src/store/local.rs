@@ -1,0 +1,155 @@
+//! The local-directory side of the object store (the embedded default): keys
+//! are relative paths under a root. Writes go to a temporary file beside the
+//! target, are synced, then renamed into place, so a reader never sees half an
+//! object. Keys that could escape the root are refused.
+
+use super::StoreError;
+use super::object_store::{ObjectInfo, ObjectReader};
+use std::path::{Path, PathBuf};
+
+/// Marker in the names of in-progress files; listing skips them.
+pub(crate) const TMP_MARKER: &str = ".falconry-tmp-";
+
+#[derive(Clone, Debug)]
+pub struct LocalStore {
+    root: PathBuf,
+}
+
+impl LocalStore {
+    pub fn new(root: PathBuf) -> Self {
+        LocalStore { root }
+    }
+
+    pub fn name(&self) -> String {
+        format!("file://{}", self.root.display())
+    }
+
+    pub(crate) fn path(&self, key: &str) -> Result<PathBuf, StoreError> {
+        let bad = |why| StoreError::BadKey {
+            store: self.name(),
+            key: key.to_owned(),
+            why,
+        };
+        if key.is_empty() || key.starts_with('/') || key.contains('\0') || key.contains('\\') {
+            return Err(bad("empty, absolute, or contains NUL or backslash"));
+        }
+        if key
+            .split('/')
+            .any(|s| s.is_empty() || s == "." || s == "..")
+        {
+            return Err(bad("has an empty, '.' or '..' segment"));
+        }
+        Ok(self.root.join(key))
+    }
+
+    fn io(&self, op: &'static str, key: &str, e: std::io::Error) -> StoreError {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            StoreError::NotFound {
+                op,
+                store: self.name(),
+                key: key.to_owned(),
+            }
+        } else {
+            StoreError::Failed {
+                op,
+                store: self.name(),
+                key: key.to_owned(),
+                message: e.to_string(),
+            }
+        }
+    }
+
+    pub async fn get(&self, key: &str) -> Result<ObjectReader, StoreError> {
+        let path = self.path(key)?;
+        let file = tokio::fs::File::open(&path)
+            .await
+            .map_err(|e| self.io("get", key, e))?;
+        Ok(ObjectReader::Local(file, self.name(), key.to_owned()))
+    }
+
+    pub async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, StoreError> {
+        let path = self.path(key)?;
+        match tokio::fs::metadata(&path).await {
+            Ok(m) if m.is_file() => Ok(Some(ObjectInfo {
+                key: key.to_owned(),
+                size: m.len(),
+            })),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.io("head", key, e)),
+        }
+    }
+
+    pub async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError> {
+        let root = self.root.clone();
+        let prefix_owned = prefix.to_owned();
+        let name = self.name();
+        tokio::task::spawn_blocking(move || {
+            // Walk from the deepest directory the prefix names.
+            let dir_part = match prefix_owned.rfind('/') {
+                Some(i) => &prefix_owned[..i],
+                None => "",
+            };
+            let mut out = Vec::new();
+            let start = if dir_part.is_empty() {
+                root.clone()
+            } else {
+                root.join(dir_part)
+            };
+            walk(&root, &start, &prefix_owned, &mut out).map_err(|e| StoreError::Failed {
+                op: "list",
+                store: name.clone(),
+                key: prefix_owned.clone(),
+                message: e.to_string(),
+            })?;
+            out.sort_by(|a, b| a.key.cmp(&b.key));
+            Ok(out)
+        })
+        .await
+        .map_err(|e| StoreError::Failed {
+            op: "list",
+            store: self.name(),
+            key: prefix.to_owned(),
+            message: e.to_string(),
+        })?
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        let path = self.path(key)?;
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(self.io("delete", key, e)),
+        }
+    }
+}
+
+fn walk(root: &Path, dir: &Path, prefix: &str, out: &mut Vec<ObjectInfo>) -> std::io::Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let path = entry.path();
+        let ty = entry.file_type()?;
+        let Ok(rel) = path.strip_prefix(root) else {
+            continue;
+        };
+        let key = rel.to_string_lossy().replace('\\', "/");
+        if ty.is_dir() {
+            // Descend only where keys could still match the prefix.
+            let as_dir = format!("{key}/");
+            if as_dir.starts_with(prefix) || prefix.starts_with(&as_dir) {
+                walk(root, &path, prefix, out)?;
+            }
+        } else if ty.is_file() && key.starts_with(prefix) && !key.contains(TMP_MARKER) {
+            out.push(ObjectInfo {
+                key,
+                size: entry.metadata()?.len(),
+            });
+        }
+    }
+    Ok(())
+}

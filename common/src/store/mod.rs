@@ -1,0 +1,14 @@
+//! The object store: an S3 bucket or a local directory behind one API, so the
+//! daemons run the same code path on AWS and on the embedded default.
+
+mod error;
+mod local;
+mod location;
+mod object_store;
+mod s3;
+mod writer;
+
+pub use error::StoreError;
+pub use location::Location;
+pub use object_store::{ObjectInfo, ObjectReader, Store};
+pub use writer::{ObjectWriter, Written};

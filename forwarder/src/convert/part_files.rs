@@ -1,0 +1,188 @@
+//! Writing one source file's rows into Parquet files, one per (table, hour)
+//! partition, on local temporary files (bounded memory: rows are encoded into
+//! row groups as they come and only a few partitions are open at once).
+//!
+//! A partition's rows normally land in one file; a new file (`seq` + 1) starts
+//! when the file passes its size bound or when the partition was closed to make
+//! room for others. Given the same input the outputs are the same, which keeps
+//! re-conversion idempotent.
+
+use super::record::Record;
+use super::schema::{SCHEMA_VERSION, TableSchema};
+use super::table_builder::TableBuilder;
+use crate::layout::Hour;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::errors::ParquetError;
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
+use std::fs::File;
+use std::path::Path;
+
+/// Rows buffered in Arrow builders before they are encoded.
+const BATCH_ROWS: usize = 8192;
+/// Line bytes buffered before they are encoded (long lines flush sooner).
+const BATCH_BYTES: usize = 16 * 1024 * 1024;
+/// Encoded bytes of an in-progress row group before it is flushed.
+const ROW_GROUP_BYTES: usize = 64 * 1024 * 1024;
+/// Rows per row group at most.
+const ROW_GROUP_ROWS: usize = 512 * 1024;
+/// A file passing this size is closed; the partition continues in the next.
+const FILE_BYTES: usize = 512 * 1024 * 1024;
+/// Partitions open at once; the least recently used is closed past that.
+const MAX_OPEN: usize = 4;
+
+/// A finished Parquet file of one partition.
+#[derive(Debug)]
+pub struct PartFile {
+    pub hour: Hour,
+    pub seq: u32,
+    pub rows: u64,
+    pub file: tempfile::NamedTempFile,
+}
+
+struct Open {
+    hour: Hour,
+    seq: u32,
+    rows: u64,
+    builder: TableBuilder,
+    writer: ArrowWriter<File>,
+    file: tempfile::NamedTempFile,
+    last_used: u64,
+}
+
+pub struct PartFiles<'d> {
+    schema: &'static TableSchema,
+    tmp_dir: &'d Path,
+    props: WriterProperties,
+    open: Vec<Open>,
+    done: Vec<PartFile>,
+    next_seq: std::collections::HashMap<Hour, u32>,
+    tick: u64,
+    pub misfits: u64,
+}
+
+impl<'d> PartFiles<'d> {
+    pub fn new(
+        schema: &'static TableSchema,
+        tmp_dir: &'d Path,
+        source_key: &str,
+        zstd_level: i32,
+    ) -> Result<Self, ParquetError> {
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(zstd_level)?))
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+            .set_key_value_metadata(Some(vec![
+                KeyValue::new(
+                    "falconry.schema_version".to_owned(),
+                    SCHEMA_VERSION.to_string(),
+                ),
+                KeyValue::new("falconry.table".to_owned(), schema.table.to_owned()),
+                KeyValue::new("falconry.source_key".to_owned(), source_key.to_owned()),
+            ]))
+            .build();
+        Ok(PartFiles {
+            schema,
+            tmp_dir,
+            props,
+            open: Vec::new(),
+            done: Vec::new(),
+            next_seq: Default::default(),
+            tick: 0,
+            misfits: 0,
+        })
+    }
+
+    pub fn append(
+        &mut self,
+        hour: Hour,
+        record: &Record<'_>,
+        line_len: usize,
+    ) -> Result<(), ParquetError> {
+        self.tick += 1;
+        let idx = match self.open.iter().position(|o| o.hour == hour) {
+            Some(i) => i,
+            None => self.open_partition(hour)?,
+        };
+        let tick = self.tick;
+        let o = &mut self.open[idx];
+        o.last_used = tick;
+        o.builder.append(record, line_len);
+        o.rows += 1;
+        if o.builder.rows() >= BATCH_ROWS || o.builder.approx_bytes() >= BATCH_BYTES {
+            let batch = o.builder.finish()?;
+            o.writer.write(&batch)?;
+            if o.writer.in_progress_size() >= ROW_GROUP_BYTES {
+                o.writer.flush()?;
+            }
+            if o.writer.bytes_written() + o.writer.in_progress_size() >= FILE_BYTES {
+                self.close(idx)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn open_partition(&mut self, hour: Hour) -> Result<usize, ParquetError> {
+        if self.open.len() >= MAX_OPEN {
+            let lru = self
+                .open
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, o)| o.last_used)
+                .map(|(i, _)| i)
+                .unwrap_or(0);
+            self.close(lru)?;
+        }
+        let file = tempfile::Builder::new()
+            .prefix("falconry-")
+            .suffix(".parquet")
+            .tempfile_in(self.tmp_dir)
+            .map_err(|e| ParquetError::External(Box::new(e)))?;
+        let handle = file
+            .reopen()
+            .map_err(|e| ParquetError::External(Box::new(e)))?;
+        let builder = TableBuilder::new(self.schema);
+        let writer = ArrowWriter::try_new(handle, self.schema.arrow(), Some(self.props.clone()))?;
+        let seq = self.next_seq.entry(hour).or_insert(0);
+        let this_seq = *seq;
+        *seq += 1;
+        self.open.push(Open {
+            hour,
+            seq: this_seq,
+            rows: 0,
+            builder,
+            writer,
+            file,
+            last_used: self.tick,
+        });
+        Ok(self.open.len() - 1)
+    }
+
+    fn close(&mut self, idx: usize) -> Result<(), ParquetError> {
+        let mut o = self.open.swap_remove(idx);
+        if o.builder.rows() > 0 {
+            let batch = o.builder.finish()?;
+            o.writer.write(&batch)?;
+        }
+        self.misfits += o.builder.misfits;
+        let file = o.writer.into_inner()?;
+        file.sync_all()
+            .map_err(|e| ParquetError::External(Box::new(e)))?;
+        self.done.push(PartFile {
+            hour: o.hour,
+            seq: o.seq,
+            rows: o.rows,
+            file: o.file,
+        });
+        Ok(())
+    }
+
+    /// Closes every open partition and returns all files, ordered by (hour, seq).
+    pub fn finish(mut self) -> Result<(Vec<PartFile>, u64), ParquetError> {
+        while !self.open.is_empty() {
+            self.close(self.open.len() - 1)?;
+        }
+        self.done.sort_by_key(|p| (p.hour, p.seq));
+        Ok((self.done, self.misfits))
+    }
+}

@@ -1,0 +1,187 @@
+//! Parsing one NDJSON line into its top-level keys and raw values without
+//! building a tree: keys borrow from the line where they have no escapes, and
+//! each value is kept as its exact JSON text (`RawValue`), so numbers above
+//! 2^53 and u64 ids never pass through a float and nothing is re-formatted.
+//!
+//! Pure. A line that is not a JSON object is an error the caller quarantines.
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+use std::fmt;
+
+/// The top-level members of one line, in order, duplicates removed (the last wins, as in most JSON readers).
+pub struct Record<'a> {
+    pub fields: Vec<(Cow<'a, str>, &'a RawValue)>,
+}
+
+/// Parses `line` as one JSON object.
+pub fn parse(line: &[u8]) -> Result<Record<'_>, String> {
+    let fields: Fields<'_> = serde_json::from_slice(line).map_err(|e| e.to_string())?;
+    let mut fields = fields.0;
+    dedup_keys(&mut fields);
+    Ok(Record { fields })
+}
+
+/// Whether a raw value is a JSON string.
+pub fn is_string(raw: &RawValue) -> bool {
+    raw.get().as_bytes().first() == Some(&b'"')
+}
+
+/// The content of a JSON string value, borrowed when it has no escapes.
+pub fn string_value(raw: &RawValue) -> Option<Cow<'_, str>> {
+    let text = raw.get();
+    if !is_string(raw) || text.len() < 2 {
+        return None;
+    }
+    let inner = &text[1..text.len() - 1];
+    if !inner.contains('\\') {
+        return Some(Cow::Borrowed(inner));
+    }
+    serde_json::from_str::<String>(text).ok().map(Cow::Owned)
+}
+
+struct Fields<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for Fields<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(FieldsVisitor)
+    }
+}
+
+struct FieldsVisitor;
+
+impl<'de> Visitor<'de> for FieldsVisitor {
+    type Value = Fields<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::with_capacity(map.size_hint().unwrap_or(48));
+        while let Some(Key(k)) = map.next_key::<Key<'de>>()? {
+            let v: &'de RawValue = map.next_value()?;
+            out.push((k, v));
+        }
+        Ok(Fields(out))
+    }
+}
+
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string key")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+/// Removes earlier duplicates of a key. A 64-bit filter keeps the common case
+/// (no duplicates) to one hash per key.
+fn dedup_keys(fields: &mut Vec<(Cow<'_, str>, &RawValue)>) {
+    let mut seen: u64 = 0;
+    let mut maybe_dup = false;
+    for (k, _) in fields.iter() {
+        let bit = 1u64 << (fnv(k.as_bytes()) & 63);
+        if seen & bit != 0 {
+            maybe_dup = true;
+            break;
+        }
+        seen |= bit;
+    }
+    if !maybe_dup {
+        return;
+    }
+    let mut keep = vec![true; fields.len()];
+    for i in 0..fields.len() {
+        if fields[i + 1..].iter().any(|(k, _)| *k == fields[i].0) {
+            keep[i] = false;
+        }
+    }
+    let mut it = keep.iter();
+    fields.retain(|_| *it.next().unwrap_or(&true));
+}
+
+fn fnv(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in bytes {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_exact_value_text() {
+        let line = br#"{"RawProcessId":"18446744072636268557","Big":18446744073709551557,"F":1.50,"A":[1,{"b":null}],"E":"a\"b\u00e9"} "#;
+        let r = parse(line).unwrap();
+        let got: Vec<(String, String)> = r
+            .fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.get().to_string()))
+            .collect();
+        assert_eq!(
+            got[0],
+            ("RawProcessId".into(), "\"18446744072636268557\"".into())
+        );
+        assert_eq!(got[1].1, "18446744073709551557");
+        assert_eq!(got[2].1, "1.50");
+        assert_eq!(got[3].1, "[1,{\"b\":null}]");
+        assert_eq!(string_value(r.fields[4].1).unwrap(), "a\"bé");
+        assert!(matches!(
+            string_value(r.fields[0].1).unwrap(),
+            Cow::Borrowed(_)
+        ));
+        assert_eq!(string_value(r.fields[1].1), None);
+    }
+
+    #[test]
+    fn rejects_non_objects_and_broken_lines() {
+        for bad in [
+            &b"[1,2]"[..],
+            b"\"x\"",
+            b"{\"a\":",
+            b"{\"a\":1} x",
+            b"<html>",
+            b"{\"a\":\"\xff\"}",
+        ] {
+            assert!(parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        }
+        assert!(parse(b"{}\r").unwrap().fields.is_empty());
+    }
+
+    #[test]
+    fn duplicate_keys_last_wins() {
+        let r = parse(br#"{"a":"1","b":"2","a":"3"}"#).unwrap();
+        let got: Vec<(String, String)> = r
+            .fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.get().to_string()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![("b".into(), "\"2\"".into()), ("a".into(), "\"3\"".into())]
+        );
+    }
+}

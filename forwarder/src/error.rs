@@ -1,0 +1,68 @@
+//! The forwarder's errors, and the one place that decides what each means for
+//! the notice: every [`FileError`] leaves the notice undeleted (SQS redelivers
+//! it; the directory queue sets it aside with the reason), and is counted under
+//! a closed set of kinds.
+
+use crate::convert::ConvertError;
+use crate::queue::QueueError;
+use falconry_common::StoreError;
+
+/// Why one file of a notice could not be made durable.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("reading the source failed: {0}")]
+    Source(#[source] StoreError),
+    #[error("{key}: MD5 {actual} differs from the notice's checksum {expected}")]
+    Checksum {
+        key: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("{key}: read {actual} bytes, the notice says {expected}")]
+    Size {
+        key: String,
+        expected: u64,
+        actual: u64,
+    },
+    #[error("{key}: conversion failed: {source}")]
+    Convert {
+        key: String,
+        #[source]
+        source: ConvertError,
+    },
+    #[error("writing the destination failed: {0}")]
+    Dest(#[source] StoreError),
+    #[error("{key}: {message}")]
+    Internal { key: String, message: String },
+}
+
+impl FileError {
+    /// Metric label: a closed set.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FileError::Source(_) => "source_read",
+            FileError::Checksum { .. } => "checksum",
+            FileError::Size { .. } => "size",
+            FileError::Convert {
+                source: ConvertError::Input { .. },
+                ..
+            } => "decompress",
+            FileError::Convert { .. } => "convert",
+            FileError::Dest(_) => "dest_write",
+            FileError::Internal { .. } => "internal",
+        }
+    }
+}
+
+/// Why the forwarder could not run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum ForwarderError {
+    #[error("admin port: {0}")]
+    Admin(#[source] std::io::Error),
+    #[error("{0}")]
+    Queue(#[from] QueueError),
+    #[error("{failed} notice(s) failed (see the log and the failed/ or state/failures/ records)")]
+    NoticesFailed { failed: u64 },
+    #[error("{0}")]
+    Setup(String),
+}

@@ -1,0 +1,42 @@
+//! The forwarder: FDR notices from SQS (or a directory) → verified raw copies
+//! in our bucket → lossless, partitioned Parquet for Athena.
+//!
+//! Where a notice travels: `queue/` (receive) → `notice.rs` (decode) →
+//! `process.rs` (per file) → `copy.rs` (verified raw copy, feeding
+//! `convert/`) → `outputs.rs` (Parquet, quarantine, manifest) → `daemon.rs`
+//! (delete once durable).
+
+pub mod config;
+pub mod convert;
+mod copy;
+mod daemon;
+pub mod error;
+pub mod lake;
+pub mod layout;
+pub mod local;
+mod metrics;
+pub mod notice;
+mod outputs;
+mod process;
+pub mod queue;
+
+pub use config::{ForwarderConfig, Settings};
+pub use daemon::{Forwarder, Summary};
+pub use error::ForwarderError;
+pub use outputs::Manifest;
+
+use falconry_common::telemetry::Registry;
+use tokio_util::sync::CancellationToken;
+
+/// Builds the forwarder and runs it until `shutdown` (or, with
+/// `until_empty`, until the queue is drained).
+pub async fn run(
+    settings: Settings,
+    shutdown: CancellationToken,
+) -> Result<Summary, ForwarderError> {
+    let mut registry = Registry::default();
+    Forwarder::new(settings, &mut registry)
+        .await?
+        .run(shutdown)
+        .await
+}

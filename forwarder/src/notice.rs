@@ -1,0 +1,396 @@
+//! What a queue message asks the forwarder to do, decoded from its body: an
+//! FDR notice (CrowdStrike's own format), or a standard S3 event notification
+//! (direct, wrapped in SNS, or from EventBridge) for customers whose FDR data
+//! lands in a bucket of their own.
+//!
+//! Pure: no I/O, no clock. Anything that is not one of these shapes is a
+//! [`NoticeError`] the caller logs, counts and never crashes on.
+
+use serde::Deserialize;
+
+/// One object to copy and convert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRef {
+    pub bucket: String,
+    pub key: String,
+    /// Size the notice announces, checked against the bytes read.
+    pub size: Option<u64>,
+    /// MD5 the notice announces (FDR notices only), checked against the bytes read.
+    pub md5: Option<[u8; 16]>,
+}
+
+/// A unit of work: every file of one FDR batch, or the objects of one S3 event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub source: NoticeSource,
+    pub files: Vec<FileRef>,
+    /// When the batch was announced (epoch ms), used for lag and as the
+    /// fallback partition time.
+    pub time_ms: Option<i64>,
+    pub cid: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeSource {
+    Fdr,
+    S3Event,
+}
+
+impl NoticeSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeSource::Fdr => "fdr",
+            NoticeSource::S3Event => "s3_event",
+        }
+    }
+}
+
+/// The outcome of reading a message body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decoded {
+    Work(Notice),
+    /// A message that carries no work and can be deleted (S3's `s3:TestEvent`,
+    /// an S3 event of another kind such as a delete).
+    Nothing(&'static str),
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum NoticeError {
+    #[error("message body is not JSON: {0}")]
+    NotJson(String),
+    #[error("message is not an FDR notice nor an S3 event notification (top-level keys: {0})")]
+    UnknownShape(String),
+    #[error("FDR notice is malformed: {0}")]
+    BadFdr(String),
+    #[error("S3 event notification is malformed: {0}")]
+    BadS3Event(String),
+    #[error("file {key:?}: checksum {checksum:?} is not 32 hex characters")]
+    BadChecksum { key: String, checksum: String },
+}
+
+#[derive(Deserialize)]
+struct FdrNotice {
+    cid: Option<String>,
+    timestamp: Option<i64>,
+    bucket: String,
+    #[serde(default)]
+    files: Vec<FdrFile>,
+}
+
+#[derive(Deserialize)]
+struct FdrFile {
+    path: String,
+    size: Option<u64>,
+    checksum: Option<String>,
+}
+
+/// Decodes a message body. Wrappers are peeled off: SNS (`Type: Notification`,
+/// `Message` holding the JSON as a string) and EventBridge (`detail-type`).
+pub fn decode(body: &str) -> Result<Decoded, NoticeError> {
+    let value: serde_json::Value =
+        serde_json::from_str(body).map_err(|e| NoticeError::NotJson(e.to_string()))?;
+    decode_value(value, 0)
+}
+
+fn decode_value(value: serde_json::Value, depth: u8) -> Result<Decoded, NoticeError> {
+    let serde_json::Value::Object(obj) = &value else {
+        return Err(NoticeError::UnknownShape("not an object".into()));
+    };
+    if depth < 2 && obj.get("Type").and_then(|t| t.as_str()) == Some("Notification") {
+        if let Some(inner) = obj.get("Message").and_then(|m| m.as_str()) {
+            let inner: serde_json::Value = serde_json::from_str(inner)
+                .map_err(|e| NoticeError::NotJson(format!("SNS Message: {e}")))?;
+            return decode_value(inner, depth + 1);
+        }
+    }
+    if obj.get("Event").and_then(|e| e.as_str()) == Some("s3:TestEvent") {
+        return Ok(Decoded::Nothing("s3:TestEvent"));
+    }
+    if obj.contains_key("Records") {
+        return s3_records(&value);
+    }
+    if obj.contains_key("detail-type")
+        && obj.get("source").and_then(|s| s.as_str()) == Some("aws.s3")
+    {
+        return eventbridge(&value);
+    }
+    if obj.contains_key("bucket") && obj.contains_key("files") {
+        return fdr(value);
+    }
+    let mut keys: Vec<&str> = obj.keys().map(String::as_str).take(8).collect();
+    keys.sort_unstable();
+    Err(NoticeError::UnknownShape(keys.join(",")))
+}
+
+fn fdr(value: serde_json::Value) -> Result<Decoded, NoticeError> {
+    let n: FdrNotice =
+        serde_json::from_value(value).map_err(|e| NoticeError::BadFdr(e.to_string()))?;
+    if n.bucket.is_empty() {
+        return Err(NoticeError::BadFdr("empty bucket".into()));
+    }
+    let mut files = Vec::with_capacity(n.files.len());
+    for f in n.files {
+        if f.path.is_empty() {
+            return Err(NoticeError::BadFdr("a file has an empty path".into()));
+        }
+        let md5 = match f.checksum.as_deref() {
+            None | Some("") => None,
+            Some(c) => Some(parse_md5(c).ok_or_else(|| NoticeError::BadChecksum {
+                key: f.path.clone(),
+                checksum: c.chars().take(64).collect(),
+            })?),
+        };
+        files.push(FileRef {
+            bucket: n.bucket.clone(),
+            key: f.path,
+            size: f.size,
+            md5,
+        });
+    }
+    Ok(Decoded::Work(Notice {
+        source: NoticeSource::Fdr,
+        files,
+        time_ms: n.timestamp,
+        cid: n.cid,
+    }))
+}
+
+fn parse_md5(s: &str) -> Option<[u8; 16]> {
+    let mut out = [0u8; 16];
+    hex::decode_to_slice(s.trim(), &mut out).ok()?;
+    Some(out)
+}
+
+#[derive(Deserialize)]
+struct S3Event {
+    #[serde(rename = "Records")]
+    records: Vec<S3Record>,
+}
+
+#[derive(Deserialize)]
+struct S3Record {
+    #[serde(rename = "eventSource")]
+    event_source: Option<String>,
+    #[serde(rename = "eventName")]
+    event_name: Option<String>,
+    #[serde(rename = "eventTime")]
+    event_time: Option<String>,
+    s3: Option<S3Entity>,
+}
+
+#[derive(Deserialize)]
+struct S3Entity {
+    bucket: NameOnly,
+    object: S3Object,
+}
+
+#[derive(Deserialize)]
+struct NameOnly {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct S3Object {
+    key: String,
+    size: Option<u64>,
+}
+
+fn s3_records(value: &serde_json::Value) -> Result<Decoded, NoticeError> {
+    let ev: S3Event = serde_json::from_value(value.clone())
+        .map_err(|e| NoticeError::BadS3Event(e.to_string()))?;
+    let mut files = Vec::new();
+    let mut time_ms = None;
+    for r in ev.records {
+        if r.event_source.as_deref().is_some_and(|s| s != "aws:s3") {
+            continue;
+        }
+        if !r
+            .event_name
+            .as_deref()
+            .unwrap_or("ObjectCreated:")
+            .starts_with("ObjectCreated:")
+        {
+            continue;
+        }
+        let Some(s3) = r.s3 else {
+            return Err(NoticeError::BadS3Event("record without s3".into()));
+        };
+        // Keys in S3 event notifications are URL-encoded, spaces as '+'.
+        let key = url_decode(&s3.object.key).ok_or_else(|| {
+            NoticeError::BadS3Event(format!("key {:?} is not valid URL encoding", s3.object.key))
+        })?;
+        if let Some(t) = r.event_time.as_deref().and_then(parse_rfc3339_ms) {
+            time_ms = Some(time_ms.map_or(t, |m: i64| m.min(t)));
+        }
+        files.push(FileRef {
+            bucket: s3.bucket.name,
+            key,
+            size: s3.object.size,
+            md5: None,
+        });
+    }
+    if files.is_empty() {
+        return Ok(Decoded::Nothing("S3 event without created objects"));
+    }
+    Ok(Decoded::Work(Notice {
+        source: NoticeSource::S3Event,
+        files,
+        time_ms,
+        cid: None,
+    }))
+}
+
+#[derive(Deserialize)]
+struct EbEvent {
+    #[serde(rename = "detail-type")]
+    detail_type: String,
+    time: Option<String>,
+    detail: EbDetail,
+}
+
+#[derive(Deserialize)]
+struct EbDetail {
+    bucket: NameOnly,
+    object: S3Object,
+}
+
+fn eventbridge(value: &serde_json::Value) -> Result<Decoded, NoticeError> {
+    let ev: EbEvent = serde_json::from_value(value.clone())
+        .map_err(|e| NoticeError::BadS3Event(e.to_string()))?;
+    if ev.detail_type != "Object Created" {
+        return Ok(Decoded::Nothing(
+            "EventBridge S3 event other than Object Created",
+        ));
+    }
+    Ok(Decoded::Work(Notice {
+        source: NoticeSource::S3Event,
+        // EventBridge carries the key as stored, not URL-encoded.
+        files: vec![FileRef {
+            bucket: ev.detail.bucket.name,
+            key: ev.detail.object.key,
+            size: ev.detail.object.size,
+            md5: None,
+        }],
+        time_ms: ev.time.as_deref().and_then(parse_rfc3339_ms),
+        cid: None,
+    }))
+}
+
+fn url_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3)?;
+                let v = u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
+                out.push(v);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+fn parse_rfc3339_ms(s: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.timestamp_millis())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FDR: &str = r#"{"cid":"0123456789abcdef0123456789abcdef","timestamp":1492726639137,"fileCount":2,"totalSize":300,
+      "bucket":"cs-prod-cannon-0123456789abcdef","pathPrefix":"data/f0714ca5-3689-448d-b5cc-582a6f7a56b1",
+      "files":[{"path":"data/f0714ca5-3689-448d-b5cc-582a6f7a56b1/part-00000.gz","size":200,"checksum":"69fe068dd7d115ebdc21ed4181b4cd79"},
+               {"path":"data/f0714ca5-3689-448d-b5cc-582a6f7a56b1/_SUCCESS","size":0,"checksum":"d41d8cd98f00b204e9800998ecf8427e"}],
+      "somethingNew":true}"#;
+
+    #[test]
+    fn fdr_notice() {
+        let Decoded::Work(n) = decode(FDR).unwrap() else {
+            panic!()
+        };
+        assert_eq!(n.source, NoticeSource::Fdr);
+        assert_eq!(n.time_ms, Some(1492726639137));
+        assert_eq!(n.files.len(), 2);
+        assert_eq!(n.files[0].bucket, "cs-prod-cannon-0123456789abcdef");
+        assert_eq!(n.files[0].size, Some(200));
+        assert_eq!(
+            hex::encode(n.files[0].md5.unwrap()),
+            "69fe068dd7d115ebdc21ed4181b4cd79"
+        );
+    }
+
+    #[test]
+    fn fdr_bad_checksum_is_an_error_not_a_panic() {
+        let body = FDR.replace("69fe068dd7d115ebdc21ed4181b4cd79", "zz");
+        assert!(matches!(
+            decode(&body),
+            Err(NoticeError::BadChecksum { .. })
+        ));
+        let body = FDR.replace(r#""size":200"#, r#""size":-1"#);
+        assert!(matches!(decode(&body), Err(NoticeError::BadFdr(_))));
+    }
+
+    const S3: &str = r#"{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","awsRegion":"us-east-1",
+      "eventTime":"2026-03-14T09:20:00.000Z","eventName":"ObjectCreated:CompleteMultipartUpload",
+      "s3":{"bucket":{"name":"my-fdr"},"object":{"key":"tenant%3D1/data/abc/part-00000+copy.gz","size":1234,"eTag":"x-2"}}}]}"#;
+
+    #[test]
+    fn s3_event_direct_sns_and_eventbridge() {
+        let Decoded::Work(n) = decode(S3).unwrap() else {
+            panic!()
+        };
+        assert_eq!(n.files[0].key, "tenant=1/data/abc/part-00000 copy.gz");
+        assert_eq!(n.files[0].md5, None);
+        assert_eq!(n.time_ms, Some(1773480000000));
+
+        let sns =
+            serde_json::json!({"Type":"Notification","MessageId":"x","Message":S3}).to_string();
+        assert_eq!(decode(&sns).unwrap(), decode(S3).unwrap());
+
+        let eb = r#"{"version":"0","detail-type":"Object Created","source":"aws.s3","time":"2026-03-14T09:20:00Z",
+          "detail":{"bucket":{"name":"my-fdr"},"object":{"key":"data/abc/part-00000.gz","size":5}}}"#;
+        let Decoded::Work(n) = decode(eb).unwrap() else {
+            panic!()
+        };
+        assert_eq!(n.files[0].key, "data/abc/part-00000.gz");
+        assert_eq!(n.files[0].size, Some(5));
+    }
+
+    #[test]
+    fn nothing_to_do_and_garbage() {
+        assert_eq!(
+            decode(r#"{"Service":"Amazon S3","Event":"s3:TestEvent","Bucket":"b"}"#).unwrap(),
+            Decoded::Nothing("s3:TestEvent")
+        );
+        let del = S3.replace(
+            "ObjectCreated:CompleteMultipartUpload",
+            "ObjectRemoved:Delete",
+        );
+        assert!(matches!(decode(&del).unwrap(), Decoded::Nothing(_)));
+        assert!(matches!(decode("not json"), Err(NoticeError::NotJson(_))));
+        assert!(matches!(decode("[1,2]"), Err(NoticeError::UnknownShape(_))));
+        assert!(matches!(
+            decode(r#"{"hello":1}"#),
+            Err(NoticeError::UnknownShape(_))
+        ));
+        assert!(matches!(
+            decode(r#"{"Records":[{"s3":1}]}"#),
+            Err(NoticeError::BadS3Event(_))
+        ));
+        assert!(matches!(
+            decode(
+                r#"{"Records":[{"eventSource":"aws:s3","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"b"},"object":{"key":"%zz"}}}]}"#
+            ),
+            Err(NoticeError::BadS3Event(_))
+        ));
+    }
+}

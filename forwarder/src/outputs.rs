@@ -1,0 +1,126 @@
+//! Making one file's conversion durable in the destination: its Parquet part
+//! files, its quarantine object, and its manifest. The manifest lists what the
+//! last conversion of a source wrote, so a re-conversion (redelivery, replay
+//! with a newer schema) removes outputs it no longer produces and a source's
+//! rows never exist twice. Order: new outputs, then stale ones deleted, then
+//! the new manifest; a crash anywhere repeats safely.
+
+use crate::convert::Converted;
+use crate::convert::schema::SCHEMA_VERSION;
+use crate::error::FileError;
+use crate::layout::Layout;
+use bytes::Bytes;
+use falconry_common::Store;
+use falconry_common::store::Written;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Manifest {
+    pub source_key: String,
+    pub raw_key: String,
+    pub raw_size: u64,
+    pub raw_md5: String,
+    pub table: String,
+    pub schema_version: u32,
+    pub lines: u64,
+    pub rows: u64,
+    pub parquet: Vec<PartEntry>,
+    pub quarantine: Option<PartEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PartEntry {
+    pub key: String,
+    /// Rows (Parquet) or lines (quarantine).
+    pub rows: u64,
+    pub size: u64,
+}
+
+impl Manifest {
+    fn keys(&self) -> impl Iterator<Item = &str> {
+        self.parquet
+            .iter()
+            .chain(self.quarantine.iter())
+            .map(|p| p.key.as_str())
+    }
+}
+
+pub async fn publish(
+    dest: &Store,
+    layout: &Layout,
+    source_key: &str,
+    raw: &Written,
+    converted: Converted,
+    part_size: usize,
+) -> Result<Manifest, FileError> {
+    let manifest_key = layout.manifest_key(source_key);
+    let previous = match dest.get_bytes(&manifest_key).await {
+        Ok(bytes) => match serde_json::from_slice::<Manifest>(&bytes) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                tracing::warn!(key = %manifest_key, error = %e, "unreadable manifest ignored");
+                None
+            }
+        },
+        Err(e) if e.is_not_found() => None,
+        Err(e) => return Err(FileError::Dest(e)),
+    };
+    let mut parquet = Vec::with_capacity(converted.parts.len());
+    for part in &converted.parts {
+        let key = layout.parquet_key(converted.table, part.hour, source_key, part.seq);
+        let w = dest
+            .put_file(&key, part.file.path(), part_size)
+            .await
+            .map_err(FileError::Dest)?;
+        parquet.push(PartEntry {
+            key,
+            rows: part.rows,
+            size: w.size,
+        });
+    }
+    let quarantine = match &converted.quarantine {
+        Some(q) => {
+            let key = layout.quarantine_key(source_key);
+            let w = dest
+                .put_file(&key, q.file.path(), part_size)
+                .await
+                .map_err(FileError::Dest)?;
+            Some(PartEntry {
+                key,
+                rows: q.lines,
+                size: w.size,
+            })
+        }
+        None => None,
+    };
+    let manifest = Manifest {
+        source_key: source_key.to_owned(),
+        raw_key: raw.key.clone(),
+        raw_size: raw.size,
+        raw_md5: raw.md5_hex(),
+        table: converted.table.to_owned(),
+        schema_version: SCHEMA_VERSION,
+        lines: converted.lines,
+        rows: converted.rows,
+        parquet,
+        quarantine,
+    };
+    if let Some(prev) = previous {
+        let current: std::collections::HashSet<&str> = manifest.keys().collect();
+        for stale in prev.keys().filter(|k| !current.contains(k)) {
+            dest.delete(stale).await.map_err(FileError::Dest)?;
+            tracing::info!(
+                key = stale,
+                "removed output the re-conversion no longer produces"
+            );
+        }
+    }
+    let body = serde_json::to_vec_pretty(&manifest).map_err(|e| FileError::Internal {
+        key: source_key.to_owned(),
+        message: format!("manifest: {e}"),
+    })?;
+    dest.put_bytes(&manifest_key, Bytes::from(body))
+        .await
+        .map_err(FileError::Dest)?;
+    Ok(manifest)
+}

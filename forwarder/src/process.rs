@@ -1,0 +1,183 @@
+//! Processing one notice: decode it, then for each file (concurrently, within
+//! the global file bound) copy it verified into the raw prefix, convert it, and
+//! publish its outputs. The notice is done only when every file is; any
+//! failure leaves the whole notice for redelivery (outputs are idempotent, so
+//! the files that did succeed are simply rewritten).
+
+use crate::config::Settings;
+use crate::copy::{CopyJob, copy_and_convert};
+use crate::error::FileError;
+use crate::layout::{Route, route};
+use crate::metrics::Metrics;
+use crate::notice::{self, Decoded, FileRef, Notice, NoticeError};
+use crate::outputs::publish;
+use falconry_common::{Location, Store};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::Semaphore;
+use tracing::Instrument;
+
+/// Everything processing needs, shared by all notices.
+pub struct Context {
+    pub settings: Settings,
+    /// Where files are read: the source-side S3 client (bucket per notice), or the configured source.
+    pub source: Store,
+    pub dest: Store,
+    pub metrics: Metrics,
+    pub files: Arc<Semaphore>,
+}
+
+#[derive(Debug)]
+pub enum Outcome {
+    Done {
+        files: usize,
+        rows: u64,
+        quarantined: u64,
+    },
+    Nothing(&'static str),
+    Rejected(NoticeError),
+    Failed(Vec<FileError>),
+}
+
+impl Outcome {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Done { .. } => "done",
+            Outcome::Nothing(_) => "ignored",
+            Outcome::Rejected(_) => "rejected",
+            Outcome::Failed(_) => "failed",
+        }
+    }
+}
+
+struct FileDone {
+    rows: u64,
+    quarantined: u64,
+}
+
+pub async fn process(ctx: &Context, body: &str, now_ms: i64) -> Outcome {
+    let notice = match notice::decode(body) {
+        Ok(Decoded::Work(n)) => n,
+        Ok(Decoded::Nothing(why)) => return Outcome::Nothing(why),
+        Err(e) => return Outcome::Rejected(e),
+    };
+    if let Some(t) = notice.time_ms {
+        ctx.metrics
+            .notice_age_seconds
+            .observe(((now_ms - t).max(0) as f64) / 1000.0);
+    }
+    let fallback_ms = notice.time_ms.unwrap_or(now_ms);
+    let results = futures::future::join_all(notice.files.iter().map(|f| {
+        let span = tracing::info_span!("file", key = %f.key);
+        process_file(ctx, &notice, f, fallback_ms).instrument(span)
+    }))
+    .await;
+    let (mut rows, mut quarantined, mut files, mut errors) = (0, 0, 0, Vec::new());
+    for r in results {
+        match r {
+            Ok(Some(done)) => {
+                files += 1;
+                rows += done.rows;
+                quarantined += done.quarantined;
+            }
+            Ok(None) => {}
+            Err(e) => errors.push(e),
+        }
+    }
+    if errors.is_empty() {
+        Outcome::Done {
+            files,
+            rows,
+            quarantined,
+        }
+    } else {
+        Outcome::Failed(errors)
+    }
+}
+
+async fn process_file(
+    ctx: &Context,
+    notice: &Notice,
+    file: &FileRef,
+    fallback_ms: i64,
+) -> Result<Option<FileDone>, FileError> {
+    let table = match route(&file.key, file.size) {
+        Route::Table(t) => t,
+        Route::Skip(why) => {
+            tracing::debug!(reason = why, "skipped");
+            ctx.metrics.file("skipped");
+            return Ok(None);
+        }
+    };
+    let _permit = ctx.files.acquire().await.map_err(|e| FileError::Internal {
+        key: file.key.clone(),
+        message: format!("file limiter closed: {e}"),
+    })?;
+    let started = Instant::now();
+    let (source, source_key) = source_of(ctx, file);
+    let layout = &ctx.settings.layout;
+    let mut convert = ctx.settings.convert.clone();
+    convert.fallback_ms = fallback_ms;
+    let result = async {
+        let copied = copy_and_convert(CopyJob {
+            file: &FileRef { key: source_key, ..file.clone() },
+            table,
+            source,
+            dest: &ctx.dest,
+            raw_key: layout.raw_key(&file.key),
+            part_size: ctx.settings.part_size,
+            checksum: ctx.settings.checksum_mismatch,
+            convert,
+        })
+        .await?;
+        let c = &copied.converted;
+        let (rows, lines, bytes_json, misfits, clamped) = (c.rows, c.lines, c.bytes_uncompressed, c.misfits, c.clamped);
+        let manifest = publish(&ctx.dest, layout, &file.key, &copied.raw, copied.converted, ctx.settings.part_size).await?;
+        let quarantined = manifest.quarantine.as_ref().map_or(0, |q| q.rows);
+        let m = &ctx.metrics;
+        m.bytes("raw", copied.raw.size);
+        m.bytes("json", bytes_json);
+        m.bytes("parquet", manifest.parquet.iter().map(|p| p.size).sum());
+        m.lines("converted", rows);
+        m.lines("quarantined", quarantined);
+        m.misfit_values.inc_by(misfits);
+        m.clamped_rows.inc_by(clamped);
+        tracing::info!(
+            source = notice.source.as_str(),
+            table,
+            bytes = copied.raw.size,
+            md5 = %copied.raw.md5_hex(),
+            lines,
+            rows,
+            quarantined,
+            parquet_files = manifest.parquet.len(),
+            "file copied and converted"
+        );
+        if quarantined > 0 {
+            tracing::warn!(quarantined, key = ?manifest.quarantine.as_ref().map(|q| &q.key), "lines quarantined");
+        }
+        Ok::<_, FileError>(FileDone { rows, quarantined })
+    }
+    .await;
+    ctx.metrics
+        .conversion_seconds
+        .observe(started.elapsed().as_secs_f64());
+    match &result {
+        Ok(_) => ctx.metrics.file("converted"),
+        Err(e) => {
+            ctx.metrics.file("failed");
+            ctx.metrics.failure(e.kind());
+            tracing::error!(kind = e.kind(), error = %e, "file failed; the notice will be retried");
+        }
+    }
+    result.map(Some)
+}
+
+/// The store and key a file is read from.
+fn source_of(ctx: &Context, file: &FileRef) -> (Store, String) {
+    match &ctx.settings.source {
+        Some(Location::Local { .. }) => (ctx.source.clone(), file.key.clone()),
+        Some(loc @ Location::S3 { .. }) => (ctx.source.clone(), loc.key(&file.key)),
+        None => (ctx.source.with_bucket(&file.bucket), file.key.clone()),
+    }
+}

@@ -1,0 +1,221 @@
+#!/usr/bin/env bash
+# falconry conversion benchmark: falconry vs DuckDB vs pyarrow, side by side.
+#
+# Usage (from anywhere; it works from the repository root):
+#   scripts/bench.sh
+#
+# What it does:
+#   1. creates or reuses the virtualenv .venv-bench (python3 -m venv) and
+#      installs the pinned duckdb and pyarrow below from PyPI;
+#   2. builds falconry: cargo build --release --locked;
+#   3. generates the corpus once, with
+#        target/release/falconry fixtures corpus --out DIR --events N --files F --seed S
+#      (reused on later runs while N, F, S and the generator are unchanged);
+#   4. measures the corpus once (events, gzip and uncompressed JSON bytes;
+#      this also warms the page cache);
+#   5. for each thread count (1 and 2) runs, each as its own process under
+#      bench/measure.py (wall time + peak RSS):
+#        falconry convert --threads T --out OUT FILE...
+#        bench/duckdb_convert.py  FILE... --out OUT --threads T
+#        bench/pyarrow_convert.py FILE... --out OUT --threads T
+#   6. prints machine, versions, corpus, a table (tool, threads, seconds,
+#      events/s, MB/s of uncompressed JSON, peak RSS MB, Parquet MB, events,
+#      falconry's throughput / the faster of DuckDB and pyarrow), the target
+#      verdicts and the exact commands. The same text goes to
+#      $BENCH_DIR/results.txt and the raw figures to $BENCH_DIR/results.json.
+#
+# Environment overrides (defaults in brackets):
+#   BENCH_EVENTS [1000000]   events in the corpus
+#   BENCH_FILES  [8]         gzip NDJSON files in the corpus
+#   BENCH_SEED   [42]        corpus seed
+#   BENCH_DIR    [target/bench]  corpus, outputs and results go here
+#   BENCH_THREADS ["1 2"]    thread counts to run
+#   BENCH_RUNS   [1]         runs per tool and thread count (fastest is shown)
+#   BENCH_TOOLS  ["falconry duckdb pyarrow"]  tools to run
+#   BENCH_SKIP_FALCONRY [0]  1 = no cargo build and no falconry rows; the corpus
+#                            is then made by bench/gen_corpus.py (a stdlib Python
+#                            fallback generator). For testing the harness itself.
+#   BENCH_GENERATOR [falconry, or python when BENCH_SKIP_FALCONRY=1]
+#                            python = use bench/gen_corpus.py even with falconry
+#   BENCH_DUCKDB_SAMPLE_SIZE [-1]  DuckDB read_json sample_size; -1 = lossless
+#                            (see bench/duckdb_convert.py), 20480 = DuckDB default
+#   BENCH_PYARROW_FILE_PARALLEL [0]  1 = pyarrow converts T files concurrently
+#   BENCH_KEEP_OUTPUT [0]    1 = keep each tool's Parquet output under $BENCH_DIR/out
+#   BENCH_STRICT [0]         1 = exit 3 when falconry misses a target
+#   BENCH_FALCONRY_BIN [target/release/falconry]  another falconry binary; when
+#                            set, cargo build is not run (e.g. to bench an installed
+#                            release, or to test this script with a stand-in)
+#   BENCH_VENV   [.venv-bench]
+#   PYTHON       [python3]   interpreter used to create the virtualenv
+set -euo pipefail
+
+DUCKDB_VERSION=2.0.0
+PYARROW_VERSION=26.0.1
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+BENCH_EVENTS="${BENCH_EVENTS:-1000000}"
+BENCH_FILES="${BENCH_FILES:-8}"
+BENCH_SEED="${BENCH_SEED:-42}"
+BENCH_DIR="${BENCH_DIR:-target/bench}"
+BENCH_THREADS="${BENCH_THREADS:-1 2}"
+BENCH_RUNS="${BENCH_RUNS:-1}"
+BENCH_TOOLS="${BENCH_TOOLS:-falconry duckdb pyarrow}"
+BENCH_SKIP_FALCONRY="${BENCH_SKIP_FALCONRY:-0}"
+BENCH_DUCKDB_SAMPLE_SIZE="${BENCH_DUCKDB_SAMPLE_SIZE:--1}"
+BENCH_PYARROW_FILE_PARALLEL="${BENCH_PYARROW_FILE_PARALLEL:-0}"
+BENCH_KEEP_OUTPUT="${BENCH_KEEP_OUTPUT:-0}"
+BENCH_STRICT="${BENCH_STRICT:-0}"
+BENCH_VENV="${BENCH_VENV:-.venv-bench}"
+PYTHON="${PYTHON:-python3}"
+if [[ "$BENCH_SKIP_FALCONRY" == 1 ]]; then
+    BENCH_GENERATOR="${BENCH_GENERATOR:-python}"
+    BENCH_TOOLS="$(tr ' ' '\n' <<<"$BENCH_TOOLS" | grep -vx falconry | tr '\n' ' ' || true)"
+else
+    BENCH_GENERATOR="${BENCH_GENERATOR:-falconry}"
+fi
+FALCONRY="${BENCH_FALCONRY_BIN:-target/release/falconry}"
+
+say() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'bench.sh: %s\n' "$*" >&2; exit 1; }
+
+case "$BENCH_GENERATOR" in
+    falconry) [[ "$BENCH_SKIP_FALCONRY" == 1 ]] && die "BENCH_GENERATOR=falconry needs falconry (unset BENCH_SKIP_FALCONRY)" ;;
+    python) ;;
+    *) die "BENCH_GENERATOR must be falconry or python, not '$BENCH_GENERATOR'" ;;
+esac
+[[ "$BENCH_EVENTS" =~ ^[0-9]+$ && "$BENCH_FILES" =~ ^[1-9][0-9]*$ && "$BENCH_RUNS" =~ ^[1-9][0-9]*$ ]] \
+    || die "BENCH_EVENTS, BENCH_FILES and BENCH_RUNS must be positive integers"
+
+# --- 1. Python side: virtualenv with pinned duckdb and pyarrow ---------------
+PY="$BENCH_VENV/bin/python"
+if [[ ! -x "$PY" ]] || ! "$PY" -c 'import sys' 2>/dev/null; then
+    say "creating virtualenv $BENCH_VENV"
+    rm -rf "$BENCH_VENV"
+    "$PYTHON" -m venv "$BENCH_VENV" \
+        || die "'$PYTHON -m venv' failed (on Debian/Ubuntu: apt-get install python3-venv)"
+fi
+if ! "$PY" - "$DUCKDB_VERSION" "$PYARROW_VERSION" 2>/dev/null <<'PYEOF'
+import sys, duckdb, pyarrow
+sys.exit(0 if (duckdb.__version__, pyarrow.__version__) == (sys.argv[1], sys.argv[2]) else 1)
+PYEOF
+then
+    say "installing duckdb==$DUCKDB_VERSION pyarrow==$PYARROW_VERSION into $BENCH_VENV"
+    "$PY" -m pip install --disable-pip-version-check -q \
+        "duckdb==$DUCKDB_VERSION" "pyarrow==$PYARROW_VERSION"
+fi
+
+# --- 2. falconry release build ------------------------------------------------
+if [[ "$BENCH_SKIP_FALCONRY" != 1 ]]; then
+    if [[ -z "${BENCH_FALCONRY_BIN:-}" ]]; then
+        say "cargo build --release --locked"
+        cargo build --release --locked
+    fi
+    [[ -x "$FALCONRY" ]] || die "$FALCONRY is missing or not executable"
+fi
+
+# --- 3. corpus (generated once, reused while its parameters are unchanged) ----
+CORPUS="$BENCH_DIR/corpus"
+PARAMS="generator=$BENCH_GENERATOR events=$BENCH_EVENTS files=$BENCH_FILES seed=$BENCH_SEED"
+if [[ -f "$CORPUS/.params" && "$(cat "$CORPUS/.params")" == "$PARAMS" ]] \
+        && compgen -G "$CORPUS/part-*.gz" >/dev/null; then
+    say "reusing corpus $CORPUS ($PARAMS)"
+else
+    say "generating corpus $CORPUS ($PARAMS)"
+    rm -rf "$CORPUS"
+    mkdir -p "$CORPUS"
+    if [[ "$BENCH_GENERATOR" == falconry ]]; then
+        GEN_CMD=("$FALCONRY" fixtures corpus --out "$CORPUS" --events "$BENCH_EVENTS" --files "$BENCH_FILES" --seed "$BENCH_SEED")
+    else
+        GEN_CMD=("$PY" bench/gen_corpus.py --out "$CORPUS" --events "$BENCH_EVENTS" --files "$BENCH_FILES" --seed "$BENCH_SEED")
+    fi
+    "${GEN_CMD[@]}" >&2
+    compgen -G "$CORPUS/part-*.gz" >/dev/null || die "the generator wrote no $CORPUS/part-*.gz"
+    rm -f "$CORPUS/.stats.json"
+    printf '%s' "$PARAMS" >"$CORPUS/.params"
+fi
+mapfile -t FILES < <(printf '%s\n' "$CORPUS"/part-*.gz | LC_ALL=C sort)
+if [[ "$BENCH_GENERATOR" == falconry ]]; then
+    CORPUS_DESC="$CORPUS, made by: $FALCONRY fixtures corpus --out $CORPUS --events $BENCH_EVENTS --files $BENCH_FILES --seed $BENCH_SEED"
+else
+    CORPUS_DESC="$CORPUS, made by: bench/gen_corpus.py --out $CORPUS --events $BENCH_EVENTS --files $BENCH_FILES --seed $BENCH_SEED (fallback generator)"
+fi
+
+# --- 4. measure the corpus once; warm the page cache -------------------------
+if [[ ! -s "$CORPUS/.stats.json" ]]; then
+    say "measuring uncompressed size of ${#FILES[@]} files"
+    "$PY" bench/corpus_stats.py "${FILES[@]}" >"$CORPUS/.stats.json.tmp"
+    mv "$CORPUS/.stats.json.tmp" "$CORPUS/.stats.json"
+else
+    cat "${FILES[@]}" >/dev/null  # warm the page cache
+fi
+say "corpus: $(cat "$CORPUS/.stats.json")"
+
+# --- 5. timed runs -----------------------------------------------------------
+RES="$BENCH_DIR/results"
+OUT="$BENCH_DIR/out"
+rm -rf "$RES" "$OUT"
+mkdir -p "$RES" "$OUT"
+: >"$RES/runs.tsv"
+
+PYARROW_EXTRA=()
+[[ "$BENCH_PYARROW_FILE_PARALLEL" == 1 ]] && PYARROW_EXTRA=(--file-parallel)
+DUCKDB_EXTRA=()
+[[ "$BENCH_DUCKDB_SAMPLE_SIZE" != -1 ]] && DUCKDB_EXTRA=(--sample-size "$BENCH_DUCKDB_SAMPLE_SIZE")
+
+for T in $BENCH_THREADS; do
+    for tool in $BENCH_TOOLS; do
+        for ((run = 1; run <= BENCH_RUNS; run++)); do
+            dest="$OUT/$tool-t$T"
+            case "$tool" in
+                falconry) CMD=("$FALCONRY" convert --threads "$T" --out "$dest" "${FILES[@]}") ;;
+                duckdb)   CMD=("$PY" bench/duckdb_convert.py "${FILES[@]}" --out "$dest" --threads "$T" ${DUCKDB_EXTRA[@]+"${DUCKDB_EXTRA[@]}"}) ;;
+                pyarrow)  CMD=("$PY" bench/pyarrow_convert.py "${FILES[@]}" --out "$dest" --threads "$T" ${PYARROW_EXTRA[@]+"${PYARROW_EXTRA[@]}"}) ;;
+                *) die "unknown tool '$tool' in BENCH_TOOLS" ;;
+            esac
+            rm -rf "$dest"
+            mkdir -p "$dest"
+            sync  # earlier runs' dirty pages are not flushed on this run's time
+            tag="$tool-t$T-r$run"
+            say "run $tag: ${CMD[*]}"
+            "$PY" bench/measure.py --label "$tag" --stdout "$RES/$tag.out" -- "${CMD[@]}" >"$RES/$tag.json"
+            say "  $(cat "$RES/$tag.json")"
+            # Parquet bytes written, measured the same way for every tool
+            "$PY" -c 'import os, sys; print(sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(sys.argv[1]) for f in fs if f.endswith(".parquet")))' \
+                "$dest" >"$RES/$tag.parquet_bytes"
+            printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$tool" "$T" "$run" "$RES/$tag.json" "$RES/$tag.out" \
+                "$(printf '%q ' "${CMD[@]}" | sed 's/ $//')" >>"$RES/runs.tsv"
+            [[ "$BENCH_KEEP_OUTPUT" == 1 ]] || rm -rf "$dest"
+        done
+    done
+done
+
+# --- 6. report ---------------------------------------------------------------
+FALCONRY_VERSION=""
+RUSTC_VERSION=""
+if [[ "$BENCH_SKIP_FALCONRY" != 1 ]]; then
+    FALCONRY_VERSION="$("$FALCONRY" --version 2>/dev/null | head -n1 || true)"
+    FALCONRY_VERSION="${FALCONRY_VERSION:-(version unknown)}"
+    RUSTC_VERSION="$(rustc --version 2>/dev/null || true)"
+fi
+GIT_REV="$(git rev-parse --short HEAD 2>/dev/null || true)"
+if [[ -n "$GIT_REV" ]] && [[ -n "$(git status --porcelain --untracked-files=no 2>/dev/null || true)" ]]; then
+    GIT_REV="$GIT_REV+dirty"
+fi
+
+set +e
+"$PY" bench/report.py --manifest "$RES/runs.tsv" --corpus-stats "$CORPUS/.stats.json" \
+    --corpus-desc "$CORPUS_DESC" --falconry-version "$FALCONRY_VERSION" --rustc "$RUSTC_VERSION" \
+    --git "$GIT_REV" --json-out "$BENCH_DIR/results.json" >"$BENCH_DIR/results.txt"
+rc=$?
+set -e
+cat "$BENCH_DIR/results.txt"
+echo
+echo "(also in $BENCH_DIR/results.txt and $BENCH_DIR/results.json)"
+if [[ "$rc" == 3 ]]; then
+    if [[ "$BENCH_STRICT" == 1 ]]; then exit 3; fi
+elif [[ "$rc" != 0 ]]; then
+    die "report.py failed (exit $rc)"
+fi
+exit 0

@@ -1,0 +1,141 @@
+//! The `falconry` binary: parse the command line, load the configuration,
+//! call the daemon or tool asked for. No domain logic lives here.
+
+mod cli;
+mod config;
+mod demo;
+
+use anyhow::Context;
+use clap::Parser;
+use cli::{Cli, Command, FixturesCommand};
+use falconry_common::config::{ConfigError, Override};
+use falconry_common::telemetry::{Registry, init_logging, serve_admin};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// Exit code of a configuration error (EX_USAGE).
+const EXIT_CONFIG: u8 = 64;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            if e.chain().any(|c| c.downcast_ref::<ConfigError>().is_some()) {
+                ExitCode::from(EXIT_CONFIG)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Forward(args) => {
+            let mut flags = Vec::new();
+            for (key, value) in [
+                ("forwarder.queue", &args.queue),
+                ("forwarder.source", &args.source),
+                ("forwarder.dest", &args.dest),
+                ("admin.listen", &args.admin),
+            ] {
+                if let Some(v) = value {
+                    flags.push(Override::new(key, v.as_str()));
+                }
+            }
+            if args.until_empty {
+                flags.push(Override::new("forwarder.until_empty", true));
+            }
+            let config = config::load(cli.config.as_deref(), &flags)?;
+            init_logging(&config.log);
+            let settings = config.forwarder.validate()?;
+            let admin = config
+                .admin
+                .addr()
+                .map_err(|e| ConfigError::Invalid(vec![format!("admin.listen: {e}")]))?;
+            let shutdown = falconry_common::shutdown::on_signal();
+            let mut registry = Registry::default();
+            let forwarder = falconry_forwarder::Forwarder::new(settings, &mut registry).await?;
+            if let Some(addr) = admin {
+                serve_admin(
+                    addr,
+                    Arc::new(registry),
+                    forwarder.health.clone(),
+                    shutdown.clone(),
+                )
+                .await
+                .with_context(|| format!("admin port {addr}"))?;
+            }
+            let summary = forwarder.run(shutdown).await?;
+            tracing::info!(?summary, "done");
+            Ok(())
+        }
+        Command::CheckConfig => {
+            let config = config::load(cli.config.as_deref(), &[])?;
+            let mut problems = Vec::new();
+            if let Err(ConfigError::Invalid(p)) = config.forwarder.validate() {
+                problems.extend(p);
+            }
+            if let Err(e) = config.admin.addr() {
+                problems.push(format!("admin.listen: {e}"));
+            }
+            if !problems.is_empty() {
+                return Err(ConfigError::Invalid(problems).into());
+            }
+            println!("configuration is valid");
+            Ok(())
+        }
+        Command::Demo(args) => demo::run(&args.dir).await,
+        Command::Convert(args) => {
+            let opts = falconry_forwarder::convert::ConvertOptions {
+                zstd_level: args.zstd_level,
+                ..Default::default()
+            };
+            let started = std::time::Instant::now();
+            let (files, out, threads) = (args.files, args.out, args.threads);
+            let totals = tokio::task::spawn_blocking(move || {
+                falconry_forwarder::local::convert_files(&files, &out, threads, &opts)
+            })
+            .await??;
+            let mut summary = serde_json::to_value(&totals)?;
+            summary["seconds"] = serde_json::json!(started.elapsed().as_secs_f64());
+            println!("{summary}");
+            Ok(())
+        }
+        Command::Fixtures(FixturesCommand::Fdr {
+            out,
+            seed,
+            files,
+            events_per_file,
+        }) => {
+            let written = demo::write_fixtures(&out, seed, files, events_per_file)?;
+            println!("{written}");
+            Ok(())
+        }
+        Command::Fixtures(FixturesCommand::Corpus {
+            out,
+            events,
+            files,
+            seed,
+        }) => {
+            let paths = falconry_fixtures::write_corpus(&out, seed, events, files)
+                .with_context(|| format!("writing the corpus to {}", out.display()))?;
+            for p in paths {
+                println!("{}", p.display());
+            }
+            Ok(())
+        }
+    }
+}
