@@ -22,3 +22,23 @@ pub struct Config {
 pub fn load(file: Option<&Path>, flags: &[Override]) -> Result<Config, ConfigError> {
     config::load(file, flags)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The example shipped in deploy/config parses and validates, so it cannot drift.
+    #[test]
+    fn shipped_example_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/config/falconry.toml");
+        let secret = Override::new(
+            "forwarder.source_aws.secret_access_key",
+            "not-a-real-secret",
+        );
+        let c = load(Some(&path), &[secret]).expect("example parses");
+        let s = c.forwarder.validate().expect("example validates");
+        assert_eq!(s.source_aws.region.as_deref(), Some("us-west-1"));
+        assert_eq!(s.layout.raw, "fdr/raw");
+        assert!(c.admin.addr().unwrap().is_some());
+    }
+}

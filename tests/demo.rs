@@ -1,0 +1,105 @@
+//! `falconry demo` on a fresh directory: runs the pipeline with no AWS and
+//! prints a summary that matches the fixtures.
+
+use falconry_fixtures::{BatchOptions, fdr_batch, lookup_batch};
+use std::process::Command;
+
+#[test]
+fn demo_runs_without_aws_and_reports_what_the_fixtures_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_falconry"))
+        .args(["demo", "--dir"])
+        .arg(dir.path())
+        .env_remove("AWS_ENDPOINT_URL")
+        .output()
+        .expect("run falconry demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "demo failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let opts = BatchOptions {
+        seed: 7,
+        data_files: 2,
+        events_per_file: 500,
+        ..BatchOptions::default()
+    };
+    let valid = |b: &falconry_fixtures::FdrBatch| -> u64 {
+        b.files
+            .iter()
+            .map(|f| f.lines - f.invalid_lines.len() as u64)
+            .sum()
+    };
+    let events = valid(&fdr_batch(&opts));
+    let lookup = lookup_batch(&opts);
+    assert!(stdout.contains("2 notices done, 0 failed"), "{stdout}");
+    let events_line = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("events "))
+        .expect("events line");
+    assert!(
+        events_line.contains(&format!(" {events} rows")),
+        "expected {events} events: {events_line}"
+    );
+    for kind in falconry_fixtures::LOOKUP_KINDS {
+        let rows: u64 = lookup
+            .files
+            .iter()
+            .filter(|f| f.key.starts_with(&format!("fdrv2/{kind}/")))
+            .map(|f| f.lines - f.invalid_lines.len() as u64)
+            .sum();
+        let line = stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{kind} ")))
+            .unwrap_or_else(|| panic!("{kind} line missing:\n{stdout}"));
+        assert!(
+            line.contains(&format!(" {rows} rows")),
+            "{kind}: expected {rows}: {line}"
+        );
+    }
+    assert!(dir.path().join("lake/raw/data").is_dir());
+    assert!(dir.path().join("queue/done").is_dir());
+    // Running it again starts from scratch and gives the same figures.
+    let again = Command::new(env!("CARGO_BIN_EXE_falconry"))
+        .args(["demo", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(again.status.success());
+    assert!(String::from_utf8_lossy(&again.stdout).contains(events_line));
+}
+
+#[test]
+fn bad_configuration_exits_64_with_every_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, "[forwarder]\nqueue = \"ftp://nope\"\nnotices_in_flight = 0\n[forwarder.source_aws]\nsecret_access_key = \"sup3r-s3cret\"\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_falconry"))
+        .arg("--config")
+        .arg(&path)
+        .arg("check-config")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for needle in [
+        "forwarder.queue",
+        "forwarder.dest",
+        "notices_in_flight",
+        "source_aws",
+    ] {
+        assert!(stderr.contains(needle), "{needle}: {stderr}");
+    }
+    assert!(
+        !stderr.contains("sup3r-s3cret"),
+        "a secret leaked: {stderr}"
+    );
+    let unknown = Command::new(env!("CARGO_BIN_EXE_falconry"))
+        .args(["check-config"])
+        .env("FALCONRY__FORWARDER__NO_SUCH_KEY", "1")
+        .output()
+        .unwrap();
+    assert_eq!(unknown.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no_such_key"));
+}
