@@ -71,7 +71,7 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
         source: Some(format!("file://{}", abs.join("source").display())),
         dest: Some(format!("file://{}", abs.join("lake").display())),
         until_empty: true,
-        wait_time: Duration::from_secs(1),
+        wait_time: Duration::from_millis(300),
         ..ForwarderConfig::default()
     };
     let settings = config.validate()?;
@@ -90,7 +90,7 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
     match &result {
         Ok(s) => writeln!(
             out,
-            "  forwarder: {} notices done, {} failed, {} files, {} rows, {} lines quarantined, in {:.1}s",
+            "  forwarder: {} notices done, {} failed, {} files, {} rows, {} line(s) quarantined, in {:.1}s",
             s.done,
             s.failed,
             s.files,

@@ -36,7 +36,7 @@ fn demo_runs_without_aws_and_reports_what_the_fixtures_hold() {
     assert!(stdout.contains("2 notices done, 0 failed"), "{stdout}");
     let events_line = stdout
         .lines()
-        .find(|l| l.trim_start().starts_with("events "))
+        .find(|l| l.trim_start().starts_with("events ") && l.contains(" rows in "))
         .expect("events line");
     assert!(
         events_line.contains(&format!(" {events} rows")),
@@ -51,7 +51,7 @@ fn demo_runs_without_aws_and_reports_what_the_fixtures_hold() {
             .sum();
         let line = stdout
             .lines()
-            .find(|l| l.trim_start().starts_with(&format!("{kind} ")))
+            .find(|l| l.trim_start().starts_with(&format!("{kind} ")) && l.contains(" rows in "))
             .unwrap_or_else(|| panic!("{kind} line missing:\n{stdout}"));
         assert!(
             line.contains(&format!(" {rows} rows")),

@@ -264,13 +264,10 @@ impl ForwarderConfig {
             "forwarder.files_in_flight",
             self.files_in_flight.unwrap_or(cpus),
         );
-        if self.visibility_timeout < Duration::from_secs(30)
+        if self.visibility_timeout < Duration::from_secs(3)
             || self.visibility_timeout > Duration::from_secs(43_200)
         {
-            p.add(
-                "forwarder.visibility_timeout",
-                "must be between 30s and 12h",
-            );
+            p.add("forwarder.visibility_timeout", "must be between 3s and 12h");
         }
         if self.wait_time > Duration::from_secs(20) {
             p.add(

@@ -254,6 +254,9 @@ async fn handle(ctx: &Context, queue: &Queue, m: Message) -> Outcome {
         tracing::debug!(age_ms = now - sent, "received");
     }
     let beat_stop = CancellationToken::new();
+    // If this task is aborted (grace period over), the heartbeat stops with it
+    // and the message reappears after its visibility timeout.
+    let _stop_on_drop = beat_stop.clone().drop_guard();
     let heartbeat = {
         let (queue, m, stop, vis) = (
             queue.clone(),

@@ -19,6 +19,7 @@ pub mod notice;
 mod outputs;
 mod process;
 pub mod queue;
+pub mod schema;
 
 pub use config::{ForwarderConfig, Settings};
 pub use daemon::{Forwarder, Summary};

@@ -6,9 +6,9 @@
 //! the new manifest; a crash anywhere repeats safely.
 
 use crate::convert::Converted;
-use crate::convert::schema::SCHEMA_VERSION;
 use crate::error::FileError;
 use crate::layout::Layout;
+use crate::schema::SCHEMA_VERSION;
 use bytes::Bytes;
 use falconry_common::Store;
 use falconry_common::store::Written;

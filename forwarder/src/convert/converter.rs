@@ -9,9 +9,9 @@
 use super::lines::{Line, Lines};
 use super::part_files::{PartFile, PartFiles};
 use super::record;
-use super::schema;
 use super::table_builder::row_time;
 use crate::layout::Hour;
+use crate::schema;
 use flate2::read::MultiGzDecoder;
 use parquet::errors::ParquetError;
 use std::io::{self, BufRead, BufReader, Read, Write};

@@ -1,16 +1,15 @@
-//! FDR lines → typed, lossless Parquet: line splitting, parsing, the schema
-//! definition, Arrow building, partitioned Parquet files, and the read-back
-//! that proves nothing was lost. Everything here is synchronous and pure but
-//! for local temporary files.
+//! FDR lines → typed, lossless Parquet: line splitting, parsing, Arrow
+//! building, sorted and partitioned Parquet files, and the read-back that
+//! proves nothing was lost. The schema itself is in `crate::schema`.
+//! Everything here is synchronous and pure but for local temporary files.
 
 mod converter;
 mod lines;
 mod part_files;
 pub mod record;
 pub mod roundtrip;
-pub mod schema;
 mod table_builder;
-mod values;
 
 pub use converter::{ConvertError, ConvertOptions, Converted, Quarantine, convert};
 pub use part_files::PartFile;
+pub use table_builder::MAX_TYPED;

@@ -1,15 +1,17 @@
 //! Reading converted rows back into the members of the original line: the
 //! proof that the conversion is lossless, and the basis of any export. A typed
-//! column gives its member back only when the catch-all columns do not hold
-//! that member (see `schema.rs`).
+//! column gives its member back (as its canonical text) only when the
+//! catch-all columns do not hold that member.
 //!
 //! Pure over Arrow arrays.
 
 use super::record::{self, is_string};
-use super::schema::{ColumnKind, FIELDS, FIELDS_JSON, TableSchema};
+use crate::schema::columns::{Value, canonical};
+use crate::schema::{FIELDS, FIELDS_JSON, Kind, Table};
 use arrow_array::cast::AsArray;
-use arrow_array::types::TimestampMillisecondType;
+use arrow_array::types::{Decimal128Type, Int64Type, TimestampMillisecondType};
 use arrow_array::{Array, RecordBatch};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// One member's value: a string's content, or the exact JSON text of anything else.
@@ -44,7 +46,7 @@ pub fn line_members(line: &[u8]) -> Result<Members, String> {
 }
 
 /// The members of row `i` of a converted batch.
-pub fn row_members(schema: &TableSchema, batch: &RecordBatch, i: usize) -> Result<Members, String> {
+pub fn row_members(table: &Table, batch: &RecordBatch, i: usize) -> Result<Members, String> {
     let mut out = Members::new();
     if let Some(col) = batch.column_by_name(FIELDS) {
         let map = col.as_map_opt().ok_or("fields is not a map")?;
@@ -77,7 +79,7 @@ pub fn row_members(schema: &TableSchema, batch: &RecordBatch, i: usize) -> Resul
             }
         }
     }
-    for c in schema.columns {
+    for c in &table.columns {
         if out.contains_key(c.source) {
             continue;
         }
@@ -87,19 +89,35 @@ pub fn row_members(schema: &TableSchema, batch: &RecordBatch, i: usize) -> Resul
         if !col.is_valid(i) {
             continue;
         }
-        let value = match c.kind {
-            ColumnKind::Text => col
-                .as_string_opt::<i32>()
-                .ok_or("text column")?
-                .value(i)
-                .to_owned(),
-            ColumnKind::TimestampMs => col
-                .as_primitive_opt::<TimestampMillisecondType>()
-                .ok_or("timestamp column")?
-                .value(i)
-                .to_string(),
+        let bad = || {
+            format!(
+                "column {} does not have the type of a {:?} column",
+                c.name, c.kind
+            )
         };
-        out.insert(c.source.to_owned(), Member::Str(value));
+        let value = match c.kind {
+            Kind::Text | Kind::Hash => Value::Text(Cow::Borrowed(
+                col.as_string_opt::<i32>().ok_or_else(bad)?.value(i),
+            )),
+            Kind::Int => Value::Int(
+                col.as_primitive_opt::<Int64Type>()
+                    .ok_or_else(bad)?
+                    .value(i),
+            ),
+            Kind::U64 => {
+                let d = col
+                    .as_primitive_opt::<Decimal128Type>()
+                    .ok_or_else(bad)?
+                    .value(i);
+                Value::U64(u64::try_from(d).map_err(|_| format!("{}: {d} is not a u64", c.name))?)
+            }
+            Kind::EpochMs | Kind::Time => Value::Ms(
+                col.as_primitive_opt::<TimestampMillisecondType>()
+                    .ok_or_else(bad)?
+                    .value(i),
+            ),
+        };
+        out.insert(c.source.to_owned(), Member::Str(canonical(&value, c.kind)));
     }
     Ok(out)
 }

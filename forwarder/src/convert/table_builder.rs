@@ -1,18 +1,19 @@
 //! Building Arrow record batches of one table from parsed lines: each member
-//! goes to its typed column when the schema has one, and to the catch-all
-//! columns unless the typed value gives back the original exactly (see
-//! `schema.rs` for the rule). Values that do not fit their typed column are
-//! counted, never dropped.
+//! goes to its typed column when the table has one, and to the catch-all
+//! columns unless the typed value gives it back exactly (see
+//! `schema/columns.rs`). Values that do not fit their typed column are counted,
+//! never dropped.
 //!
 //! Pure and synchronous; no I/O.
 
 use super::record::{Record, is_string, string_value};
-use super::schema::{ColumnKind, TableSchema, TimeFormat};
-use super::values;
-use arrow_array::builder::{MapBuilder, StringBuilder, TimestampMillisecondBuilder};
+use crate::schema::columns::{self, Read, Value};
+use crate::schema::{Kind, Table, TimeFormat};
+use arrow_array::builder::{
+    Decimal128Builder, Int64Builder, MapBuilder, StringBuilder, TimestampMillisecondBuilder,
+};
 use arrow_array::{ArrayRef, RecordBatch};
-use arrow_schema::{ArrowError, SchemaRef};
-use serde_json::value::RawValue;
+use arrow_schema::ArrowError;
 use std::borrow::Cow;
 use std::sync::Arc;
 
@@ -21,19 +22,52 @@ pub const MAX_TYPED: usize = 128;
 
 enum ColBuilder {
     Text(StringBuilder),
-    Ts(TimestampMillisecondBuilder),
+    Int(Int64Builder),
+    U64(Decimal128Builder),
+    Ms(TimestampMillisecondBuilder),
 }
 
-#[derive(Clone)]
-enum Typed<'a> {
-    Null,
-    Text(Cow<'a, str>),
-    Ms(i64),
+impl ColBuilder {
+    fn new(kind: Kind) -> Self {
+        match kind {
+            Kind::Text | Kind::Hash => ColBuilder::Text(StringBuilder::new()),
+            Kind::Int => ColBuilder::Int(Int64Builder::new()),
+            Kind::U64 => ColBuilder::U64(
+                Decimal128Builder::new()
+                    .with_precision_and_scale(20, 0)
+                    .unwrap_or_else(|_| Decimal128Builder::new()),
+            ),
+            Kind::EpochMs | Kind::Time => {
+                ColBuilder::Ms(TimestampMillisecondBuilder::new().with_timezone("UTC"))
+            }
+        }
+    }
+
+    fn append(&mut self, v: Option<&Value<'_>>) {
+        match (self, v) {
+            (ColBuilder::Text(b), Some(Value::Text(s))) => b.append_value(s),
+            (ColBuilder::Int(b), Some(Value::Int(i))) => b.append_value(*i),
+            (ColBuilder::U64(b), Some(Value::U64(u))) => b.append_value(*u as i128),
+            (ColBuilder::Ms(b), Some(Value::Ms(ms))) => b.append_value(*ms),
+            (ColBuilder::Text(b), _) => b.append_null(),
+            (ColBuilder::Int(b), _) => b.append_null(),
+            (ColBuilder::U64(b), _) => b.append_null(),
+            (ColBuilder::Ms(b), _) => b.append_null(),
+        }
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            ColBuilder::Text(b) => Arc::new(b.finish()),
+            ColBuilder::Int(b) => Arc::new(b.finish()),
+            ColBuilder::U64(b) => Arc::new(b.finish()),
+            ColBuilder::Ms(b) => Arc::new(b.finish()),
+        }
+    }
 }
 
 pub struct TableBuilder {
-    schema: &'static TableSchema,
-    arrow: SchemaRef,
+    table: &'static Table,
     cols: Vec<ColBuilder>,
     fields: MapBuilder<StringBuilder, StringBuilder>,
     fields_json: StringBuilder,
@@ -45,26 +79,19 @@ pub struct TableBuilder {
 }
 
 impl TableBuilder {
-    pub fn new(schema: &'static TableSchema) -> Self {
+    pub fn new(table: &'static Table) -> Self {
         assert!(
-            schema.columns.len() <= MAX_TYPED,
-            "schema {} has too many typed columns",
-            schema.table
+            table.columns.len() <= MAX_TYPED,
+            "table {} has too many typed columns",
+            table.table
         );
-        let cols = schema
-            .columns
-            .iter()
-            .map(|c| match c.kind {
-                ColumnKind::Text => ColBuilder::Text(StringBuilder::new()),
-                ColumnKind::TimestampMs => {
-                    ColBuilder::Ts(TimestampMillisecondBuilder::new().with_timezone("UTC"))
-                }
-            })
-            .collect();
         TableBuilder {
-            schema,
-            arrow: schema.arrow(),
-            cols,
+            table,
+            cols: table
+                .columns
+                .iter()
+                .map(|c| ColBuilder::new(c.kind))
+                .collect(),
             fields: MapBuilder::new(None, StringBuilder::new(), StringBuilder::new()),
             fields_json: StringBuilder::new(),
             json_buf: String::new(),
@@ -85,21 +112,29 @@ impl TableBuilder {
 
     /// Appends one line (of `line_len` bytes).
     pub fn append(&mut self, record: &Record<'_>, line_len: usize) {
-        let n = self.schema.columns.len();
-        let mut typed: [Typed<'_>; MAX_TYPED] = std::array::from_fn(|_| Typed::Null);
+        const NONE: Option<Value<'static>> = None;
+        let mut typed: [Option<Value<'_>>; MAX_TYPED] = [NONE; MAX_TYPED];
         self.json_buf.clear();
         for (key, raw) in &record.fields {
-            if let Some(ci) = self.schema.column_of(key) {
-                let (value, exact) = typed_value(self.schema.columns[ci].kind, raw);
-                match value {
-                    Some(v) => typed[ci] = v,
-                    None => self.misfits += 1,
-                }
-                if exact {
-                    continue;
+            let string = is_string(raw);
+            if let Some(ci) = self.table.column_of(key) {
+                let text = if string {
+                    string_value(raw).unwrap_or(Cow::Borrowed(""))
+                } else {
+                    Cow::Borrowed(raw.get())
+                };
+                match columns::read(self.table.columns[ci].kind, text, string) {
+                    Read::Value { value, exact } => {
+                        typed[ci] = Some(value);
+                        if exact {
+                            continue;
+                        }
+                    }
+                    Read::Null => {}
+                    Read::Misfit => self.misfits += 1,
                 }
             }
-            if is_string(raw) {
+            if string {
                 let s = string_value(raw).unwrap_or(Cow::Borrowed(""));
                 self.fields.keys().append_value(key);
                 self.fields.values().append_value(s);
@@ -111,13 +146,8 @@ impl TableBuilder {
                 self.json_buf.push_str(raw.get());
             }
         }
-        for (ci, v) in typed.iter().take(n).enumerate() {
-            match (&mut self.cols[ci], v) {
-                (ColBuilder::Text(b), Typed::Text(s)) => b.append_value(s),
-                (ColBuilder::Ts(b), Typed::Ms(ms)) => b.append_value(*ms),
-                (ColBuilder::Text(b), _) => b.append_null(),
-                (ColBuilder::Ts(b), _) => b.append_null(),
-            }
+        for (b, v) in self.cols.iter_mut().zip(typed.iter()) {
+            b.append(v.as_ref());
         }
         // An empty map is still a map (the line had only typed members).
         let _ = self.fields.append(true);
@@ -133,56 +163,28 @@ impl TableBuilder {
 
     /// The rows appended so far as one batch; the builder starts empty again.
     pub fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
-        let mut arrays: Vec<ArrayRef> = self
-            .cols
-            .iter_mut()
-            .map(|c| match c {
-                ColBuilder::Text(b) => Arc::new(b.finish()) as ArrayRef,
-                ColBuilder::Ts(b) => Arc::new(b.finish()) as ArrayRef,
-            })
-            .collect();
+        let mut arrays: Vec<ArrayRef> = self.cols.iter_mut().map(ColBuilder::finish).collect();
         arrays.push(Arc::new(self.fields.finish()));
         arrays.push(Arc::new(self.fields_json.finish()));
         self.rows = 0;
         self.approx_bytes = 0;
-        RecordBatch::try_new(self.arrow.clone(), arrays)
+        RecordBatch::try_new(self.table.arrow.clone(), arrays)
     }
 }
 
-/// The typed value of a member, and whether it gives back the original exactly.
-fn typed_value<'a>(kind: ColumnKind, raw: &'a RawValue) -> (Option<Typed<'a>>, bool) {
-    match kind {
-        ColumnKind::Text => match string_value(raw) {
-            Some(s) => (Some(Typed::Text(s)), true),
-            None => (None, false),
-        },
-        ColumnKind::TimestampMs => match string_value(raw) {
-            Some(s) => {
-                if let Some(ms) = values::epoch_ms_digits(&s) {
-                    (Some(Typed::Ms(ms)), values::is_canonical_integer(&s, ms))
-                } else {
-                    (values::iso_ms(&s).map(Typed::Ms), false)
-                }
-            }
-            // A bare number: parsed, but kept in fields_json as written.
-            None => (raw.get().parse::<i64>().ok().map(Typed::Ms), false),
-        },
-    }
-}
-
-/// The partition time of a line (epoch ms), from the schema's time sources.
-pub fn row_time(schema: &TableSchema, record: &Record<'_>) -> Option<i64> {
-    for (source, format) in schema.time_sources {
+/// The partition time of a line (epoch ms), from the table's time sources.
+pub fn row_time(table: &Table, record: &Record<'_>) -> Option<i64> {
+    for (source, format) in table.time_sources {
         let Some((_, raw)) = record.fields.iter().find(|(k, _)| k == source) else {
             continue;
         };
         let parsed = match (format, string_value(raw)) {
             (TimeFormat::EpochMsOrIso, Some(s)) => {
-                values::epoch_ms_digits(&s).or_else(|| values::iso_ms(&s))
+                columns::epoch_ms(&s).or_else(|| columns::iso_ms(&s))
             }
             (TimeFormat::EpochMsOrIso, None) => raw.get().parse::<i64>().ok(),
-            (TimeFormat::EpochSeconds, Some(s)) => values::epoch_seconds_ms(&s),
-            (TimeFormat::EpochSeconds, None) => values::epoch_seconds_ms(raw.get()),
+            (TimeFormat::EpochSeconds, Some(s)) => columns::epoch_seconds_ms(&s),
+            (TimeFormat::EpochSeconds, None) => columns::epoch_seconds_ms(raw.get()),
         };
         if parsed.is_some() {
             return parsed;
@@ -202,72 +204,85 @@ fn push_json_string(out: &mut String, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::super::record::parse;
-    use super::super::schema;
     use super::*;
+    use crate::schema;
     use arrow_array::Array;
     use arrow_array::cast::AsArray;
-    use arrow_array::types::TimestampMillisecondType;
+    use arrow_array::types::{Decimal128Type, Int64Type, TimestampMillisecondType};
 
     #[test]
     fn typed_columns_and_catch_all() {
-        let s = schema::table("events");
-        let mut b = TableBuilder::new(s);
-        let l1 = br#"{"event_simpleName":"ProcessRollup2","timestamp":"1625677521162","aid":"ab","CommandLine":"cmd \"x\"","RawProcessId":"18446744072636268557","Attacks":[1,2],"Big":18446744073709551557}"#;
-        let l2 = br#"{"timestamp":"2024-08-01T11:31:27.123Z","event_simpleName":7,"aid":""}"#;
+        let t = schema::table("events");
+        let mut b = TableBuilder::new(t);
+        let l1 = br#"{"event_simpleName":"ProcessRollup2","timestamp":"1625677521162","aid":"ab","CommandLine":"cmd \"x\"","RawProcessId":"18446744072636268557","RemotePort":"0443","SHA1HashData":"0000000000000000000000000000000000000000","Attacks":[1,2],"Big":18446744073709551557,"Unknown":"u"}"#;
+        let l2 = br#"{"timestamp":"2024-08-01T11:31:27.123Z","event_simpleName":7,"aid":"","ContextTimeStamp":"1625677521.137","LocalPort":"N/A","ProcessStartTime":"132701511211370000"}"#;
         b.append(&parse(l1).unwrap(), l1.len());
         b.append(&parse(l2).unwrap(), l2.len());
-        assert_eq!(b.misfits, 1);
+        assert_eq!(b.misfits, 1, "event_simpleName as a number");
         let batch = b.finish().unwrap();
         assert_eq!(batch.num_rows(), 2);
-        let ts = batch
-            .column_by_name("timestamp")
-            .unwrap()
-            .as_primitive::<TimestampMillisecondType>();
-        assert_eq!(ts.value(0), 1625677521162);
-        assert_eq!(ts.value(1), 1722511887123);
-        let name = batch
-            .column_by_name("event_simplename")
-            .unwrap()
-            .as_string::<i32>();
-        assert_eq!(name.value(0), "ProcessRollup2");
-        assert!(name.is_null(1));
-        let json = batch
-            .column_by_name("fields_json")
-            .unwrap()
-            .as_string::<i32>();
+        let col = |n: &str| batch.column_by_name(n).unwrap().clone();
+        let ts = col("timestamp");
+        let ts = ts.as_primitive::<TimestampMillisecondType>();
+        assert_eq!((ts.value(0), ts.value(1)), (1625677521162, 1722511887123));
+        assert_eq!(
+            col("raw_process_id")
+                .as_primitive::<Decimal128Type>()
+                .value(0),
+            18446744072636268557i128
+        );
+        assert_eq!(col("remote_port").as_primitive::<Int64Type>().value(0), 443);
+        assert!(col("sha1_hash_data").is_null(0), "all-zero hash is NULL");
+        assert!(col("aid").is_null(1), "placeholder is NULL");
+        assert!(col("local_port").is_null(1));
+        assert_eq!(
+            col("context_timestamp")
+                .as_primitive::<TimestampMillisecondType>()
+                .value(1),
+            1625677521137
+        );
+        assert_eq!(
+            col("process_start_time")
+                .as_primitive::<TimestampMillisecondType>()
+                .value(1),
+            1625677521137
+        );
+        let json = col("fields_json");
+        let json = json.as_string::<i32>();
         assert_eq!(
             json.value(0),
             r#"{"Attacks":[1,2],"Big":18446744073709551557}"#
         );
         assert_eq!(json.value(1), r#"{"event_simpleName":7}"#);
-        let map = batch.column_by_name("fields").unwrap().as_map();
-        let row0 = map.value(0);
-        let keys = row0.column(0).as_string::<i32>();
-        let vals = row0.column(1).as_string::<i32>();
-        let got: Vec<(&str, &str)> = (0..keys.len())
-            .map(|i| (keys.value(i), vals.value(i)))
-            .collect();
+        let map = col("fields");
+        let map = map.as_map();
+        let keys_of = |i: usize| -> Vec<String> {
+            let e = map.value(i);
+            let k = e.column(0).as_string::<i32>();
+            (0..k.len()).map(|j| k.value(j).to_owned()).collect()
+        };
+        // Not exact: the zero-padded port, the zero hash; and the unknown member.
+        assert_eq!(keys_of(0), vec!["RemotePort", "SHA1HashData", "Unknown"]);
+        // The ISO timestamp, the placeholders and the FILETIME are kept as written;
+        // ContextTimeStamp in its canonical form is not.
         assert_eq!(
-            got,
-            vec![
-                ("CommandLine", "cmd \"x\""),
-                ("RawProcessId", "18446744072636268557")
-            ]
+            keys_of(1),
+            vec!["timestamp", "aid", "LocalPort", "ProcessStartTime"]
         );
-        // The ISO timestamp does not round-trip through epoch ms: kept as text.
-        let row1 = map.value(1);
-        let keys1 = row1.column(0).as_string::<i32>();
-        assert_eq!(keys1.value(0), "timestamp");
     }
 
     #[test]
     fn row_time_falls_back_through_sources() {
-        let s = schema::table("aidmaster");
-        let r = parse(br#"{"Time":"1697992784.144","aid":"x"}"#).unwrap();
-        assert_eq!(row_time(s, &r), Some(1697992784144));
-        let r = parse(br#"{"timestamp":"garbage","_time":"1702546168.576"}"#).unwrap();
-        assert_eq!(row_time(s, &r), Some(1702546168576));
-        let r = parse(br#"{"x":"1"}"#).unwrap();
-        assert_eq!(row_time(s, &r), None);
+        assert_eq!(
+            row_time(
+                schema::table("aidmaster"),
+                &parse(br#"{"Time":"1697992784.144"}"#).unwrap()
+            ),
+            None
+        );
+        let t = schema::table("events");
+        let r = parse(br#"{"timestamp":"garbage","ContextTimeStamp":"1702546168.576"}"#).unwrap();
+        assert_eq!(row_time(t, &r), Some(1702546168576));
+        assert_eq!(row_time(t, &parse(br#"{"x":"1"}"#).unwrap()), None);
     }
 }

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use falconry_common::aws;
 use falconry_fixtures::FdrBatch;
 use falconry_forwarder::convert::roundtrip::{Members, line_members, row_members};
-use falconry_forwarder::convert::schema;
+use falconry_forwarder::schema;
 use falconry_forwarder::{ForwarderConfig, Manifest, Settings};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::io::Read;

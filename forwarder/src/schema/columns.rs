@@ -1,0 +1,301 @@
+//! Column kinds: how a typed column reads its member, the one canonical text
+//! of each typed value, and the rule that follows from it: a member leaves the
+//! catch-all columns only when the canonical text of its typed value is the
+//! member itself. Everything else (placeholders, other spellings, values that
+//! do not fit) stays in the catch-all, so every line is recoverable exactly.
+//!
+//! Pure.
+
+use std::borrow::Cow;
+
+/// How a typed column reads its source member and what Athena type it has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A string, stored as is (`string`).
+    Text,
+    /// A hex digest (`string`); all zeros is NULL.
+    Hash,
+    /// A measure such as a port, count or size (`bigint`).
+    Int,
+    /// An identifier that can exceed i64, such as `TargetProcessId`
+    /// (`decimal(20,0)`: exact for every u64).
+    U64,
+    /// `timestamp`: epoch milliseconds, or ISO-8601 (`timestamp`, UTC, ms).
+    EpochMs,
+    /// `*Time` fields: epoch seconds with a fraction, epoch ms, Windows
+    /// FILETIME, or ISO-8601 (`timestamp`, UTC, ms).
+    Time,
+}
+
+/// A typed value; borrows from the line where it can.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value<'a> {
+    Text(Cow<'a, str>),
+    Int(i64),
+    U64(u64),
+    Ms(i64),
+}
+
+/// Values FDR writes for "nothing": NULL in typed columns.
+pub const PLACEHOLDERS: [&str; 5] = ["", "-", "N/A", "none", "!!!!UNKNOWN!!!!"];
+
+pub fn is_placeholder(s: &str) -> bool {
+    PLACEHOLDERS.contains(&s)
+}
+
+/// Milliseconds between 1601-01-01 (FILETIME's epoch) and 1970-01-01.
+const FILETIME_EPOCH_MS: i64 = 11_644_473_600_000;
+
+/// What reading a member into a typed column gave.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Read<'a> {
+    /// The typed value; `exact` when its canonical text is the member itself.
+    Value { value: Value<'a>, exact: bool },
+    /// A placeholder: NULL, the member stays in the catch-all.
+    Null,
+    /// The member does not fit the column: NULL, counted, kept in the catch-all.
+    Misfit,
+}
+
+/// Reads a member (`text` is a string's content when `is_string`, else the raw JSON text).
+pub fn read<'a>(kind: Kind, text: Cow<'a, str>, is_string: bool) -> Read<'a> {
+    if is_string && is_placeholder(&text) {
+        return Read::Null;
+    }
+    if !is_string && text == "null" {
+        return Read::Null;
+    }
+    let value = match kind {
+        Kind::Text if is_string => Some(Value::Text(text.clone())),
+        Kind::Text => None,
+        Kind::Hash if is_string => {
+            if !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+                None
+            } else if text.bytes().all(|b| b == b'0') {
+                return Read::Null;
+            } else {
+                Some(Value::Text(text.clone()))
+            }
+        }
+        Kind::Hash => None,
+        Kind::Int => int(&text).map(Value::Int),
+        Kind::U64 => u64_digits(&text).map(Value::U64),
+        Kind::EpochMs => epoch_ms(&text).or_else(|| iso_ms(&text)).map(Value::Ms),
+        Kind::Time => time_ms(&text).map(Value::Ms),
+    };
+    match value {
+        Some(value) => {
+            let exact = is_string && canonical_matches(&value, kind, &text);
+            Read::Value { value, exact }
+        }
+        None => Read::Misfit,
+    }
+}
+
+/// The one text a typed value gives back (used to rebuild the member).
+pub fn canonical(value: &Value<'_>, kind: Kind) -> String {
+    match (value, kind) {
+        (Value::Text(s), _) => s.to_string(),
+        (Value::Int(i), _) => i.to_string(),
+        (Value::U64(u), _) => u.to_string(),
+        (Value::Ms(ms), Kind::Time) => seconds_text(*ms),
+        (Value::Ms(ms), _) => ms.to_string(),
+    }
+}
+
+fn canonical_matches(value: &Value<'_>, kind: Kind, text: &str) -> bool {
+    match value {
+        Value::Text(_) => true,
+        Value::Int(i) => integer_text_is(text, *i as i128),
+        Value::U64(u) => integer_text_is(text, *u as i128),
+        Value::Ms(ms) if kind == Kind::Time => {
+            *ms >= 0 && text.len() <= 24 && seconds_text(*ms) == text
+        }
+        Value::Ms(ms) => integer_text_is(text, *ms as i128),
+    }
+}
+
+/// `1625677521.137` for 1625677521137 ms.
+fn seconds_text(ms: i64) -> String {
+    format!("{}.{:03}", ms.div_euclid(1000), ms.rem_euclid(1000))
+}
+
+fn integer_text_is(text: &str, v: i128) -> bool {
+    let mut buf = [0u8; 48];
+    let mut n = v.unsigned_abs();
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if v < 0 {
+        i -= 1;
+        buf[i] = b'-';
+    }
+    &buf[i..] == text.as_bytes()
+}
+
+fn int(s: &str) -> Option<i64> {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    if digits.is_empty() || digits.len() > 19 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+fn u64_digits(s: &str) -> Option<u64> {
+    if s.is_empty() || s.len() > 20 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// Epoch milliseconds from digits (optionally negative), at most 16 digits.
+pub fn epoch_ms(s: &str) -> Option<i64> {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    if digits.is_empty() || digits.len() > 16 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// Epoch seconds with an optional fraction (`"1697992784.144"`) → ms.
+pub fn epoch_seconds_ms(s: &str) -> Option<i64> {
+    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+    if int.is_empty() || int.len() > 12 || !int.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let secs: i64 = int.parse().ok()?;
+    let mut ms_part: i64 = 0;
+    for (i, b) in frac.bytes().take(3).enumerate() {
+        ms_part += ((b - b'0') as i64) * [100, 10, 1][i];
+    }
+    secs.checked_mul(1000)?.checked_add(ms_part)
+}
+
+/// The `*Time` forms: FILETIME (17+ digits), epoch ms (12-16 digits), epoch
+/// seconds with or without a fraction, or ISO-8601.
+pub fn time_ms(s: &str) -> Option<i64> {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return match s.len() {
+            17..=19 => s
+                .parse::<i64>()
+                .ok()
+                .map(|ft| ft / 10_000 - FILETIME_EPOCH_MS),
+            12..=16 => s.parse().ok(),
+            1..=11 => s.parse::<i64>().ok().map(|secs| secs * 1000),
+            _ => None,
+        };
+    }
+    epoch_seconds_ms(s).or_else(|| iso_ms(s))
+}
+
+/// ISO-8601 / RFC 3339 (`2024-08-01T11:31:27.123Z`, with an offset, with a
+/// space instead of `T`, or without a zone, read as UTC) → epoch ms.
+pub fn iso_ms(s: &str) -> Option<i64> {
+    if s.len() < 19 || !s.as_bytes()[0].is_ascii_digit() || s.as_bytes().get(4) != Some(&b'-') {
+        return None;
+    }
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Some(t.timestamp_millis());
+    }
+    chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+        .or_else(|_| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f"))
+        .ok()
+        .map(|t| t.and_utc().timestamp_millis())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(kind: Kind, s: &str) -> Read<'_> {
+        read(kind, Cow::Borrowed(s), true)
+    }
+
+    fn exact(kind: Kind, s: &str) -> bool {
+        matches!(r(kind, s), Read::Value { exact: true, .. })
+    }
+
+    #[test]
+    fn placeholders_and_zero_hashes_are_null() {
+        for p in PLACEHOLDERS {
+            assert_eq!(r(Kind::Text, p), Read::Null);
+            assert_eq!(r(Kind::Int, p), Read::Null);
+            assert_eq!(r(Kind::Time, p), Read::Null);
+        }
+        assert_eq!(
+            r(Kind::Hash, "0000000000000000000000000000000000000000"),
+            Read::Null
+        );
+        assert_eq!(r(Kind::Hash, "zz"), Read::Misfit);
+        assert!(exact(Kind::Hash, "f8bd34d4ac025f862c6fe8f3fd3f1700"));
+    }
+
+    #[test]
+    fn integers_and_ids() {
+        assert!(exact(Kind::Int, "443"));
+        assert!(!exact(Kind::Int, "0443"));
+        assert_eq!(r(Kind::Int, "18446744072636268557"), Read::Misfit);
+        assert!(exact(Kind::U64, "18446744072636268557"));
+        assert!(matches!(
+            r(Kind::U64, "18446744072636268557"),
+            Read::Value {
+                value: Value::U64(18446744072636268557),
+                ..
+            }
+        ));
+        assert_eq!(r(Kind::U64, "184467440726362685570"), Read::Misfit);
+        assert_eq!(r(Kind::U64, "-1"), Read::Misfit);
+        // A JSON number is read but not "exact": it is not the string the column gives back.
+        assert!(matches!(
+            read(Kind::Int, Cow::Borrowed("30"), false),
+            Read::Value {
+                value: Value::Int(30),
+                exact: false
+            }
+        ));
+    }
+
+    #[test]
+    fn times() {
+        assert_eq!(time_ms("1625677521.137"), Some(1625677521137));
+        assert!(exact(Kind::Time, "1625677521.137"));
+        assert!(!exact(Kind::Time, "1625677521.1"));
+        assert!(!exact(Kind::Time, "1625677521"));
+        assert_eq!(time_ms("1625677521"), Some(1625677521000));
+        assert_eq!(time_ms("1625677521137"), Some(1625677521137));
+        // FILETIME: 2021-07-07T17:05:21.137Z
+        assert_eq!(time_ms("132701511211370000"), Some(1625677521137));
+        assert_eq!(time_ms("2024-08-01T11:31:27.123Z"), Some(1722511887123));
+        assert_eq!(time_ms("soon"), None);
+        assert_eq!(r(Kind::Time, "soon"), Read::Misfit);
+        assert!(exact(Kind::EpochMs, "1625677521162"));
+        assert!(!exact(Kind::EpochMs, "2024-08-01T11:31:27.123Z"));
+        assert_eq!(iso_ms("2024-08-01 11:31:27"), Some(1722511887000));
+        assert_eq!(epoch_seconds_ms("1697992784.14459"), Some(1697992784144));
+    }
+
+    #[test]
+    fn canonical_text_is_what_exact_means() {
+        for (kind, s) in [
+            (Kind::Int, "-5"),
+            (Kind::U64, "0"),
+            (Kind::Time, "0.000"),
+            (Kind::EpochMs, "1"),
+            (Kind::Text, "x"),
+        ] {
+            match r(kind, s) {
+                Read::Value { value, exact: true } => assert_eq!(canonical(&value, kind), s),
+                other => panic!("{kind:?} {s}: {other:?}"),
+            }
+        }
+    }
+}

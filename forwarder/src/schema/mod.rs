@@ -1,0 +1,18 @@
+//! The schema definition: tables, typed columns and their kinds, and what is
+//! derived from them (the Arrow/Parquet schema, the Athena DDL, the column
+//! documentation). Nothing here is written twice by hand.
+
+mod arrow;
+pub mod athena;
+pub mod columns;
+pub mod docs;
+mod tables;
+
+pub use arrow::{Table, table};
+pub use columns::Kind;
+pub use tables::{Column, FIELDS, FIELDS_JSON, SCHEMA_VERSION, TableSchema, TimeFormat};
+
+/// Every table name, in a stable order.
+pub fn table_names() -> Vec<&'static str> {
+    arrow::all().iter().map(|t| t.def.table).collect()
+}
