@@ -55,10 +55,15 @@ Keys whose JSON kind changes (FDR does this; pyarrow's reader cannot):
 
   1. Read the file with the plain read_json above. On that error, take the
      column path from the message (e.g. "/ParentProcessId",
-     "/l/[]/b" for keys inside arrays), add it to the set of conflicting
-     paths, and read the file again; repeat until it succeeds (each new
-     conflict costs one partly or fully wasted read; an error that is not a
-     kind change, or names a path already handled, is raised).
+     "/l/[]/b" for keys inside arrays) and add it to the set of conflicting
+     paths. A failed full read costs ~0.3-0.6 s (pyarrow has decompressed
+     and parsed blocks ahead), and the next conflicts are usually close to
+     the first, so read_json is then run on the file's first MiB alone
+     (whole lines, ~1,000 FDR events, a few ms a call), adding each new path
+     it reports until that MiB reads cleanly; then the whole file is read
+     again (step 2). A conflict that first shows up later in the file
+     costs another full read. An error that is not a kind change, or names
+     a path already handled, is raised.
   2. Once conflicts are known, the file is read through a small Python
      file-like object (FixingStream) over the same pyarrow gzip stream,
      handed to read_json: it passes the decompressed bytes through
@@ -84,7 +89,8 @@ Keys whose JSON kind changes (FDR does this; pyarrow's reader cannot):
   kind is lost (a number and a string of the same digits both end up as the
   same utf8 text), where DuckDB's JSON column keeps it. The paths found,
   the number of retries and the seconds spent in failed reads are in the
-  printed JSON line (type_conflicts, retries, retry_seconds).
+  printed JSON line (type_conflicts; retries = failed full reads, probes =
+  first-MiB reads, retry_seconds = time spent in both).
 """
 import argparse
 import concurrent.futures
@@ -102,6 +108,7 @@ import pyarrow.parquet as pq
 # "JSON parse error: Column(/ParentProcessId) changed from string to number in row 99"
 KIND_CHANGE = re.compile(r"Column\((/.*)\) changed from (\w+) to (\w+)")
 WHITESPACE = frozenset(b" \t\r\n")
+PROBE_BYTES = 1 << 20  # first-MiB probe for more conflicts, see read_table
 STRING_OR_NULL = frozenset(b'"n')
 
 
@@ -280,23 +287,37 @@ class FixingStream:
 
 
 class Conflicts:
-    """Conflicting column paths found so far, shared by all files (and threads)."""
+    """Conflicting column paths found so far, shared by all files (and threads),
+    and what finding them cost."""
 
     def __init__(self):
         self.lock = threading.Lock()
         self.paths = set()
-        self.retries = 0
+        self.retries = 0      # full reads that failed on a new conflict
+        self.probes = 0       # read_json calls on a file's first MiB
         self.retry_seconds = 0.0
 
     def snapshot(self):
         with self.lock:
             return frozenset(self.paths)
 
-    def add(self, path, seconds):
+    def add(self, path):
         with self.lock:
-            self.retries += 1
-            self.retry_seconds += seconds
             self.paths.add(path)
+
+    def count(self, seconds, retries=0, probes=0):
+        with self.lock:
+            self.retries += retries
+            self.probes += probes
+            self.retry_seconds += seconds
+
+
+def new_conflict(err, known):
+    """The column path of a kind-change error not handled yet, else None."""
+    m = KIND_CHANGE.search(str(err))
+    if m and m.group(1) not in known:
+        return m.group(1)
+    return None
 
 
 def main():
@@ -316,7 +337,13 @@ def main():
     conflicts = Conflicts()
     rewritten = [0]
 
+    def parse_options(known):
+        top = sorted(p[1:] for p in known if p.count("/") == 1)
+        return pj.ParseOptions(explicit_schema=pa.schema([(k, pa.string()) for k in top]),
+                               unexpected_field_behavior="infer")
+
     def read_table(path):
+        prefix = None
         while True:
             known = conflicts.snapshot()
             t_try = time.perf_counter()
@@ -324,22 +351,45 @@ def main():
                 if not known:
                     with pa.input_stream(path, compression="gzip") as stream:
                         return pj.read_json(stream, read_options=read_opts)
-                top = sorted(p[1:] for p in known if p.count("/") == 1)
-                parse_opts = pj.ParseOptions(
-                    explicit_schema=pa.schema([(k, pa.string()) for k in top]),
-                    unexpected_field_behavior="infer")
                 fixer = Fixer(known)
                 with FixingStream(path, fixer) as stream:
-                    table = pj.read_json(stream, read_options=read_opts, parse_options=parse_opts)
+                    table = pj.read_json(stream, read_options=read_opts,
+                                         parse_options=parse_options(known))
                 rewritten[0] += fixer.lines_rewritten
                 return table
             except pa.ArrowInvalid as e:
-                m = KIND_CHANGE.search(str(e))
-                if not m or m.group(1) in known:
+                path_found = new_conflict(e, known)
+                if path_found is None:
                     raise
-                conflicts.add(m.group(1), time.perf_counter() - t_try)
+                conflicts.add(path_found)
                 print("pyarrow_convert: %s: %s; retrying with %s as string"
-                      % (os.path.basename(path), str(e).strip(), m.group(1)), file=sys.stderr)
+                      % (os.path.basename(path), str(e).strip(), path_found), file=sys.stderr)
+            # A failed full read costs ~0.3-0.6 s (pyarrow has decompressed and
+            # parsed blocks ahead); more conflicts usually sit near the first,
+            # so look for them in the file's first MiB (a few ms per read_json),
+            # then re-read the whole file once. A conflict found only later in
+            # the file still costs a full retry.
+            probes = 0
+            if prefix is None:
+                with pa.input_stream(path, compression="gzip") as stream:
+                    head = stream.read(min(a.block_size, PROBE_BYTES))
+                prefix = head[:head.rfind(b"\n") + 1]  # whole lines only ("" if none)
+            while prefix:
+                known = conflicts.snapshot()
+                probes += 1
+                try:
+                    pj.read_json(pa.BufferReader(Fixer(known).fix(prefix)),
+                                 read_options=read_opts, parse_options=parse_options(known))
+                    break
+                except pa.ArrowInvalid as e:
+                    path_found = new_conflict(e, known)
+                    if path_found is None:
+                        break  # the full read will report it
+                    conflicts.add(path_found)
+                    print("pyarrow_convert: %s (first MiB): %s; adding %s as string"
+                          % (os.path.basename(path), str(e).strip(), path_found), file=sys.stderr)
+            now = time.perf_counter()
+            conflicts.count(now - t_try, retries=1, probes=probes)
 
     def convert_one(i, path):
         table = read_table(path)
@@ -362,7 +412,8 @@ def main():
         "file_parallel": bool(a.file_parallel and a.threads > 1), "files": len(a.files), "events": events, "max_columns_per_file": max_cols,
         "parquet_bytes": parquet_bytes, "seconds": round(secs, 3),
         "type_conflicts": sorted(conflicts.paths), "retries": conflicts.retries,
-        "retry_seconds": round(conflicts.retry_seconds, 3), "lines_rewritten": rewritten[0],
+        "probes": conflicts.probes, "retry_seconds": round(conflicts.retry_seconds, 3),
+        "lines_rewritten": rewritten[0],
     }))
     sys.stdout.flush()
 

@@ -30,25 +30,65 @@ pub enum Command {
     /// Write the project's synthetic test data.
     #[command(subcommand)]
     Fixtures(FixturesCommand),
+    /// Print what the schema definition generates.
+    #[command(subcommand)]
+    Schema(SchemaCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SchemaCommand {
+    /// Athena DDL of every table, with partition projection (deploy/athena/tables.sql).
+    Athena {
+        /// The forwarder's Parquet prefix, e.g. s3://my-bucket/fdr/parquet.
+        #[arg(long)]
+        location: Option<String>,
+        /// Glue/Athena database name.
+        #[arg(long, default_value = "falconry")]
+        database: String,
+        /// First day partition projection enumerates (YYYY-MM-DD).
+        #[arg(long, default_value = "2020-01-01")]
+        since: String,
+    },
+    /// The column documentation in Markdown (docs/schema.md).
+    Docs,
 }
 
 #[derive(Debug, Args)]
 pub struct ForwardArgs {
+    #[command(subcommand)]
+    pub action: Option<ForwardAction>,
     /// SQS queue URL, or dir://path (one notice JSON per file).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub queue: Option<String>,
     /// s3://bucket (override the notices' bucket) or file://root.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub source: Option<String>,
     /// s3://bucket[/prefix] or file://root.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub dest: Option<String>,
     /// Exit 0 once the queue is drained (non-zero if any notice failed).
     #[arg(long)]
     pub until_empty: bool,
     /// Admin port address, or `off`.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub admin: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ForwardAction {
+    /// Re-convert raw files already in the destination into Parquet with the
+    /// current schema (after an upgrade, or for data copied before falconry).
+    Replay {
+        /// Key prefix under the raw prefix, e.g. data/ or fdrv2/aidmaster/ (default: all).
+        #[arg(long, default_value = "")]
+        prefix: String,
+        /// Only raw files last modified at or after this time (YYYY-MM-DD or RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only raw files last modified before this time (YYYY-MM-DD or RFC 3339).
+        #[arg(long)]
+        until: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]

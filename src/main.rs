@@ -4,10 +4,11 @@
 mod cli;
 mod config;
 mod demo;
+mod progress;
 
 use anyhow::Context;
 use clap::Parser;
-use cli::{Cli, Command, FixturesCommand};
+use cli::{Cli, Command, FixturesCommand, ForwardAction, SchemaCommand};
 use falconry_common::config::{ConfigError, Override};
 use falconry_common::telemetry::{Registry, init_logging, serve_admin};
 use std::process::ExitCode;
@@ -60,27 +61,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             }
             let config = config::load(cli.config.as_deref(), &flags)?;
             init_logging(&config.log);
-            let settings = config.forwarder.validate()?;
-            let admin = config
-                .admin
-                .addr()
-                .map_err(|e| ConfigError::Invalid(vec![format!("admin.listen: {e}")]))?;
-            let shutdown = falconry_common::shutdown::on_signal();
-            let mut registry = Registry::default();
-            let forwarder = falconry_forwarder::Forwarder::new(settings, &mut registry).await?;
-            if let Some(addr) = admin {
-                serve_admin(
-                    addr,
-                    Arc::new(registry),
-                    forwarder.health.clone(),
-                    shutdown.clone(),
-                )
-                .await
-                .with_context(|| format!("admin port {addr}"))?;
+            match args.action {
+                Some(ForwardAction::Replay {
+                    prefix,
+                    since,
+                    until,
+                }) => replay(&config, prefix, since, until).await,
+                None => forward(&config).await,
             }
-            let summary = forwarder.run(shutdown).await?;
-            tracing::info!(?summary, "done");
-            Ok(())
         }
         Command::CheckConfig => {
             let config = config::load(cli.config.as_deref(), &[])?;
@@ -124,6 +112,36 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             println!("{written}");
             Ok(())
         }
+        Command::Schema(SchemaCommand::Athena {
+            location,
+            database,
+            since,
+        }) => {
+            use falconry_forwarder::schema::{self, athena};
+            let mut target = athena::Target {
+                database,
+                since,
+                ..athena::Target::default()
+            };
+            if let Some(l) = location {
+                target.location = l.trim_end_matches('/').to_owned();
+            }
+            let tables: Vec<_> = schema::table_names()
+                .into_iter()
+                .map(|t| &schema::table(t).def)
+                .collect();
+            print!("{}", athena::ddl(&tables, &target));
+            Ok(())
+        }
+        Command::Schema(SchemaCommand::Docs) => {
+            use falconry_forwarder::schema::{self, docs};
+            let tables: Vec<_> = schema::table_names()
+                .into_iter()
+                .map(|t| &schema::table(t).def)
+                .collect();
+            print!("{}", docs::markdown(&tables));
+            Ok(())
+        }
         Command::Fixtures(FixturesCommand::Corpus {
             out,
             events,
@@ -138,4 +156,65 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn forward(config: &config::Config) -> anyhow::Result<()> {
+    let settings = config.forwarder.validate()?;
+    let admin = config
+        .admin
+        .addr()
+        .map_err(|e| ConfigError::Invalid(vec![format!("admin.listen: {e}")]))?;
+    let shutdown = falconry_common::shutdown::on_signal();
+    let mut registry = Registry::default();
+    let forwarder = falconry_forwarder::Forwarder::new(settings, &mut registry).await?;
+    if let Some(addr) = admin {
+        serve_admin(
+            addr,
+            Arc::new(registry),
+            forwarder.health.clone(),
+            shutdown.clone(),
+        )
+        .await
+        .with_context(|| format!("admin port {addr}"))?;
+    }
+    let summary = forwarder.run(shutdown).await?;
+    tracing::info!(?summary, "done");
+    Ok(())
+}
+
+async fn replay(
+    config: &config::Config,
+    prefix: String,
+    since: Option<String>,
+    until: Option<String>,
+) -> anyhow::Result<()> {
+    let settings = config.forwarder.validate_for_replay()?;
+    let mut problems = Vec::new();
+    let mut time = |field: &str, v: Option<String>| match v.as_deref().map(progress::parse_time) {
+        Some(Ok(ms)) => Some(ms),
+        Some(Err(e)) => {
+            problems.push(format!("{field}: {e}"));
+            None
+        }
+        None => None,
+    };
+    let opts = falconry_forwarder::replay::ReplayOptions {
+        prefix,
+        since_ms: time("--since", since),
+        until_ms: time("--until", until),
+    };
+    if !problems.is_empty() {
+        return Err(ConfigError::Invalid(problems).into());
+    }
+    let shutdown = falconry_common::shutdown::on_signal();
+    let (tx, rx) = tokio::sync::watch::channel(Default::default());
+    let shown = tokio::spawn(progress::render(rx));
+    let result = falconry_forwarder::replay::replay(&settings, &opts, tx, shutdown).await;
+    let _ = shown.await;
+    let done = result?;
+    println!(
+        "replayed {} file(s), {} bytes, {} rows",
+        done.files_done, done.bytes_done, done.rows
+    );
+    Ok(())
 }

@@ -60,6 +60,19 @@ fn demo_runs_without_aws_and_reports_what_the_fixtures_hold() {
     }
     assert!(dir.path().join("lake/raw/data").is_dir());
     assert!(dir.path().join("queue/done").is_dir());
+    // `forward replay` re-converts the demo's raw files in place.
+    let replayed = Command::new(env!("CARGO_BIN_EXE_falconry"))
+        .args(["forward", "replay", "--dest"])
+        .arg(format!("file://{}", dir.path().join("lake").display()))
+        .output()
+        .unwrap();
+    let replay_out = String::from_utf8_lossy(&replayed.stdout);
+    assert!(
+        replayed.status.success(),
+        "{replay_out}\n{}",
+        String::from_utf8_lossy(&replayed.stderr)
+    );
+    assert!(replay_out.contains("replayed 7 file(s)"), "{replay_out}");
     // Running it again starts from scratch and gives the same figures.
     let again = Command::new(env!("CARGO_BIN_EXE_falconry"))
         .args(["demo", "--dir"])

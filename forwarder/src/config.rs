@@ -185,7 +185,8 @@ pub enum QueueSpec {
 /// Validated forwarder settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub queue: QueueSpec,
+    /// `None` only for replay.
+    pub queue: Option<QueueSpec>,
     /// `None`: read from the bucket each notice names.
     pub source: Option<Location>,
     pub dest: Location,
@@ -207,8 +208,19 @@ pub struct Settings {
 impl ForwarderConfig {
     /// Checks everything and returns typed settings, or every problem found.
     pub fn validate(&self) -> Result<Settings, ConfigError> {
+        self.checked(true)
+    }
+
+    /// As [`ForwarderConfig::validate`], without requiring a queue (replay reads
+    /// the destination only).
+    pub fn validate_for_replay(&self) -> Result<Settings, ConfigError> {
+        self.checked(false)
+    }
+
+    fn checked(&self, need_queue: bool) -> Result<Settings, ConfigError> {
         let mut p = Problems::new();
         let queue = match self.queue.as_deref() {
+            None | Some("") if !need_queue => None,
             None | Some("") => {
                 p.add(
                     "forwarder.queue",
@@ -318,13 +330,12 @@ impl ForwarderConfig {
             }
         }
         p.into_result()?;
-        let (Some(queue), Some(dest), Some(notices), Some(files)) = (queue, dest, notices, files)
-        else {
+        let (Some(dest), Some(notices), Some(files)) = (dest, notices, files) else {
             return Err(ConfigError::Invalid(vec!["forwarder: incomplete".into()]));
         };
         let region = a.region.clone().or_else(|| match &queue {
-            QueueSpec::Sqs { url } => region_from_queue_url(url),
-            QueueSpec::Dir { .. } => None,
+            Some(QueueSpec::Sqs { url }) => region_from_queue_url(url),
+            _ => None,
         });
         let layout = Layout {
             raw: self.raw_prefix.clone(),
@@ -422,9 +433,9 @@ mod tests {
         assert_eq!(s.layout.raw, "falconry/raw");
         assert_eq!(
             s.queue,
-            QueueSpec::Sqs {
+            Some(QueueSpec::Sqs {
                 url: "https://sqs.us-west-1.amazonaws.com/123/cs-queue".into()
-            }
+            })
         );
     }
 }

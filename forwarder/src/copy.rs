@@ -11,7 +11,8 @@ use crate::error::FileError;
 use crate::notice::FileRef;
 use bytes::Bytes;
 use falconry_common::Store;
-use falconry_common::store::Written;
+use falconry_common::store::{ObjectReader, ObjectWriter, Written};
+use md5::{Digest, Md5};
 use std::io::Read;
 use tokio::sync::mpsc;
 
@@ -43,15 +44,62 @@ pub struct CopyJob<'a> {
 }
 
 pub async fn copy_and_convert(job: CopyJob<'_>) -> Result<Copied, FileError> {
-    let key = job.file.key.clone();
-    let mut reader = job.source.get(&key).await.map_err(FileError::Source)?;
-    let mut writer = job
+    let reader = job
+        .source
+        .get(&job.file.key)
+        .await
+        .map_err(FileError::Source)?;
+    let writer = job
         .dest
         .writer(&job.raw_key, job.part_size)
         .await
         .map_err(FileError::Dest)?;
+    stream_through(
+        reader,
+        Some(writer),
+        job.file,
+        job.checksum,
+        job.table,
+        job.convert,
+    )
+    .await
+}
+
+/// Converts an object already in the raw prefix again (replay): the same
+/// streaming conversion, without a copy.
+pub async fn reconvert(
+    dest: &Store,
+    raw_key: &str,
+    source_key: &str,
+    table: &'static str,
+    convert: ConvertOptions,
+) -> Result<Copied, FileError> {
+    let reader = dest.get(raw_key).await.map_err(FileError::Source)?;
+    let file = FileRef {
+        bucket: String::new(),
+        key: source_key.to_owned(),
+        size: None,
+        md5: None,
+    };
+    let mut copied =
+        stream_through(reader, None, &file, ChecksumMode::Error, table, convert).await?;
+    copied.raw.key = raw_key.to_owned();
+    Ok(copied)
+}
+
+/// Reads `reader` to the end, feeding the converter and, when given, the raw
+/// copy; verifies against `file` and makes the copy visible only if it passes.
+async fn stream_through(
+    mut reader: ObjectReader,
+    mut writer: Option<ObjectWriter>,
+    file: &FileRef,
+    checksum: ChecksumMode,
+    table: &'static str,
+    opts: ConvertOptions,
+) -> Result<Copied, FileError> {
+    let key = file.key.clone();
     let (tx, rx) = mpsc::channel::<Feed>(FEED_DEPTH);
-    let (table, opts, conv_key) = (job.table, job.convert.clone(), key.clone());
+    let conv_key = key.clone();
     let conversion = tokio::task::spawn_blocking(move || {
         convert::convert(
             FeedReader {
@@ -64,34 +112,53 @@ pub async fn copy_and_convert(job: CopyJob<'_>) -> Result<Copied, FileError> {
             &opts,
         )
     });
+    // The raw writer hashes what it stores; without one (replay), hash here.
+    let mut md5 = writer.is_none().then(Md5::new);
+    let mut size = 0u64;
     let mut feeding = true;
+    let abort = |writer: Option<ObjectWriter>| async move {
+        if let Some(w) = writer {
+            w.abort().await;
+        }
+    };
     loop {
         let chunk = match reader.next_chunk().await {
             Ok(Some(c)) => c,
             Ok(None) => break,
             Err(e) => {
-                writer.abort().await;
+                abort(writer).await;
                 drop(tx);
                 let _ = conversion.await;
                 return Err(FileError::Source(e));
             }
         };
+        if let Some(h) = md5.as_mut() {
+            h.update(&chunk);
+        }
+        size += chunk.len() as u64;
         if feeding && tx.send(Feed::Data(chunk.clone())).await.is_err() {
             feeding = false; // the converter stopped (bad input); keep copying
         }
-        if let Err(e) = writer.write(chunk).await {
-            writer.abort().await;
-            drop(tx);
-            let _ = conversion.await;
-            return Err(FileError::Dest(e));
+        if let Some(w) = writer.as_mut() {
+            if let Err(e) = w.write(chunk).await {
+                abort(writer).await;
+                drop(tx);
+                let _ = conversion.await;
+                return Err(FileError::Dest(e));
+            }
         }
     }
     let _ = tx.send(Feed::End).await;
     drop(tx);
-    if let Some(mismatch) = verify(job.file, writer.size(), writer.md5_so_far()) {
-        match job.checksum {
+    let md5: [u8; 16] = match (md5, &writer) {
+        (Some(h), _) => h.finalize().into(),
+        (None, Some(w)) => w.md5_so_far(),
+        (None, None) => [0; 16],
+    };
+    if let Some(mismatch) = verify(file, size, md5) {
+        match checksum {
             ChecksumMode::Error => {
-                writer.abort().await;
+                abort(writer).await;
                 let _ = conversion.await;
                 return Err(mismatch);
             }
@@ -100,7 +167,14 @@ pub async fn copy_and_convert(job: CopyJob<'_>) -> Result<Copied, FileError> {
             }
         }
     }
-    let raw = writer.finish().await.map_err(FileError::Dest)?;
+    let raw = match writer {
+        Some(w) => w.finish().await.map_err(FileError::Dest)?,
+        None => Written {
+            key: key.clone(),
+            size,
+            md5,
+        },
+    };
     let converted = conversion
         .await
         .map_err(|e| FileError::Internal {

@@ -55,7 +55,7 @@ impl Forwarder {
             .source
             .as_ref()
             .is_none_or(|l| matches!(l, Location::S3 { .. }))
-            || matches!(settings.queue, QueueSpec::Sqs { .. });
+            || matches!(settings.queue, Some(QueueSpec::Sqs { .. }));
         let source_conf = if needs_source_aws {
             Some(aws::sdk_config(&settings.source_aws).await)
         } else {
@@ -77,13 +77,14 @@ impl Forwarder {
             _ => return Err(ForwarderError::Setup("no source configured".into())),
         };
         let queue = match (&settings.queue, &source_conf) {
-            (QueueSpec::Dir { path }, _) => Queue::Dir(DirQueue::new(path.clone())),
-            (QueueSpec::Sqs { url }, Some(c)) => {
+            (Some(QueueSpec::Dir { path }), _) => Queue::Dir(DirQueue::new(path.clone())),
+            (Some(QueueSpec::Sqs { url }), Some(c)) => {
                 Queue::Sqs(SqsQueue::new(aws::sqs_client(c), url.clone()))
             }
-            (QueueSpec::Sqs { .. }, None) => {
+            (Some(QueueSpec::Sqs { .. }), None) => {
                 return Err(ForwarderError::Setup("no AWS config for the queue".into()));
             }
+            (None, _) => return Err(ForwarderError::Setup("no queue configured".into())),
         };
         let metrics = Metrics::new(registry);
         let files = Arc::new(Semaphore::new(settings.files_in_flight.get()));

@@ -16,9 +16,10 @@ pub mod layout;
 pub mod local;
 mod metrics;
 pub mod notice;
-mod outputs;
+pub mod outputs;
 mod process;
 pub mod queue;
+pub mod replay;
 pub mod schema;
 
 pub use config::{ForwarderConfig, Settings};

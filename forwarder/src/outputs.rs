@@ -26,6 +26,10 @@ pub struct Manifest {
     pub rows: u64,
     pub parquet: Vec<PartEntry>,
     pub quarantine: Option<PartEntry>,
+    /// The notice's time (epoch ms): the partition of rows without a time of
+    /// their own, kept so a replay partitions them the same way.
+    #[serde(default)]
+    pub notice_time_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -45,6 +49,26 @@ impl Manifest {
     }
 }
 
+/// The manifest of the last conversion of `source_key`, if any (an unreadable one counts as none).
+pub async fn previous_manifest(
+    dest: &Store,
+    layout: &Layout,
+    source_key: &str,
+) -> Result<Option<Manifest>, FileError> {
+    let manifest_key = layout.manifest_key(source_key);
+    match dest.get_bytes(&manifest_key).await {
+        Ok(bytes) => match serde_json::from_slice::<Manifest>(&bytes) {
+            Ok(m) => Ok(Some(m)),
+            Err(e) => {
+                tracing::warn!(key = %manifest_key, error = %e, "unreadable manifest ignored");
+                Ok(None)
+            }
+        },
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(FileError::Dest(e)),
+    }
+}
+
 pub async fn publish(
     dest: &Store,
     layout: &Layout,
@@ -52,19 +76,10 @@ pub async fn publish(
     raw: &Written,
     converted: Converted,
     part_size: usize,
+    notice_time_ms: i64,
 ) -> Result<Manifest, FileError> {
     let manifest_key = layout.manifest_key(source_key);
-    let previous = match dest.get_bytes(&manifest_key).await {
-        Ok(bytes) => match serde_json::from_slice::<Manifest>(&bytes) {
-            Ok(m) => Some(m),
-            Err(e) => {
-                tracing::warn!(key = %manifest_key, error = %e, "unreadable manifest ignored");
-                None
-            }
-        },
-        Err(e) if e.is_not_found() => None,
-        Err(e) => return Err(FileError::Dest(e)),
-    };
+    let previous = previous_manifest(dest, layout, source_key).await?;
     let mut parquet = Vec::with_capacity(converted.parts.len());
     for part in &converted.parts {
         let key = layout.parquet_key(converted.table, part.hour, source_key, part.seq);
@@ -104,6 +119,7 @@ pub async fn publish(
         rows: converted.rows,
         parquet,
         quarantine,
+        notice_time_ms: Some(notice_time_ms),
     };
     if let Some(prev) = previous {
         let current: std::collections::HashSet<&str> = manifest.keys().collect();

@@ -132,7 +132,9 @@ async fn process_file(
         .await?;
         let c = &copied.converted;
         let (rows, lines, bytes_json, misfits, clamped) = (c.rows, c.lines, c.bytes_uncompressed, c.misfits, c.clamped);
-        let manifest = publish(&ctx.dest, layout, &file.key, &copied.raw, copied.converted, ctx.settings.part_size).await?;
+        let manifest =
+            publish(&ctx.dest, layout, &file.key, &copied.raw, copied.converted, ctx.settings.part_size, fallback_ms)
+                .await?;
         let quarantined = manifest.quarantine.as_ref().map_or(0, |q| q.rows);
         let m = &ctx.metrics;
         m.bytes("raw", copied.raw.size);

@@ -73,6 +73,7 @@ impl LocalStore {
             Ok(m) if m.is_file() => Ok(Some(ObjectInfo {
                 key: key.to_owned(),
                 size: m.len(),
+                modified_ms: modified_ms(&m),
             })),
             Ok(_) => Ok(None),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -145,11 +146,21 @@ fn walk(root: &Path, dir: &Path, prefix: &str, out: &mut Vec<ObjectInfo>) -> std
                 walk(root, &path, prefix, out)?;
             }
         } else if ty.is_file() && key.starts_with(prefix) && !key.contains(TMP_MARKER) {
+            let m = entry.metadata()?;
             out.push(ObjectInfo {
                 key,
-                size: entry.metadata()?.len(),
+                size: m.len(),
+                modified_ms: modified_ms(&m),
             });
         }
     }
     Ok(())
+}
+
+fn modified_ms(m: &std::fs::Metadata) -> Option<i64> {
+    m.modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_millis() as i64)
 }

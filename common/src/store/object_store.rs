@@ -19,6 +19,8 @@ pub const DEFAULT_PART_SIZE: usize = 16 * 1024 * 1024;
 pub struct ObjectInfo {
     pub key: String,
     pub size: u64,
+    /// Last modification (epoch ms), when the store says.
+    pub modified_ms: Option<i64>,
 }
 
 /// A bucket or a directory.

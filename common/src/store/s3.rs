@@ -84,6 +84,7 @@ impl S3Store {
             Ok(out) => Ok(Some(ObjectInfo {
                 key: key.to_owned(),
                 size: out.content_length().unwrap_or(0).max(0) as u64,
+                modified_ms: out.last_modified().and_then(|t| t.to_millis().ok()),
             })),
             Err(e) => match self.fail("head", key, e) {
                 StoreError::NotFound { .. } => Ok(None),
@@ -108,6 +109,7 @@ impl S3Store {
                     out.push(ObjectInfo {
                         key: key.to_owned(),
                         size: o.size().unwrap_or(0).max(0) as u64,
+                        modified_ms: o.last_modified().and_then(|t| t.to_millis().ok()),
                     });
                 }
             }
