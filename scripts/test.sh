@@ -7,6 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 MOTO_VERSION="5.2.5"
+# deploy/athena/check.py (run by forwarder/tests/athena_hunts.rs) needs these.
+DUCKDB_VERSION="2.0.0"
+SQLGLOT_VERSION="30.30.0"
 VENV="${FALCONRY_VENV:-.venv}"
 mkdir -p target
 
@@ -17,6 +20,12 @@ if ! "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.vers
   echo "== installing moto[server]==$MOTO_VERSION into $VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
 fi
+if ! "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('duckdb') != '$DUCKDB_VERSION' or m.version('sqlglot') != '$SQLGLOT_VERSION')" 2>/dev/null; then
+  echo "== installing duckdb==$DUCKDB_VERSION sqlglot==$SQLGLOT_VERSION into $VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "duckdb==$DUCKDB_VERSION" "sqlglot==$SQLGLOT_VERSION"
+fi
+FALCONRY_PYTHON="$(cd "$(dirname "$VENV/bin/python")" && pwd)/python"
+export FALCONRY_PYTHON
 
 port=$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" > target/moto.log 2>&1 &

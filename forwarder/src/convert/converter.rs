@@ -9,6 +9,7 @@
 use super::lines::{Line, Lines};
 use super::part_files::{PartFile, PartFiles};
 use super::record;
+use super::run::{Run, SortKeys};
 use super::table_builder::row_time;
 use crate::layout::Hour;
 use crate::schema;
@@ -112,14 +113,28 @@ pub fn convert(
         Box::new(raw)
     };
     let mut lines = Lines::new(text, opts.max_line_bytes);
-    let mut parts = PartFiles::new(schema, &opts.tmp_dir, source_key, opts.zstd_level)?;
-    let mut quarantine: Option<(io::BufWriter<std::fs::File>, tempfile::NamedTempFile, u64)> = None;
-    let temp_err = |source| ConvertError::Temp {
-        dir: opts.tmp_dir.clone(),
-        source,
+    let sources: Vec<&str> = schema
+        .sort_by
+        .iter()
+        .filter_map(|name| {
+            schema
+                .columns
+                .iter()
+                .find(|c| c.name == *name)
+                .map(|c| c.source)
+        })
+        .collect();
+    let sort_keys = SortKeys::new(&sources);
+    let mut run = Run::new();
+    let mut out = Output {
+        parts: PartFiles::new(schema, &opts.tmp_dir, source_key, opts.zstd_level)?,
+        quarantine: None,
+        bad: Vec::new(),
+        bad_bytes: 0,
+        rows: 0,
+        clamped: 0,
     };
-    let (mut n_lines, mut rows, mut clamped) = (0u64, 0u64, 0u64);
-    let fallback = Hour::from_ms(opts.fallback_ms);
+    let mut n_lines = 0u64;
     loop {
         let line = match lines.next_line() {
             Ok(Some(l)) => l,
@@ -133,71 +148,46 @@ pub fn convert(
             }
         };
         n_lines += 1;
-        let bad = match line {
-            Line::Text { number, bytes } => match record::parse(bytes) {
-                Ok(rec) => {
-                    let hour = match row_time(schema, &rec) {
-                        Some(t)
-                            if t >= opts.fallback_ms - MAX_PAST_MS
-                                && t <= opts.fallback_ms + MAX_FUTURE_MS =>
-                        {
-                            Hour::from_ms(t)
-                        }
-                        Some(_) => {
-                            clamped += 1;
-                            fallback
-                        }
-                        None => fallback,
-                    };
-                    parts.append(hour, &rec, bytes.len())?;
-                    rows += 1;
-                    None
-                }
-                Err(reason) => Some(entry(
-                    source_key,
-                    number,
-                    &format!("not a JSON object: {reason}"),
-                    bytes,
-                    bytes.len() as u64,
-                )),
-            },
+        match line {
+            Line::Text { number, bytes } => run.push(number, bytes, &sort_keys),
             Line::TooLong {
                 number,
                 len,
                 prefix,
-            } => Some(entry(
-                source_key,
+            } => out.bad(
                 number,
-                &format!(
-                    "line is {len} bytes, over the {} byte limit",
-                    opts.max_line_bytes
+                entry(
+                    source_key,
+                    number,
+                    &format!(
+                        "line is {len} bytes, over the {} byte limit",
+                        opts.max_line_bytes
+                    ),
+                    prefix,
+                    len,
                 ),
-                prefix,
-                len,
-            )),
-        };
-        if let Some(json) = bad {
-            if quarantine.is_none() {
-                let file = tempfile::Builder::new()
-                    .prefix("falconry-quarantine-")
-                    .tempfile_in(&opts.tmp_dir)
-                    .map_err(temp_err)?;
-                let w = io::BufWriter::new(file.reopen().map_err(temp_err)?);
-                quarantine = Some((w, file, 0));
-            }
-            if let Some((w, _, count)) = quarantine.as_mut() {
-                w.write_all(json.as_bytes())
-                    .and_then(|_| w.write_all(b"\n"))
-                    .map_err(temp_err)?;
-                *count += 1;
-            }
+            ),
+        }
+        if run.bytes() + out.bad_bytes >= RUN_BYTES {
+            out.flush_run(&mut run, schema, source_key, opts)?;
         }
     }
+    out.flush_run(&mut run, schema, source_key, opts)?;
+    let Output {
+        parts,
+        quarantine,
+        rows,
+        clamped,
+        ..
+    } = out;
     let bytes_uncompressed = lines.bytes_read;
     let (parts, misfits) = parts.finish()?;
     let quarantine = match quarantine {
         Some((mut w, file, count)) => {
-            w.flush().map_err(temp_err)?;
+            w.flush().map_err(|source| ConvertError::Temp {
+                dir: opts.tmp_dir.clone(),
+                source,
+            })?;
             Some(Quarantine { lines: count, file })
         }
         None => None,
@@ -212,6 +202,99 @@ pub fn convert(
         misfits,
         clamped,
     })
+}
+
+/// Raw line bytes held for sorting at once (one run; one row group per partition).
+const RUN_BYTES: usize = 48 * 1024 * 1024;
+
+/// What a conversion has produced so far.
+struct Output<'d> {
+    parts: PartFiles<'d>,
+    quarantine: Option<(io::BufWriter<std::fs::File>, tempfile::NamedTempFile, u64)>,
+    /// Quarantine records of the current run, written in line order at its end.
+    bad: Vec<(u64, String)>,
+    bad_bytes: usize,
+    rows: u64,
+    clamped: u64,
+}
+
+impl Output<'_> {
+    fn bad(&mut self, line: u64, record: String) {
+        self.bad_bytes += record.len();
+        self.bad.push((line, record));
+    }
+
+    /// Converts the run's lines in sorted order, ends the row groups, and
+    /// writes the run's quarantine records.
+    fn flush_run(
+        &mut self,
+        run: &mut Run,
+        schema: &'static crate::schema::Table,
+        source_key: &str,
+        opts: &ConvertOptions,
+    ) -> Result<(), ConvertError> {
+        let fallback = Hour::from_ms(opts.fallback_ms);
+        let mut bad = std::mem::take(&mut self.bad);
+        run.drain_sorted(|number, bytes| {
+            match record::parse(bytes) {
+                Ok(rec) => {
+                    let hour = match row_time(schema, &rec) {
+                        Some(t)
+                            if t >= opts.fallback_ms - MAX_PAST_MS
+                                && t <= opts.fallback_ms + MAX_FUTURE_MS =>
+                        {
+                            Hour::from_ms(t)
+                        }
+                        Some(_) => {
+                            self.clamped += 1;
+                            fallback
+                        }
+                        None => fallback,
+                    };
+                    self.parts.append(hour, &rec, bytes.len())?;
+                    self.rows += 1;
+                }
+                Err(reason) => bad.push((
+                    number,
+                    entry(
+                        source_key,
+                        number,
+                        &format!("not a JSON object: {reason}"),
+                        bytes,
+                        bytes.len() as u64,
+                    ),
+                )),
+            }
+            Ok::<_, ConvertError>(())
+        })?;
+        self.parts.end_run()?;
+        self.bad_bytes = 0;
+        if bad.is_empty() {
+            return Ok(());
+        }
+        bad.sort_by_key(|(line, _)| *line);
+        let temp_err = |source| ConvertError::Temp {
+            dir: opts.tmp_dir.clone(),
+            source,
+        };
+        if self.quarantine.is_none() {
+            let file = tempfile::Builder::new()
+                .prefix("falconry-quarantine-")
+                .tempfile_in(&opts.tmp_dir)
+                .map_err(temp_err)?;
+            let w = io::BufWriter::new(file.reopen().map_err(temp_err)?);
+            self.quarantine = Some((w, file, 0));
+        }
+        if let Some((w, _, count)) = self.quarantine.as_mut() {
+            for (_, json) in bad {
+                w.write_all(json.as_bytes())
+                    .and_then(|_| w.write_all(b"\n"))
+                    .map_err(temp_err)?;
+                *count += 1;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Text kept of a quarantined line (the raw copy keeps all of it).

@@ -26,6 +26,9 @@ pub struct Lines<R> {
     inner: R,
     max: usize,
     buf: Vec<u8>,
+    /// Bytes of the reader's buffer handed out by the last call (a line that
+    /// sat whole in the buffer is returned without copying), consumed on the next.
+    pending: usize,
     number: u64,
     /// Total bytes read, newlines included.
     pub bytes_read: u64,
@@ -40,6 +43,7 @@ impl<R: BufRead> Lines<R> {
             inner,
             max: max_line_bytes,
             buf: Vec::new(),
+            pending: 0,
             number: 0,
             bytes_read: 0,
         }
@@ -49,6 +53,41 @@ impl<R: BufRead> Lines<R> {
     /// carry nothing), but still counted in the line numbers.
     pub fn next_line(&mut self) -> io::Result<Option<Line<'_>>> {
         loop {
+            if self.pending > 0 {
+                self.inner.consume(self.pending);
+                self.pending = 0;
+            }
+            // Fast path: the whole line is in the reader's buffer.
+            let (empty, whole) = {
+                let available = loop {
+                    match self.inner.fill_buf() {
+                        Ok(b) => break b,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Err(e),
+                    }
+                };
+                let whole = memchr::memchr(b'\n', available)
+                    .filter(|i| *i <= self.max)
+                    .map(|i| (i, available[..i].iter().all(|b| b.is_ascii_whitespace())));
+                (available.is_empty(), whole)
+            };
+            if empty {
+                return Ok(None);
+            }
+            if let Some((i, blank)) = whole {
+                self.pending = i + 1;
+                self.bytes_read += (i + 1) as u64;
+                self.number += 1;
+                if blank {
+                    continue;
+                }
+                // The buffer is unchanged since the look above; no I/O happens here.
+                let available = self.inner.fill_buf()?;
+                return Ok(Some(Line::Text {
+                    number: self.number,
+                    bytes: &available[..i],
+                }));
+            }
             self.buf.clear();
             let mut total: u64 = 0;
             let mut too_long = false;
@@ -63,7 +102,7 @@ impl<R: BufRead> Lines<R> {
                     break;
                 }
                 saw_any = true;
-                let (chunk, done) = match memchr(b'\n', available) {
+                let (chunk, done) = match memchr::memchr(b'\n', available) {
                     Some(i) => (&available[..i], Some(i + 1)),
                     None => (available, None),
                 };
@@ -109,10 +148,6 @@ impl<R: BufRead> Lines<R> {
             }));
         }
     }
-}
-
-fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
-    haystack.iter().position(|b| *b == needle)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ mod lines;
 mod part_files;
 pub mod record;
 pub mod roundtrip;
+mod run;
 mod table_builder;
 
 pub use converter::{ConvertError, ConvertOptions, Converted, Quarantine, convert};

@@ -1,20 +1,17 @@
 //! Writing one source file's rows into Parquet files, one per (table, hour)
 //! partition, on local temporary files, with bounded memory.
 //!
-//! Rows are buffered per partition in runs of at most `SORT_RUN_BYTES`; each
-//! run is sorted by the table's sort columns (e.g. `event_simplename`, `aid`,
-//! `timestamp`) and written as one row group, so row-group statistics prune
-//! well. A partition's rows normally land in one file; a new file (`seq` + 1)
-//! starts when a file passes its size bound or when the partition was closed to
-//! make room for others. Given the same input the outputs are the same, which
-//! keeps re-conversion idempotent.
+//! Rows arrive in sorted runs (see `run.rs`); the end of a run ends the row
+//! group of every open partition, so each row group is sorted by the table's
+//! sort columns and its statistics prune well. A partition's rows normally
+//! land in one file; a new file (`seq` + 1) starts when a file passes its size
+//! bound or when the partition was closed to make room for others. Given the
+//! same input the outputs are the same, which keeps re-conversion idempotent.
 
 use super::record::Record;
 use super::table_builder::TableBuilder;
 use crate::layout::Hour;
 use crate::schema::{SCHEMA_VERSION, Table};
-use arrow_array::{ArrayRef, RecordBatch};
-use arrow_ord::sort::{SortColumn, SortOptions, lexsort_to_indices};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::errors::ParquetError;
@@ -23,16 +20,12 @@ use parquet::file::properties::WriterProperties;
 use std::fs::File;
 use std::path::Path;
 
-/// Rows buffered in Arrow builders before they become a batch of the run.
+/// Rows buffered in Arrow builders before they are encoded.
 const BATCH_ROWS: usize = 8192;
-/// Line bytes buffered in builders before they become a batch (long lines flush sooner).
+/// Line bytes buffered in builders before they are encoded (long lines flush sooner).
 const BATCH_BYTES: usize = 8 * 1024 * 1024;
-/// Arrow memory of one sorted run (= one row group).
-const SORT_RUN_BYTES: usize = 40 * 1024 * 1024;
-/// Rows of one sorted run at most.
-const SORT_RUN_ROWS: usize = 256 * 1024;
-/// Rows written to the encoder at a time from a sorted run.
-const WRITE_ROWS: usize = 8192;
+/// Rows of one row group at most (the end of a run normally ends it sooner).
+const ROW_GROUP_ROWS: usize = 1024 * 1024;
 /// A file passing this size is closed; the partition continues in the next.
 const FILE_BYTES: usize = 512 * 1024 * 1024;
 /// Partitions open at once; the least recently used is closed past that.
@@ -52,9 +45,6 @@ struct Open {
     seq: u32,
     rows: u64,
     builder: TableBuilder,
-    run: Vec<RecordBatch>,
-    run_bytes: usize,
-    run_rows: usize,
     writer: ArrowWriter<File>,
     file: tempfile::NamedTempFile,
     last_used: u64,
@@ -62,7 +52,6 @@ struct Open {
 
 pub struct PartFiles<'d> {
     table: &'static Table,
-    sort_idx: Vec<usize>,
     tmp_dir: &'d Path,
     props: WriterProperties,
     open: Vec<Open>,
@@ -81,7 +70,7 @@ impl<'d> PartFiles<'d> {
     ) -> Result<Self, ParquetError> {
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(zstd_level)?))
-            .set_max_row_group_row_count(Some(SORT_RUN_ROWS))
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
             .set_key_value_metadata(Some(vec![
                 KeyValue::new(
                     "falconry.schema_version".to_owned(),
@@ -91,14 +80,8 @@ impl<'d> PartFiles<'d> {
                 KeyValue::new("falconry.source_key".to_owned(), source_key.to_owned()),
             ]))
             .build();
-        let sort_idx = table
-            .sort_by
-            .iter()
-            .filter_map(|name| table.arrow.index_of(name).ok())
-            .collect();
         Ok(PartFiles {
             table,
-            sort_idx,
             tmp_dir,
             props,
             open: Vec::new(),
@@ -127,14 +110,26 @@ impl<'d> PartFiles<'d> {
         o.rows += 1;
         if o.builder.rows() >= BATCH_ROWS || o.builder.approx_bytes() >= BATCH_BYTES {
             let batch = o.builder.finish()?;
-            o.run_bytes += batch.get_array_memory_size();
-            o.run_rows += batch.num_rows();
-            o.run.push(batch);
-            if o.run_bytes >= SORT_RUN_BYTES || o.run_rows >= SORT_RUN_ROWS {
-                write_run(o, &self.sort_idx)?;
-                if o.writer.bytes_written() >= FILE_BYTES {
-                    self.close(idx)?;
-                }
+            o.writer.write(&batch)?;
+        }
+        Ok(())
+    }
+
+    /// Ends a sorted run: every open partition ends its row group (and starts
+    /// a new file once past the size bound).
+    pub fn end_run(&mut self) -> Result<(), ParquetError> {
+        let mut i = 0;
+        while i < self.open.len() {
+            let o = &mut self.open[i];
+            if o.builder.rows() > 0 {
+                let batch = o.builder.finish()?;
+                o.writer.write(&batch)?;
+            }
+            o.writer.flush()?;
+            if o.writer.bytes_written() >= FILE_BYTES {
+                self.close(i)?;
+            } else {
+                i += 1;
             }
         }
         Ok(())
@@ -169,9 +164,6 @@ impl<'d> PartFiles<'d> {
             seq: this_seq,
             rows: 0,
             builder: TableBuilder::new(self.table),
-            run: Vec::new(),
-            run_bytes: 0,
-            run_rows: 0,
             writer,
             file,
             last_used: self.tick,
@@ -183,9 +175,8 @@ impl<'d> PartFiles<'d> {
         let mut o = self.open.swap_remove(idx);
         if o.builder.rows() > 0 {
             let batch = o.builder.finish()?;
-            o.run.push(batch);
+            o.writer.write(&batch)?;
         }
-        write_run(&mut o, &self.sort_idx)?;
         self.misfits += o.builder.misfits;
         let file = o.writer.into_inner()?;
         file.sync_all()
@@ -207,64 +198,4 @@ impl<'d> PartFiles<'d> {
         self.done.sort_by_key(|p| (p.hour, p.seq));
         Ok((self.done, self.misfits))
     }
-}
-
-/// Sorts the buffered run by the sort columns and writes it as one row group.
-/// Only the sort keys are concatenated; rows are gathered from the buffered
-/// batches a slice at a time, so the run is never copied whole.
-fn write_run(o: &mut Open, sort_idx: &[usize]) -> Result<(), ParquetError> {
-    let run = std::mem::take(&mut o.run);
-    o.run_bytes = 0;
-    o.run_rows = 0;
-    if run.is_empty() {
-        return Ok(());
-    }
-    let order: Vec<(usize, usize)> = if sort_idx.is_empty() {
-        run.iter()
-            .enumerate()
-            .flat_map(|(b, batch)| (0..batch.num_rows()).map(move |r| (b, r)))
-            .collect()
-    } else {
-        let keys: Vec<ArrayRef> = sort_idx
-            .iter()
-            .map(|&c| {
-                let parts: Vec<&dyn arrow_array::Array> =
-                    run.iter().map(|b| b.column(c).as_ref()).collect();
-                arrow_select::concat::concat(&parts)
-            })
-            .collect::<Result<_, _>>()?;
-        let columns: Vec<SortColumn> = keys
-            .iter()
-            .map(|k| SortColumn {
-                values: k.clone(),
-                options: Some(SortOptions {
-                    descending: false,
-                    nulls_first: false,
-                }),
-            })
-            .collect();
-        let indices = lexsort_to_indices(&columns, None)?;
-        // Global row number → (batch, row).
-        let mut starts = Vec::with_capacity(run.len());
-        let mut acc = 0usize;
-        for b in &run {
-            starts.push(acc);
-            acc += b.num_rows();
-        }
-        indices
-            .values()
-            .iter()
-            .map(|&g| {
-                let g = g as usize;
-                let b = starts.partition_point(|&s| s <= g) - 1;
-                (b, g - starts[b])
-            })
-            .collect()
-    };
-    let refs: Vec<&RecordBatch> = run.iter().collect();
-    for chunk in order.chunks(WRITE_ROWS) {
-        let batch = arrow_select::interleave::interleave_record_batch(&refs, chunk)?;
-        o.writer.write(&batch)?;
-    }
-    o.writer.flush()
 }

@@ -17,7 +17,7 @@ use arrow_schema::ArrowError;
 use std::borrow::Cow;
 use std::sync::Arc;
 
-/// Upper bound on typed columns per table (a stack array per row).
+/// Upper bound on typed columns per table.
 pub const MAX_TYPED: usize = 128;
 
 enum ColBuilder {
@@ -43,16 +43,22 @@ impl ColBuilder {
         }
     }
 
-    fn append(&mut self, v: Option<&Value<'_>>) {
+    fn append(&mut self, v: &Value<'_>) {
         match (self, v) {
-            (ColBuilder::Text(b), Some(Value::Text(s))) => b.append_value(s),
-            (ColBuilder::Int(b), Some(Value::Int(i))) => b.append_value(*i),
-            (ColBuilder::U64(b), Some(Value::U64(u))) => b.append_value(*u as i128),
-            (ColBuilder::Ms(b), Some(Value::Ms(ms))) => b.append_value(*ms),
-            (ColBuilder::Text(b), _) => b.append_null(),
-            (ColBuilder::Int(b), _) => b.append_null(),
-            (ColBuilder::U64(b), _) => b.append_null(),
-            (ColBuilder::Ms(b), _) => b.append_null(),
+            (ColBuilder::Text(b), Value::Text(s)) => b.append_value(s),
+            (ColBuilder::Int(b), Value::Int(i)) => b.append_value(*i),
+            (ColBuilder::U64(b), Value::U64(u)) => b.append_value(*u as i128),
+            (ColBuilder::Ms(b), Value::Ms(ms)) => b.append_value(*ms),
+            (b, _) => b.append_nulls(1),
+        }
+    }
+
+    fn append_nulls(&mut self, n: usize) {
+        match self {
+            ColBuilder::Text(b) => b.append_nulls(n),
+            ColBuilder::Int(b) => b.append_nulls(n),
+            ColBuilder::U64(b) => b.append_nulls(n),
+            ColBuilder::Ms(b) => b.append_nulls(n),
         }
     }
 
@@ -69,6 +75,9 @@ impl ColBuilder {
 pub struct TableBuilder {
     table: &'static Table,
     cols: Vec<ColBuilder>,
+    /// Rows each typed column holds so far; the NULLs of absent members are
+    /// appended in bulk when the next value comes (most columns are sparse).
+    filled: Vec<usize>,
     fields: MapBuilder<StringBuilder, StringBuilder>,
     fields_json: StringBuilder,
     json_buf: String,
@@ -92,6 +101,7 @@ impl TableBuilder {
                 .iter()
                 .map(|c| ColBuilder::new(c.kind))
                 .collect(),
+            filled: vec![0; table.columns.len()],
             fields: MapBuilder::new(None, StringBuilder::new(), StringBuilder::new()),
             fields_json: StringBuilder::new(),
             json_buf: String::new(),
@@ -112,20 +122,26 @@ impl TableBuilder {
 
     /// Appends one line (of `line_len` bytes).
     pub fn append(&mut self, record: &Record<'_>, line_len: usize) {
-        const NONE: Option<Value<'static>> = None;
-        let mut typed: [Option<Value<'_>>; MAX_TYPED] = [NONE; MAX_TYPED];
         self.json_buf.clear();
         for (key, raw) in &record.fields {
             let string = is_string(raw);
+            let text = if string {
+                string_value(raw).unwrap_or(Cow::Borrowed(""))
+            } else {
+                Cow::Borrowed(raw.get())
+            };
             if let Some(ci) = self.table.column_of(key) {
-                let text = if string {
-                    string_value(raw).unwrap_or(Cow::Borrowed(""))
-                } else {
-                    Cow::Borrowed(raw.get())
-                };
-                match columns::read(self.table.columns[ci].kind, text, string) {
+                match columns::read(self.table.columns[ci].kind, text.clone(), string) {
                     Read::Value { value, exact } => {
-                        typed[ci] = Some(value);
+                        // Each column appears once per line (the parser drops
+                        // duplicate keys): catch up its NULLs, then the value.
+                        let b = &mut self.cols[ci];
+                        let gap = self.rows - self.filled[ci];
+                        if gap > 0 {
+                            b.append_nulls(gap);
+                        }
+                        b.append(&value);
+                        self.filled[ci] = self.rows + 1;
                         if exact {
                             continue;
                         }
@@ -135,9 +151,8 @@ impl TableBuilder {
                 }
             }
             if string {
-                let s = string_value(raw).unwrap_or(Cow::Borrowed(""));
                 self.fields.keys().append_value(key);
-                self.fields.values().append_value(s);
+                self.fields.values().append_value(text);
             } else {
                 self.json_buf
                     .push(if self.json_buf.is_empty() { '{' } else { ',' });
@@ -145,9 +160,6 @@ impl TableBuilder {
                 self.json_buf.push(':');
                 self.json_buf.push_str(raw.get());
             }
-        }
-        for (b, v) in self.cols.iter_mut().zip(typed.iter()) {
-            b.append(v.as_ref());
         }
         // An empty map is still a map (the line had only typed members).
         let _ = self.fields.append(true);
@@ -163,7 +175,17 @@ impl TableBuilder {
 
     /// The rows appended so far as one batch; the builder starts empty again.
     pub fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
-        let mut arrays: Vec<ArrayRef> = self.cols.iter_mut().map(ColBuilder::finish).collect();
+        let rows = self.rows;
+        let mut arrays: Vec<ArrayRef> = self
+            .cols
+            .iter_mut()
+            .zip(self.filled.iter_mut())
+            .map(|(b, filled)| {
+                b.append_nulls(rows - *filled);
+                *filled = 0;
+                b.finish()
+            })
+            .collect();
         arrays.push(Arc::new(self.fields.finish()));
         arrays.push(Arc::new(self.fields_json.finish()));
         self.rows = 0;

@@ -4,7 +4,6 @@
 use super::columns::Kind;
 use super::tables::{FIELDS, FIELDS_JSON, TableSchema, definitions};
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
-use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 /// A table ready for conversion.
@@ -12,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 pub struct Table {
     pub def: TableSchema,
     pub arrow: SchemaRef,
-    by_source: HashMap<&'static str, usize>,
+    by_source: rustc_hash::FxHashMap<&'static str, usize>,
 }
 
 impl Table {

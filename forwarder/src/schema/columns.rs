@@ -40,7 +40,8 @@ pub enum Value<'a> {
 pub const PLACEHOLDERS: [&str; 5] = ["", "-", "N/A", "none", "!!!!UNKNOWN!!!!"];
 
 pub fn is_placeholder(s: &str) -> bool {
-    PLACEHOLDERS.contains(&s)
+    // Most values are longer than any placeholder but the last: skip the compares.
+    (s.len() <= 4 || s.len() == 15) && PLACEHOLDERS.contains(&s)
 }
 
 /// Milliseconds between 1601-01-01 (FILETIME's epoch) and 1970-01-01.
