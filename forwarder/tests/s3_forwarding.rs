@@ -418,3 +418,50 @@ fn fastrand_like(seed: u64) -> impl FnMut() -> u64 {
         x
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_queue_we_own_poison_notices_reach_the_dlq() {
+    let aws = aws().await;
+    let dest = aws.bucket("ours").await;
+    let dlq = aws.queue().await;
+    let dlq_arn = aws
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&dlq)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .and_then(|a| {
+            a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                .cloned()
+        })
+        .expect("dlq arn");
+    let queue = aws.queue().await;
+    aws.sqs
+        .set_queue_attributes()
+        .queue_url(&queue)
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy,
+            serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "2"}).to_string(),
+        )
+        .send()
+        .await
+        .expect("redrive policy");
+    aws.send(&queue, r#"{"neither":"an FDR notice","nor":"an S3 event"}"#)
+        .await;
+    // Each run receives it once, fails it, and makes it visible again at once.
+    for _ in 0..3 {
+        let _ = forward(settings(&queue, &dest, |c| {
+            c.retry_delay = std::time::Duration::ZERO
+        }))
+        .await;
+    }
+    assert_eq!(
+        aws.depth(&queue).await,
+        (0, 0),
+        "the poison notice left the queue"
+    );
+    assert_eq!(aws.depth(&dlq).await.0, 1, "and waits in the DLQ");
+}
