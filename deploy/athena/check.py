@@ -371,6 +371,48 @@ def check_types(
     return checked
 
 
+def check_evolution(con, files: dict[str, list[str]], failures: Failures) -> str | None:
+    """Schema evolution: a file written before a column existed (simulated by dropping
+    `command_line` and shuffling the column order) is read beside a current one *by column
+    name*, as Athena reads Parquet: the old rows read NULL there, nothing else moves."""
+    events = files.get("events") or []
+    if not events:
+        failures.add("evolution", "no events Parquet file to test with")
+        return None
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        part = Path(tmp) / "dt=2026-03-14" / "hour=09"
+        part.mkdir(parents=True)
+        src = events[0]
+        shutil.copy(src, part / "new.parquet")
+        cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet('{src}')").fetchall()]
+        older = [c for c in reversed(cols) if c != "command_line"]
+        select = ", ".join(f'"{c}"' for c in older)
+        con.execute(
+            f"COPY (SELECT {select} FROM read_parquet('{src}')) TO '{part / 'old.parquet'}' (FORMAT parquet)"
+        )
+        (total, old_rows, old_with_cmd, new_with_cmd, expected_cmd, ids_match) = con.execute(
+            f"""
+            WITH t AS (SELECT *, filename LIKE '%old.parquet' AS old
+                       FROM read_parquet('{tmp}/*/*/*.parquet', union_by_name = true, filename = true))
+            SELECT count(*), count(*) FILTER (WHERE old),
+                   count(command_line) FILTER (WHERE old), count(command_line) FILTER (WHERE NOT old),
+                   (SELECT count(command_line) FROM read_parquet('{src}')),
+                   (SELECT count(DISTINCT id) FROM t WHERE old) = (SELECT count(DISTINCT id) FROM t WHERE NOT old)
+            FROM t"""
+        ).fetchone()
+    if total != 2 * old_rows or old_with_cmd != 0 or new_with_cmd != expected_cmd or not ids_match:
+        failures.add(
+            "evolution",
+            f"reading an older file by name went wrong: {total} rows, {old_rows} old, "
+            f"{old_with_cmd} old rows with command_line, {new_with_cmd}/{expected_cmd} new ones",
+        )
+        return None
+    return f"an older file without command_line reads beside a current one by name ({old_rows} rows each)"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -429,6 +471,7 @@ def main() -> int:
         else {}
     )
     checked = check_types(con, tables, files, failures)
+    evolution = check_evolution(con, files, failures)
 
     print(f"DDL: {len(tables)} tables parsed from {args.ddl.name}")
     for name, t_def in tables.items():
@@ -439,6 +482,8 @@ def main() -> int:
             else "no Parquet files"
         )
         print(f"  {name}: {note}")
+    if evolution:
+        print(f"schema evolution: {evolution}")
     print(f"hunts: {len(hunts)}")
     for path in hunts:
         rows = counts.get(path)

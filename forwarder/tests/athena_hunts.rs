@@ -7,11 +7,13 @@
 //! It needs the project's virtualenv with sqlglot and DuckDB: `scripts/test.sh` installs them
 //! and exports `FALCONRY_PYTHON`.
 
+mod support;
+
+use support::local_config;
+
 use falconry_fixtures::{BatchOptions, fdr_batch, lookup_batch, notice_json, write_files};
-use falconry_forwarder::ForwarderConfig;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 fn python() -> PathBuf {
@@ -21,17 +23,6 @@ fn python() -> PathBuf {
             "FALCONRY_PYTHON is not set: run this test with scripts/test.sh, which installs \
              sqlglot and DuckDB into .venv and exports FALCONRY_PYTHON"
         ),
-    }
-}
-
-fn config(root: &Path) -> ForwarderConfig {
-    ForwarderConfig {
-        queue: Some(format!("dir://{}", root.join("queue").display())),
-        source: Some(format!("file://{}", root.join("source").display())),
-        dest: Some(format!("file://{}", root.join("lake").display())),
-        until_empty: true,
-        wait_time: Duration::from_millis(300),
-        ..ForwarderConfig::default()
     }
 }
 
@@ -53,10 +44,12 @@ async fn hunts_find_the_planted_incident_and_parquet_types_match_the_ddl() {
         )
         .unwrap();
     }
-    let summary =
-        falconry_forwarder::run(config(root).validate().unwrap(), CancellationToken::new())
-            .await
-            .expect("the forwarder drains the queue");
+    let summary = falconry_forwarder::run(
+        local_config(root).validate().unwrap(),
+        CancellationToken::new(),
+    )
+    .await
+    .expect("the forwarder drains the queue");
     assert_eq!((summary.done, summary.failed), (2, 0), "{summary:?}");
 
     let parquet = root.join("lake/parquet");

@@ -1,22 +1,13 @@
 //! The embedded default: a `dir://` queue, a `file://` source and a `file://`
 //! destination, through the same code path as S3 (no server needed).
 
-use falconry_fixtures::{BatchOptions, fdr_batch, lookup_batch, notice_json, write_files};
-use falconry_forwarder::{ForwarderConfig, ForwarderError};
-use std::path::Path;
-use std::time::Duration;
-use tokio_util::sync::CancellationToken;
+mod support;
 
-fn config(root: &Path) -> ForwarderConfig {
-    ForwarderConfig {
-        queue: Some(format!("dir://{}", root.join("queue").display())),
-        source: Some(format!("file://{}", root.join("source").display())),
-        dest: Some(format!("file://{}", root.join("lake").display())),
-        until_empty: true,
-        wait_time: Duration::from_millis(300),
-        ..ForwarderConfig::default()
-    }
-}
+use support::local_config;
+
+use falconry_fixtures::{BatchOptions, fdr_batch, lookup_batch, notice_json, write_files};
+use falconry_forwarder::ForwarderError;
+use tokio_util::sync::CancellationToken;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn directory_queue_moves_done_and_failed_notices() {
@@ -43,9 +34,12 @@ async fn directory_queue_moves_done_and_failed_notices() {
     )
     .unwrap();
 
-    let err = falconry_forwarder::run(config(root).validate().unwrap(), CancellationToken::new())
-        .await
-        .unwrap_err();
+    let err = falconry_forwarder::run(
+        local_config(root).validate().unwrap(),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap_err();
     assert!(
         matches!(err, ForwarderError::NoticesFailed { failed: 1 }),
         "{err}"
@@ -125,9 +119,12 @@ async fn a_missing_source_file_fails_the_notice_with_its_reason() {
         ..BatchOptions::default()
     });
     std::fs::write(root.join("queue/n.json"), notice_json(&data, "b")).unwrap();
-    let err = falconry_forwarder::run(config(root).validate().unwrap(), CancellationToken::new())
-        .await
-        .unwrap_err();
+    let err = falconry_forwarder::run(
+        local_config(root).validate().unwrap(),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, ForwarderError::NoticesFailed { failed: 1 }));
     let reason = std::fs::read_to_string(root.join("queue/failed/n.json.reason.txt")).unwrap();
     assert!(reason.contains("no such object"), "{reason}");

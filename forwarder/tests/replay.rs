@@ -1,25 +1,17 @@
 //! `falconry forward replay`: re-converting raw files already in the
 //! destination, idempotently, including files copied before falconry ran.
 
+mod support;
+
+use support::local_config;
+
 use falconry_fixtures::{
     BatchOptions, FdrBatch, fdr_batch, lookup_batch, notice_json, write_files,
 };
+use falconry_forwarder::Manifest;
 use falconry_forwarder::replay::{Progress, ReplayOptions, replay};
-use falconry_forwarder::{ForwarderConfig, Manifest};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-
-fn config(root: &Path) -> ForwarderConfig {
-    ForwarderConfig {
-        queue: Some(format!("dir://{}", root.join("queue").display())),
-        source: Some(format!("file://{}", root.join("source").display())),
-        dest: Some(format!("file://{}", root.join("lake").display())),
-        until_empty: true,
-        wait_time: Duration::from_millis(200),
-        ..ForwarderConfig::default()
-    }
-}
 
 fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -50,7 +42,7 @@ fn batches() -> (FdrBatch, FdrBatch) {
 }
 
 async fn run_replay(root: &Path, opts: ReplayOptions) -> Progress {
-    let settings = config(root).validate_for_replay().unwrap();
+    let settings = local_config(root).validate_for_replay().unwrap();
     let (tx, _rx) = tokio::sync::watch::channel(Progress::default());
     replay(&settings, &opts, tx, CancellationToken::new())
         .await
@@ -71,9 +63,12 @@ async fn replay_is_idempotent_and_removes_stale_outputs() {
         )
         .unwrap();
     }
-    falconry_forwarder::run(config(root).validate().unwrap(), CancellationToken::new())
-        .await
-        .unwrap();
+    falconry_forwarder::run(
+        local_config(root).validate().unwrap(),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
     let lake = root.join("lake");
     let before = files_under(&lake);
     let counts_before = falconry_forwarder::lake::table_counts(&lake.join("parquet")).unwrap();

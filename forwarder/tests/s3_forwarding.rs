@@ -311,20 +311,7 @@ async fn s3_event_notifications_from_our_own_bucket_are_forwarded() {
         aws.bucket("ours").await,
         aws.queue().await,
     );
-    let arn = aws
-        .sqs
-        .get_queue_attributes()
-        .queue_url(&queue)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes()
-        .and_then(|a| {
-            a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-                .cloned()
-        })
-        .expect("queue arn");
+    let arn = aws.queue_arn(&queue).await;
     aws.s3
         .put_bucket_notification_configuration()
         .bucket(&source)
@@ -424,20 +411,7 @@ async fn on_a_queue_we_own_poison_notices_reach_the_dlq() {
     let aws = aws().await;
     let dest = aws.bucket("ours").await;
     let dlq = aws.queue().await;
-    let dlq_arn = aws
-        .sqs
-        .get_queue_attributes()
-        .queue_url(&dlq)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes()
-        .and_then(|a| {
-            a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-                .cloned()
-        })
-        .expect("dlq arn");
+    let dlq_arn = aws.queue_arn(&dlq).await;
     let queue = aws.queue().await;
     aws.sqs
         .set_queue_attributes()

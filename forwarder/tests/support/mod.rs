@@ -113,6 +113,21 @@ impl Aws {
         out
     }
 
+    pub async fn queue_arn(&self, queue: &str) -> String {
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        let out = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(queue)
+            .attribute_names(A::QueueArn)
+            .send()
+            .await
+            .expect("attributes");
+        out.attributes()
+            .and_then(|a| a.get(&A::QueueArn).cloned())
+            .expect("queue arn")
+    }
+
     /// (visible, in flight) messages.
     pub async fn depth(&self, queue: &str) -> (u64, u64) {
         use aws_sdk_sqs::types::QueueAttributeName as A;
@@ -138,6 +153,19 @@ impl Aws {
         self.get(bucket, &key)
             .await
             .map(|b| serde_json::from_slice(&b).expect("manifest JSON"))
+    }
+}
+
+/// The embedded default under `root`: `queue/` (dir:// queue), `source/` and
+/// `lake/` (file:// stores), draining quickly and exiting when empty.
+pub fn local_config(root: &std::path::Path) -> ForwarderConfig {
+    ForwarderConfig {
+        queue: Some(format!("dir://{}", root.join("queue").display())),
+        source: Some(format!("file://{}", root.join("source").display())),
+        dest: Some(format!("file://{}", root.join("lake").display())),
+        until_empty: true,
+        wait_time: Duration::from_millis(300),
+        ..ForwarderConfig::default()
     }
 }
 
