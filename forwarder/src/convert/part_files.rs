@@ -11,12 +11,13 @@
 use super::record::Record;
 use super::table_builder::TableBuilder;
 use crate::layout::Hour;
-use crate::schema::{SCHEMA_VERSION, Table};
+use crate::schema::{FIELDS_JSON, SCHEMA_VERSION, Table};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 use std::fs::File;
 use std::path::Path;
 
@@ -71,6 +72,9 @@ impl<'d> PartFiles<'d> {
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(zstd_level)?))
             .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+            // Unique per row: a dictionary only costs time before the writer gives it up.
+            .set_column_dictionary_enabled(ColumnPath::from("id"), false)
+            .set_column_dictionary_enabled(ColumnPath::from(FIELDS_JSON), false)
             .set_key_value_metadata(Some(vec![
                 KeyValue::new(
                     "falconry.schema_version".to_owned(),

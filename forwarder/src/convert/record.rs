@@ -1,7 +1,7 @@
 //! Parsing one NDJSON line into its top-level keys and raw values without
 //! building a tree: keys borrow from the line where they have no escapes, and
-//! each value is kept as its exact JSON text (`RawValue`), so numbers above
-//! 2^53 and u64 ids never pass through a float and nothing is re-formatted.
+//! each value is kept as its exact JSON text ([`Raw`]), so numbers above 2^53
+//! and u64 ids never pass through a float and nothing is re-formatted.
 //!
 //! Pure. A line that is not a JSON object is an error the caller quarantines.
 
@@ -11,9 +11,19 @@ use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::fmt;
 
+/// The exact JSON text of one value (valid JSON: checked by the parser).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Raw<'a>(&'a str);
+
+impl<'a> Raw<'a> {
+    pub fn get(&self) -> &'a str {
+        self.0
+    }
+}
+
 /// The top-level members of one line, in order, duplicates removed (the last wins, as in most JSON readers).
 pub struct Record<'a> {
-    pub fields: Vec<(Cow<'a, str>, &'a RawValue)>,
+    pub fields: Vec<(Cow<'a, str>, Raw<'a>)>,
 }
 
 /// Parses `line` as one JSON object.
@@ -21,18 +31,22 @@ pub fn parse(line: &[u8]) -> Result<Record<'_>, String> {
     // One UTF-8 check of the whole line, instead of one per string inside it.
     let text = simdutf8::compat::from_utf8(line).map_err(|e| format!("not UTF-8: {e}"))?;
     let fields: Fields<'_> = serde_json::from_str(text).map_err(|e| e.to_string())?;
-    let mut fields = fields.0;
+    let mut fields: Vec<_> = fields
+        .0
+        .into_iter()
+        .map(|(k, v)| (k, Raw(v.get())))
+        .collect();
     dedup_keys(&mut fields);
     Ok(Record { fields })
 }
 
 /// Whether a raw value is a JSON string.
-pub fn is_string(raw: &RawValue) -> bool {
+pub fn is_string(raw: &Raw<'_>) -> bool {
     raw.get().as_bytes().first() == Some(&b'"')
 }
 
 /// The content of a JSON string value, borrowed when it has no escapes.
-pub fn string_value(raw: &RawValue) -> Option<Cow<'_, str>> {
+pub fn string_value<'a>(raw: &Raw<'a>) -> Option<Cow<'a, str>> {
     let text = raw.get();
     if !is_string(raw) || text.len() < 2 {
         return None;
@@ -97,7 +111,7 @@ impl<'de> Deserialize<'de> for Key<'de> {
 
 /// Removes earlier duplicates of a key. A 64-bit filter keeps the common case
 /// (no duplicates) to one hash per key.
-fn dedup_keys(fields: &mut Vec<(Cow<'_, str>, &RawValue)>) {
+fn dedup_keys(fields: &mut Vec<(Cow<'_, str>, Raw<'_>)>) {
     let mut seen: u64 = 0;
     let mut maybe_dup = false;
     for (k, _) in fields.iter() {
@@ -150,12 +164,12 @@ mod tests {
         assert_eq!(got[1].1, "18446744073709551557");
         assert_eq!(got[2].1, "1.50");
         assert_eq!(got[3].1, "[1,{\"b\":null}]");
-        assert_eq!(string_value(r.fields[4].1).unwrap(), "a\"bé");
+        assert_eq!(string_value(&r.fields[4].1).unwrap(), "a\"bé");
         assert!(matches!(
-            string_value(r.fields[0].1).unwrap(),
+            string_value(&r.fields[0].1).unwrap(),
             Cow::Borrowed(_)
         ));
-        assert_eq!(string_value(r.fields[1].1), None);
+        assert_eq!(string_value(&r.fields[1].1), None);
     }
 
     #[test]

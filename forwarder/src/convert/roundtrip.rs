@@ -31,14 +31,9 @@ pub fn line_members(line: &[u8]) -> Result<Members, String> {
         .fields
         .iter()
         .map(|(k, v)| {
-            let m = if is_string(v) {
-                Member::Str(
-                    record::string_value(v)
-                        .map(|s| s.into_owned())
-                        .unwrap_or_default(),
-                )
-            } else {
-                Member::Json(v.get().to_owned())
+            let m = match record::string_value(v) {
+                Some(s) if is_string(v) => Member::Str(s.into_owned()),
+                _ => Member::Json(v.get().to_owned()),
             };
             (k.to_string(), m)
         })

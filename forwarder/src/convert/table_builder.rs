@@ -124,12 +124,14 @@ impl TableBuilder {
     pub fn append(&mut self, record: &Record<'_>, line_len: usize) {
         self.json_buf.clear();
         for (key, raw) in &record.fields {
-            let string = is_string(raw);
-            let text = if string {
-                string_value(raw).unwrap_or(Cow::Borrowed(""))
+            // A string whose escapes do not decode (a lone surrogate) is kept as raw JSON.
+            let decoded = if is_string(raw) {
+                string_value(raw)
             } else {
-                Cow::Borrowed(raw.get())
+                None
             };
+            let string = decoded.is_some();
+            let text = decoded.unwrap_or(Cow::Borrowed(raw.get()));
             if let Some(ci) = self.table.column_of(key) {
                 match columns::read(self.table.columns[ci].kind, text.clone(), string) {
                     Read::Value { value, exact } => {
@@ -290,6 +292,21 @@ mod tests {
         assert_eq!(
             keys_of(1),
             vec!["timestamp", "aid", "LocalPort", "ProcessStartTime"]
+        );
+    }
+
+    #[test]
+    fn strings_that_do_not_decode_are_kept_as_raw_json() {
+        use super::super::roundtrip::{line_members, row_members};
+        let t = schema::table("events");
+        let line = br#"{"CommandLine":"lone \ud800 surrogate","x":"\ud800"}"#;
+        let Ok(rec) = parse(line) else { return }; // rejected outright is fine too
+        let mut b = TableBuilder::new(t);
+        b.append(&rec, line.len());
+        let batch = b.finish().unwrap();
+        assert_eq!(
+            row_members(t, &batch, 0).unwrap(),
+            line_members(line).unwrap()
         );
     }
 
