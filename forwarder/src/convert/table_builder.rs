@@ -300,7 +300,7 @@ mod tests {
         use super::super::roundtrip::{line_members, row_members};
         let t = schema::table("events");
         let line = br#"{"CommandLine":"lone \ud800 surrogate","x":"\ud800"}"#;
-        let Ok(rec) = parse(line) else { return }; // rejected outright is fine too
+        let rec = parse(line).expect("serde_json accepts a lone surrogate in a raw value");
         let mut b = TableBuilder::new(t);
         b.append(&rec, line.len());
         let batch = b.finish().unwrap();
