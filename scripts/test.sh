@@ -53,4 +53,8 @@ if [ -d ../shared/samples ]; then
   export FALCONRY_SAMPLES
 fi
 
-cargo test --workspace --locked "$@"
+status=0
+cargo test --workspace --locked "$@" 2>&1 | tee target/test-output.txt || status=$?
+# One closing line for the whole suite (cargo prints one per test binary).
+awk '/^test result:/ {p += $4; f += $6} END {printf "%d passed, %d failed\n", p, f}' target/test-output.txt
+exit "$status"
