@@ -21,6 +21,9 @@ pub struct Cli {
 pub enum Command {
     /// Forward FDR: notices from SQS → verified raw copies → Parquet.
     Forward(ForwardArgs),
+    /// Event Streams → exactly-once batches. For now from a recorded stream
+    /// file (`--from`); the live Falcon connection is the streamer issue's next step.
+    Stream(StreamArgs),
     /// Validate the configuration and print every problem found.
     CheckConfig,
     /// Run the pipeline on generated fixtures with local directories (no AWS).
@@ -92,6 +95,19 @@ pub enum ForwardAction {
 }
 
 #[derive(Debug, Args)]
+pub struct StreamArgs {
+    /// A recorded stream: one event line per line (one partition; offsets from the lines).
+    #[arg(long)]
+    pub from: PathBuf,
+    /// The partition the recording belongs to.
+    #[arg(long, default_value_t = 0)]
+    pub partition: u32,
+    /// s3://bucket[/prefix] or file://root.
+    #[arg(long)]
+    pub dest: Option<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Working directory of the demo (its source/, queue/ and lake/ are recreated).
     #[arg(long, default_value = "falconry-demo")]
@@ -126,6 +142,17 @@ pub enum FixturesCommand {
         files: usize,
         #[arg(long, default_value_t = 500)]
         events_per_file: usize,
+    },
+    /// A recorded Event Streams file (one partition), for `falconry stream --from`.
+    Stream {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        #[arg(long, default_value_t = 200)]
+        events: usize,
+        #[arg(long, default_value_t = 0)]
+        partition: u32,
     },
     /// A benchmark corpus of gzip NDJSON files.
     Corpus {

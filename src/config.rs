@@ -5,6 +5,7 @@
 use falconry_common::config::{self, ConfigError, Override};
 use falconry_common::telemetry::{AdminSettings, LogSettings};
 use falconry_forwarder::ForwarderConfig;
+use falconry_streamer::StreamerConfig;
 use serde::Deserialize;
 use std::path::Path;
 
@@ -17,6 +18,8 @@ pub struct Config {
     pub admin: AdminSettings,
     #[serde(default)]
     pub forwarder: ForwarderConfig,
+    #[serde(default)]
+    pub streamer: StreamerConfig,
 }
 
 pub fn load(file: Option<&Path>, flags: &[Override]) -> Result<Config, ConfigError> {

@@ -1,10 +1,14 @@
 //! `falconry demo`: the pipeline on the embedded default, with no AWS at all.
 //! Generates the project's fixtures, queues their notices in a directory,
-//! forwards them into a local "bucket", and prints what landed where.
+//! forwards them into a local "bucket", replays the recorded Event Streams
+//! fixture through the streamer, and prints what landed where.
 
 use anyhow::Context;
 use falconry_common::telemetry::{LogFormat, LogSettings, init_logging};
-use falconry_fixtures::{BatchOptions, fdr_batch, lookup_batch, notice_json, write_files};
+use falconry_fixtures::{
+    BatchOptions, StreamOptions, fdr_batch, lookup_batch, notice_json, stream_events,
+    stream_ndjson, write_files,
+};
 use falconry_forwarder::ForwarderConfig;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -58,10 +62,12 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
         format: LogFormat::Text,
         level: "warn".into(),
     });
-    for sub in ["source", "queue", "lake"] {
+    for sub in ["source", "queue", "lake", "stream.ndjson"] {
         let p = dir.join(sub);
-        if p.exists() {
+        if p.is_dir() {
             std::fs::remove_dir_all(&p).with_context(|| format!("clearing {}", p.display()))?;
+        } else if p.exists() {
+            std::fs::remove_file(&p).with_context(|| format!("clearing {}", p.display()))?;
         }
     }
     let fixtures = write_fixtures(dir, 7, 2, 500)?;
@@ -79,6 +85,18 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
     let result = falconry_forwarder::run(settings, CancellationToken::new()).await;
     let elapsed = started.elapsed();
     let lake = abs.join("lake");
+    // The recorded Event Streams fixture through the streamer's batch and commit path.
+    let recorded = abs.join("stream.ndjson");
+    let events = stream_events(&StreamOptions::default());
+    std::fs::write(&recorded, stream_ndjson(&events))
+        .with_context(|| format!("writing {}", recorded.display()))?;
+    let streamer = falconry_streamer::StreamerConfig {
+        dest: Some(format!("file://{}", lake.display())),
+        ..Default::default()
+    }
+    .validate()?;
+    let streamed =
+        falconry_streamer::replay_file(&streamer, &recorded, 0, CancellationToken::new()).await;
     let counts = falconry_forwarder::lake::table_counts(&lake.join("parquet"))
         .with_context(|| format!("reading back {}", lake.display()))?;
     let mut out = String::new();
@@ -100,9 +118,21 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
         )?,
         Err(e) => writeln!(out, "  forwarder: FAILED: {e}")?,
     }
+    match &streamed {
+        Ok(s) => writeln!(
+            out,
+            "  streamer:  {} events in {} batch(es) from {}, {} junk line(s)",
+            s.events,
+            s.batches,
+            recorded.display(),
+            s.junk
+        )?,
+        Err(e) => writeln!(out, "  streamer: FAILED: {e}")?,
+    }
     writeln!(out, "  raw copies:  {}", lake.join("raw").display())?;
     writeln!(out, "  parquet:     {}", lake.join("parquet").display())?;
     writeln!(out, "  quarantine:  {}", lake.join("quarantine").display())?;
+    writeln!(out, "  stream:      {}", lake.join("stream").display())?;
     writeln!(
         out,
         "  events per table (read back from the Parquet footers):"
@@ -111,5 +141,7 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
         writeln!(out, "    {table:<14} {rows:>7} rows in {files} file(s)")?;
     }
     print!("{out}");
-    result.map(|_| ()).map_err(Into::into)
+    result?;
+    streamed?;
+    Ok(())
 }

@@ -70,11 +70,33 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 None => forward(&config).await,
             }
         }
+        Command::Stream(args) => {
+            let mut flags = Vec::new();
+            if let Some(d) = &args.dest {
+                flags.push(Override::new("streamer.dest", d.as_str()));
+            }
+            let config = config::load(cli.config.as_deref(), &flags)?;
+            init_logging(&config.log);
+            let settings = config.streamer.validate()?;
+            let shutdown = falconry_common::shutdown::on_signal();
+            let s = falconry_streamer::replay_file(&settings, &args.from, args.partition, shutdown)
+                .await?;
+            println!(
+                "{} events in {} batch(es), {} skipped (already durable or out of order), {} junk line(s)",
+                s.events, s.batches, s.skipped, s.junk
+            );
+            Ok(())
+        }
         Command::CheckConfig => {
             let config = config::load(cli.config.as_deref(), &[])?;
             let mut problems = Vec::new();
             if let Err(ConfigError::Invalid(p)) = config.forwarder.validate() {
                 problems.extend(p);
+            }
+            if config.streamer.dest.is_some() {
+                if let Err(ConfigError::Invalid(p)) = config.streamer.validate() {
+                    problems.extend(p);
+                }
             }
             if let Err(e) = config.admin.addr() {
                 problems.push(format!("admin.listen: {e}"));
@@ -140,6 +162,28 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 .map(|t| &schema::table(t).def)
                 .collect();
             print!("{}", docs::markdown(&tables));
+            Ok(())
+        }
+        Command::Fixtures(FixturesCommand::Stream {
+            out,
+            seed,
+            events,
+            partition,
+        }) => {
+            let opts = falconry_fixtures::StreamOptions {
+                seed,
+                events,
+                partition,
+                ..Default::default()
+            };
+            let lines = falconry_fixtures::stream_events(&opts);
+            std::fs::write(&out, falconry_fixtures::stream_ndjson(&lines))
+                .with_context(|| format!("writing {}", out.display()))?;
+            println!(
+                "{} events of partition {partition} in {}",
+                lines.len(),
+                out.display()
+            );
             Ok(())
         }
         Command::Fixtures(FixturesCommand::Corpus {

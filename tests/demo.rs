@@ -34,6 +34,13 @@ fn demo_runs_without_aws_and_reports_what_the_fixtures_hold() {
     let events = valid(&fdr_batch(&opts));
     let lookup = lookup_batch(&opts);
     assert!(stdout.contains("2 notices done, 0 failed"), "{stdout}");
+    let streamed =
+        falconry_fixtures::stream_events(&falconry_fixtures::StreamOptions::default()).len();
+    assert!(
+        stdout.contains(&format!("streamer:  {streamed} events in ")),
+        "{stdout}"
+    );
+    assert!(dir.path().join("lake/stream/partition=0").is_dir());
     let events_line = stdout
         .lines()
         .find(|l| l.trim_start().starts_with("events ") && l.contains(" rows in "))

@@ -151,6 +151,23 @@ impl Store {
         }
     }
 
+    /// The objects under `prefix` whose keys sort after `start_after`, in key order.
+    pub async fn list_after(
+        &self,
+        prefix: &str,
+        start_after: &str,
+    ) -> Result<Vec<ObjectInfo>, StoreError> {
+        match self {
+            Store::S3(s) => s.list_after(prefix, start_after).await,
+            Store::Local(l) => Ok(l
+                .list(prefix)
+                .await?
+                .into_iter()
+                .filter(|o| o.key.as_str() > start_after)
+                .collect()),
+        }
+    }
+
     /// Deletes `key`; deleting a missing object is not an error.
     pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
         match self {

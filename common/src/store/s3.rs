@@ -94,14 +94,24 @@ impl S3Store {
     }
 
     pub async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError> {
+        self.list_after(prefix, "").await
+    }
+
+    pub async fn list_after(
+        &self,
+        prefix: &str,
+        start_after: &str,
+    ) -> Result<Vec<ObjectInfo>, StoreError> {
         let mut out = Vec::new();
-        let mut pages = self
+        let mut request = self
             .client
             .list_objects_v2()
             .bucket(&self.bucket)
-            .prefix(prefix)
-            .into_paginator()
-            .send();
+            .prefix(prefix);
+        if !start_after.is_empty() {
+            request = request.start_after(start_after);
+        }
+        let mut pages = request.into_paginator().send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| self.fail("list", prefix, e))?;
             for o in page.contents() {

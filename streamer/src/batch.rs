@@ -1,0 +1,198 @@
+//! Cutting one partition's events into batches: raw lines in offset order,
+//! closed at a size or an age bound, each named by the deterministic key
+//! `<prefix>/partition=<p>/dt=YYYY-MM-DD/<first offset>-<last offset>.ndjson.gz`
+//! (offsets zero-padded to 20 digits so keys sort by offset). An offset at or
+//! below the last one taken is a duplicate (a replayed stream, a resume that
+//! overlapped) and is dropped: each offset lands once.
+//!
+//! Pure: time comes in as an argument.
+
+use std::time::{Duration, Instant};
+
+/// A closed batch, ready to be written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch {
+    pub partition: u32,
+    pub first_offset: u64,
+    pub last_offset: u64,
+    pub events: u64,
+    /// `YYYY-MM-DD` of the first event's creation time (UTC).
+    pub dt: String,
+    /// The raw lines, each followed by `\n`.
+    pub ndjson: Vec<u8>,
+}
+
+impl Batch {
+    /// The object key under `prefix`.
+    pub fn key(&self, prefix: &str) -> String {
+        batch_key(
+            prefix,
+            self.partition,
+            &self.dt,
+            self.first_offset,
+            self.last_offset,
+        )
+    }
+}
+
+pub fn batch_key(prefix: &str, partition: u32, dt: &str, first: u64, last: u64) -> String {
+    let rel = format!("partition={partition}/dt={dt}/{first:020}-{last:020}.ndjson.gz");
+    if prefix.is_empty() {
+        rel
+    } else {
+        format!("{prefix}/{rel}")
+    }
+}
+
+/// The offsets a batch key covers, if `key` is one.
+pub fn parse_key(key: &str) -> Option<(u64, u64)> {
+    let name = key.rsplit('/').next()?.strip_suffix(".ndjson.gz")?;
+    let (first, last) = name.split_once('-')?;
+    Some((first.parse().ok()?, last.parse().ok()?))
+}
+
+/// Bounds of a batch.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_bytes: usize,
+    pub max_age: Duration,
+}
+
+pub struct Batcher {
+    partition: u32,
+    limits: Limits,
+    /// The last offset taken (or durable at start): anything at or below is a duplicate.
+    last_taken: Option<u64>,
+    open: Option<Open>,
+}
+
+struct Open {
+    first: u64,
+    last: u64,
+    events: u64,
+    dt: String,
+    ndjson: Vec<u8>,
+    opened: Instant,
+}
+
+/// What [`Batcher::push`] did with a line.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Pushed {
+    Taken(Option<Batch>),
+    Duplicate,
+}
+
+impl Batcher {
+    /// A batcher for `partition`; offsets at or below `durable` are duplicates.
+    pub fn new(partition: u32, limits: Limits, durable: Option<u64>) -> Self {
+        Batcher {
+            partition,
+            limits,
+            last_taken: durable,
+            open: None,
+        }
+    }
+
+    /// The next offset to ask the server for.
+    pub fn next_offset(&self) -> Option<u64> {
+        self.last_taken.map(|o| o + 1)
+    }
+
+    /// Takes one event line; returns a batch when this line filled one.
+    pub fn push(&mut self, offset: u64, creation_ms: i64, line: &[u8], now: Instant) -> Pushed {
+        if self.last_taken.is_some_and(|last| offset <= last) {
+            return Pushed::Duplicate;
+        }
+        self.last_taken = Some(offset);
+        let open = self.open.get_or_insert_with(|| Open {
+            first: offset,
+            last: offset,
+            events: 0,
+            dt: day(creation_ms),
+            ndjson: Vec::new(),
+            opened: now,
+        });
+        open.last = offset;
+        open.events += 1;
+        open.ndjson.extend_from_slice(line);
+        open.ndjson.push(b'\n');
+        if open.ndjson.len() >= self.limits.max_bytes {
+            return Pushed::Taken(self.take());
+        }
+        Pushed::Taken(None)
+    }
+
+    /// Whether the open batch has reached its age bound.
+    pub fn due(&self, now: Instant) -> bool {
+        self.open
+            .as_ref()
+            .is_some_and(|o| now.duration_since(o.opened) >= self.limits.max_age)
+    }
+
+    /// When the open batch will be due, if there is one.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.open.as_ref().map(|o| o.opened + self.limits.max_age)
+    }
+
+    /// Closes the open batch, if any.
+    pub fn take(&mut self) -> Option<Batch> {
+        self.open.take().map(|o| Batch {
+            partition: self.partition,
+            first_offset: o.first,
+            last_offset: o.last,
+            events: o.events,
+            dt: o.dt,
+            ndjson: o.ndjson,
+        })
+    }
+}
+
+fn day(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_by_size_and_age_and_drops_duplicates() {
+        let t0 = Instant::now();
+        let mut b = Batcher::new(
+            3,
+            Limits {
+                max_bytes: 20,
+                max_age: Duration::from_secs(5),
+            },
+            Some(9),
+        );
+        assert_eq!(b.next_offset(), Some(10));
+        assert_eq!(b.push(9, 0, b"old", t0), Pushed::Duplicate);
+        assert_eq!(
+            b.push(10, 1_773_480_000_000, b"aaaaaaa", t0),
+            Pushed::Taken(None)
+        );
+        assert!(!b.due(t0 + Duration::from_secs(4)));
+        assert!(b.due(t0 + Duration::from_secs(5)));
+        assert_eq!(b.push(10, 0, b"again", t0), Pushed::Duplicate);
+        let Pushed::Taken(Some(batch)) = b.push(14, 0, b"bbbbbbbbbbbb", t0) else {
+            panic!()
+        };
+        assert_eq!(
+            (batch.first_offset, batch.last_offset, batch.events),
+            (10, 14, 2)
+        );
+        assert_eq!(batch.ndjson, b"aaaaaaa\nbbbbbbbbbbbb\n");
+        assert_eq!(
+            batch.key("s/stream"),
+            "s/stream/partition=3/dt=2026-03-14/00000000000000000010-00000000000000000014.ndjson.gz"
+        );
+        assert_eq!(parse_key(&batch.key("x")), Some((10, 14)));
+        assert_eq!(b.take(), None);
+        assert_eq!(b.next_offset(), Some(15));
+        assert_eq!(parse_key("x/partition=1/dt=2026-01-01/nope.json"), None);
+    }
+}

@@ -1,0 +1,17 @@
+//! The streamer: Falcon Event Streams → gzip NDJSON batches in S3, each offset
+//! exactly once.
+//!
+//! Where an event travels: `wire.rs` (classify the line) → `batch.rs` (cut
+//! batches, drop duplicates) → `position.rs` (commit batch then checkpoint;
+//! find where to resume) . `replay.rs` feeds recorded stream files through
+//! the same path.
+
+pub mod batch;
+pub mod config;
+pub mod discover;
+pub mod position;
+pub mod replay;
+pub mod wire;
+
+pub use config::{Settings, StreamerConfig};
+pub use replay::{Summary, replay_file};

@@ -1,0 +1,102 @@
+//! Where a partition resumes: the store is the source of truth. After every
+//! durable batch a checkpoint object records its last offset; a crash between
+//! the batch and its checkpoint is recovered by listing the batch keys that
+//! sort after the checkpointed one (keys sort by day, then offset). With no
+//! checkpoint at all, the whole partition prefix is listed once.
+
+use crate::batch::{Batch, parse_key};
+use bytes::Bytes;
+use falconry_common::{Store, StoreError};
+use serde::{Deserialize, Serialize};
+
+/// Key prefixes of one streamer's output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    /// Batch objects: `<batches>/partition=<p>/dt=.../<first>-<last>.ndjson.gz`.
+    pub batches: String,
+    /// Checkpoints: `<state>/partition=<p>.json`.
+    pub state: String,
+}
+
+impl Layout {
+    /// The default layout under a destination prefix: `stream/` and `state/stream/`.
+    pub fn under(base: &str) -> Layout {
+        let join = |a: &str, b: &str| {
+            if a.is_empty() {
+                b.to_owned()
+            } else {
+                format!("{a}/{b}")
+            }
+        };
+        Layout {
+            batches: join(base, "stream"),
+            state: join(base, "state/stream"),
+        }
+    }
+
+    fn checkpoint_key(&self, partition: u32) -> String {
+        format!("{}/partition={partition}.json", self.state)
+    }
+
+    fn partition_prefix(&self, partition: u32) -> String {
+        format!("{}/partition={partition}/", self.batches)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub last_offset: u64,
+    /// Key of the batch that ends at `last_offset`.
+    pub key: String,
+}
+
+/// The last offset durable in the store for `partition`, if any.
+pub async fn durable_offset(
+    store: &Store,
+    layout: &Layout,
+    partition: u32,
+) -> Result<Option<u64>, StoreError> {
+    let checkpoint = match store.get_bytes(&layout.checkpoint_key(partition)).await {
+        Ok(bytes) => match serde_json::from_slice::<Checkpoint>(&bytes) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::warn!(partition, error = %e, "unreadable checkpoint: listing the partition instead");
+                None
+            }
+        },
+        Err(e) if e.is_not_found() => None,
+        Err(e) => return Err(e),
+    };
+    let prefix = layout.partition_prefix(partition);
+    let after = checkpoint.as_ref().map(|c| c.key.as_str()).unwrap_or("");
+    let newer = store.list_after(&prefix, after).await?;
+    let listed = newer
+        .iter()
+        .filter_map(|o| parse_key(&o.key))
+        .map(|(_, last)| last)
+        .max();
+    Ok(match (checkpoint.map(|c| c.last_offset), listed) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    })
+}
+
+/// Makes `ndjson_gz` (the gzip of `batch`) durable, then moves the checkpoint.
+pub async fn commit(
+    store: &Store,
+    layout: &Layout,
+    batch: &Batch,
+    ndjson_gz: Bytes,
+) -> Result<String, StoreError> {
+    let key = batch.key(&layout.batches);
+    store.put_bytes(&key, ndjson_gz).await?;
+    let checkpoint = Checkpoint {
+        last_offset: batch.last_offset,
+        key: key.clone(),
+    };
+    let body = serde_json::to_vec(&checkpoint).unwrap_or_default();
+    store
+        .put_bytes(&layout.checkpoint_key(batch.partition), Bytes::from(body))
+        .await?;
+    Ok(key)
+}

@@ -1,0 +1,133 @@
+//! `falconry stream --from FILE`: recorded stream lines (one partition; the
+//! offsets come from the lines' metadata) written through the same batching
+//! and commit path as the live stream, then exit. Rerunning it, or running it
+//! after a crash, resumes after the last durable offset: every offset lands in
+//! exactly one object.
+
+use crate::batch::{Batch, Batcher, Pushed};
+use crate::config::Settings;
+use crate::position::{self, Layout};
+use crate::wire::{self, Line};
+use bytes::Bytes;
+use falconry_common::{Location, Store, StoreError, aws};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use tokio::io::AsyncBufReadExt;
+use tokio_util::sync::CancellationToken;
+
+/// What a replay did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// Events written.
+    pub events: u64,
+    pub batches: u64,
+    /// Events at or below the durable offset (already written) or out of order.
+    pub skipped: u64,
+    /// Lines that are not stream events (never written).
+    pub junk: u64,
+    /// Where the partition resumed (the first offset it would take).
+    pub resumed_at: Option<u64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StreamerError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// The destination store of `settings`.
+pub async fn store(settings: &Settings) -> Result<Store, StreamerError> {
+    let client = match settings.dest {
+        Location::S3 { .. } => Some(aws::s3_client(&aws::sdk_config(&Default::default()).await)),
+        Location::Local { .. } => None,
+    };
+    Store::new(&settings.dest, client).map_err(StreamerError::Setup)
+}
+
+pub async fn replay_file(
+    settings: &Settings,
+    path: &Path,
+    partition: u32,
+    shutdown: CancellationToken,
+) -> Result<Summary, StreamerError> {
+    let read_err = |source| StreamerError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let store = store(settings).await?;
+    let layout = Layout::under(settings.dest.prefix());
+    let durable = position::durable_offset(&store, &layout, partition).await?;
+    let mut batcher = Batcher::new(partition, settings.limits, durable);
+    let mut summary = Summary {
+        resumed_at: batcher.next_offset(),
+        ..Summary::default()
+    };
+    tracing::info!(partition, resume_after = ?durable, file = %path.display(), "replaying a recorded stream");
+    let file = tokio::fs::File::open(path).await.map_err(read_err)?;
+    let mut lines = tokio::io::BufReader::new(file).split(b'\n');
+    let mut number = 0u64;
+    while let Some(line) = lines.next_segment().await.map_err(read_err)? {
+        number += 1;
+        if shutdown.is_cancelled() {
+            break;
+        }
+        let line = line.strip_suffix(b"\r").unwrap_or(&line);
+        match wire::parse(line) {
+            Line::Event(meta) => {
+                match batcher.push(meta.offset, meta.creation_ms, line, Instant::now()) {
+                    Pushed::Duplicate => summary.skipped += 1,
+                    Pushed::Taken(batch) => {
+                        summary.events += 1;
+                        if let Some(batch) = batch {
+                            write(&store, &layout, batch, &mut summary).await?;
+                        }
+                    }
+                }
+            }
+            Line::KeepAlive => {}
+            Line::Junk(reason) => {
+                summary.junk += 1;
+                tracing::warn!(line = number, reason, "not a stream event: skipped");
+            }
+        }
+    }
+    // The open batch is flushed on a clean end and on shutdown alike.
+    if let Some(batch) = batcher.take() {
+        write(&store, &layout, batch, &mut summary).await?;
+    }
+    tracing::info!(?summary, "replay finished");
+    Ok(summary)
+}
+
+async fn write(
+    store: &Store,
+    layout: &Layout,
+    batch: Batch,
+    summary: &mut Summary,
+) -> Result<(), StreamerError> {
+    let (first, last, events) = (batch.first_offset, batch.last_offset, batch.events);
+    let (batch, gz) = tokio::task::spawn_blocking(move || {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        let gz = e.write_all(&batch.ndjson).and_then(|_| e.finish());
+        (batch, gz)
+    })
+    .await
+    .map_err(|e| StreamerError::Setup(format!("gzip task: {e}")))?;
+    let gz = gz.map_err(|source| StreamerError::Read {
+        path: PathBuf::from("<gzip>"),
+        source,
+    })?;
+    let key = position::commit(store, layout, &batch, Bytes::from(gz)).await?;
+    summary.batches += 1;
+    tracing::info!(key, first, last, events, "batch durable");
+    Ok(())
+}
