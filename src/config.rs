@@ -16,10 +16,20 @@ pub struct Config {
     pub log: LogSettings,
     #[serde(default)]
     pub admin: AdminSettings,
-    #[serde(default)]
-    pub forwarder: ForwarderConfig,
-    #[serde(default)]
-    pub streamer: StreamerConfig,
+    /// `[forwarder]`, when this file configures the forwarder.
+    pub forwarder: Option<ForwarderConfig>,
+    /// `[streamer]`, when this file configures the streamer.
+    pub streamer: Option<StreamerConfig>,
+}
+
+impl Config {
+    pub fn forwarder(&self) -> ForwarderConfig {
+        self.forwarder.clone().unwrap_or_default()
+    }
+
+    pub fn streamer(&self) -> StreamerConfig {
+        self.streamer.clone().unwrap_or_default()
+    }
 }
 
 pub fn load(file: Option<&Path>, flags: &[Override]) -> Result<Config, ConfigError> {
@@ -39,7 +49,7 @@ mod tests {
             "not-a-real-secret",
         );
         let c = load(Some(&path), &[secret]).expect("example parses");
-        let s = c.forwarder.validate().expect("example validates");
+        let s = c.forwarder().validate().expect("example validates");
         assert_eq!(s.source_aws.region.as_deref(), Some("us-west-1"));
         assert_eq!(s.layout.raw, "fdr/raw");
         assert!(c.admin.addr().unwrap().is_some());

@@ -77,7 +77,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             }
             let config = config::load(cli.config.as_deref(), &flags)?;
             init_logging(&config.log);
-            let settings = config.streamer.validate()?;
+            let settings = config.streamer().validate()?;
             let shutdown = falconry_common::shutdown::on_signal();
             let s = falconry_streamer::replay_file(&settings, &args.from, args.partition, shutdown)
                 .await?;
@@ -90,13 +90,19 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::CheckConfig => {
             let config = config::load(cli.config.as_deref(), &[])?;
             let mut problems = Vec::new();
-            if let Err(ConfigError::Invalid(p)) = config.forwarder.validate() {
+            // Each daemon section present is checked; a file with none configures nothing.
+            if config.forwarder.is_none() && config.streamer.is_none() {
+                problems.push("no [forwarder] or [streamer] section: nothing to run".to_owned());
+            }
+            if let Some(Err(ConfigError::Invalid(p))) =
+                config.forwarder.as_ref().map(|f| f.validate())
+            {
                 problems.extend(p);
             }
-            if config.streamer.dest.is_some() {
-                if let Err(ConfigError::Invalid(p)) = config.streamer.validate() {
-                    problems.extend(p);
-                }
+            if let Some(Err(ConfigError::Invalid(p))) =
+                config.streamer.as_ref().map(|s| s.validate())
+            {
+                problems.extend(p);
             }
             if let Err(e) = config.admin.addr() {
                 problems.push(format!("admin.listen: {e}"));
@@ -203,7 +209,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn forward(config: &config::Config) -> anyhow::Result<()> {
-    let settings = config.forwarder.validate()?;
+    let settings = config.forwarder().validate()?;
     let admin = config
         .admin
         .addr()
@@ -232,7 +238,7 @@ async fn replay(
     since: Option<String>,
     until: Option<String>,
 ) -> anyhow::Result<()> {
-    let settings = config.forwarder.validate_for_replay()?;
+    let settings = config.forwarder().validate_for_replay()?;
     let mut problems = Vec::new();
     let mut time = |field: &str, v: Option<String>| match v.as_deref().map(progress::parse_time) {
         Some(Ok(ms)) => Some(ms),

@@ -139,13 +139,13 @@ async fn stream_through(
         if feeding && tx.send(Feed::Data(chunk.clone())).await.is_err() {
             feeding = false; // the converter stopped (bad input); keep copying
         }
-        if let Some(w) = writer.as_mut() {
-            if let Err(e) = w.write(chunk).await {
-                abort(writer).await;
-                drop(tx);
-                let _ = conversion.await;
-                return Err(FileError::Dest(e));
-            }
+        if let Some(w) = writer.as_mut()
+            && let Err(e) = w.write(chunk).await
+        {
+            abort(writer).await;
+            drop(tx);
+            let _ = conversion.await;
+            return Err(FileError::Dest(e));
         }
     }
     let _ = tx.send(Feed::End).await;
@@ -190,23 +190,23 @@ async fn stream_through(
 
 /// Compares what was read with what the notice announced.
 fn verify(file: &FileRef, size: u64, md5: [u8; 16]) -> Option<FileError> {
-    if let Some(expected) = file.size {
-        if expected != size {
-            return Some(FileError::Size {
-                key: file.key.clone(),
-                expected,
-                actual: size,
-            });
-        }
+    if let Some(expected) = file.size
+        && expected != size
+    {
+        return Some(FileError::Size {
+            key: file.key.clone(),
+            expected,
+            actual: size,
+        });
     }
-    if let Some(expected) = file.md5 {
-        if expected != md5 {
-            return Some(FileError::Checksum {
-                key: file.key.clone(),
-                expected: hex::encode(expected),
-                actual: hex::encode(md5),
-            });
-        }
+    if let Some(expected) = file.md5
+        && expected != md5
+    {
+        return Some(FileError::Checksum {
+            key: file.key.clone(),
+            expected: hex::encode(expected),
+            actual: hex::encode(md5),
+        });
     }
     None
 }

@@ -96,12 +96,13 @@ fn decode_value(value: serde_json::Value, depth: u8) -> Result<Decoded, NoticeEr
     let serde_json::Value::Object(obj) = &value else {
         return Err(NoticeError::UnknownShape("not an object".into()));
     };
-    if depth < 2 && obj.get("Type").and_then(|t| t.as_str()) == Some("Notification") {
-        if let Some(inner) = obj.get("Message").and_then(|m| m.as_str()) {
-            let inner: serde_json::Value = serde_json::from_str(inner)
-                .map_err(|e| NoticeError::NotJson(format!("SNS Message: {e}")))?;
-            return decode_value(inner, depth + 1);
-        }
+    if depth < 2
+        && obj.get("Type").and_then(|t| t.as_str()) == Some("Notification")
+        && let Some(inner) = obj.get("Message").and_then(|m| m.as_str())
+    {
+        let inner: serde_json::Value = serde_json::from_str(inner)
+            .map_err(|e| NoticeError::NotJson(format!("SNS Message: {e}")))?;
+        return decode_value(inner, depth + 1);
     }
     if obj.get("Event").and_then(|e| e.as_str()) == Some("s3:TestEvent") {
         return Ok(Decoded::Nothing("s3:TestEvent"));
