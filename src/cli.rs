@@ -21,8 +21,8 @@ pub struct Cli {
 pub enum Command {
     /// Forward FDR: notices from SQS → verified raw copies → Parquet.
     Forward(ForwardArgs),
-    /// Event Streams → exactly-once batches. For now from a recorded stream
-    /// file (`--from`); the live Falcon connection is the streamer issue's next step.
+    /// Event Streams → exactly-once batches in S3: the live Falcon API, or a
+    /// recorded stream file with `--from`.
     Stream(StreamArgs),
     /// Validate the configuration and print every problem found.
     CheckConfig,
@@ -96,9 +96,9 @@ pub enum ForwardAction {
 
 #[derive(Debug, Args)]
 pub struct StreamArgs {
-    /// A recorded stream: one event line per line (one partition; offsets from the lines).
+    /// Replay a recorded stream instead: one event line per line (one partition; offsets from the lines).
     #[arg(long)]
-    pub from: PathBuf,
+    pub from: Option<PathBuf>,
     /// The partition the recording belongs to.
     #[arg(long, default_value_t = 0)]
     pub partition: u32,

@@ -79,12 +79,21 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             init_logging(&config.log);
             let settings = config.streamer().validate()?;
             let shutdown = falconry_common::shutdown::on_signal();
-            let s = falconry_streamer::replay_file(&settings, &args.from, args.partition, shutdown)
-                .await?;
-            println!(
-                "{} events in {} batch(es), {} skipped (already durable or out of order), {} junk line(s)",
-                s.events, s.batches, s.skipped, s.junk
-            );
+            match &args.from {
+                Some(from) => {
+                    let s =
+                        falconry_streamer::replay_file(&settings, from, args.partition, shutdown)
+                            .await?;
+                    println!(
+                        "{} events in {} batch(es), {} skipped (already durable or out of order), {} junk line(s)",
+                        s.events, s.batches, s.skipped, s.junk
+                    );
+                }
+                None => {
+                    let report = falconry_streamer::run(&settings, shutdown).await?;
+                    tracing::info!(?report, "done");
+                }
+            }
             Ok(())
         }
         Command::CheckConfig => {

@@ -2,8 +2,8 @@
 //! validation into typed [`Settings`], every problem reported at once.
 
 use crate::batch::Limits;
-use falconry_common::Location;
 use falconry_common::config::{ConfigError, Problems};
+use falconry_common::{Location, Secret};
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -19,6 +19,53 @@ pub struct StreamerConfig {
     /// ... or once it is this old, so detections reach the enricher fast. Default `5s`.
     #[serde(default = "d_age", with = "humantime_serde")]
     pub batch_max_age: Duration,
+    /// Falcon cloud: `us-1` (default), `us-2`, `eu-1` or `us-gov-1`.
+    #[serde(default = "d_cloud")]
+    pub cloud: String,
+    /// Base URL of the Falcon API, instead of the cloud's (proxies, tests).
+    pub base_url: Option<String>,
+    /// API client id (scope "Event streams: Read"). Required for the live stream.
+    pub client_id: Option<String>,
+    /// API client secret (never logged). Required for the live stream.
+    pub client_secret: Option<Secret>,
+    /// Child CID to act for (Flight Control parents). Optional.
+    pub member_cid: Option<String>,
+    /// Name of this consumer (at most 32 letters and digits); one session per appId. Required for the live stream.
+    pub app_id: Option<String>,
+    /// Where a partition starts with no state in the destination: `oldest` (default), `newest`, or an offset.
+    #[serde(default)]
+    pub start: Start,
+    /// Only these event types (server-side filter). Default: all.
+    #[serde(default)]
+    pub event_types: Vec<String>,
+    /// Reconnect when the stream sends nothing (not even a keep-alive) for this long. Default `90s`.
+    #[serde(default = "d_idle", with = "humantime_serde")]
+    pub idle_timeout: Duration,
+}
+
+/// Where a partition without durable state starts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase", untagged)]
+pub enum Start {
+    #[default]
+    #[serde(skip)]
+    Oldest,
+    Offset(u64),
+    Named(StartName),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StartName {
+    Oldest,
+    Newest,
+}
+
+fn d_cloud() -> String {
+    "us-1".into()
+}
+fn d_idle() -> Duration {
+    Duration::from_secs(90)
 }
 
 fn d_bytes() -> usize {
@@ -34,6 +81,15 @@ impl Default for StreamerConfig {
             dest: None,
             batch_max_bytes: d_bytes(),
             batch_max_age: d_age(),
+            cloud: d_cloud(),
+            base_url: None,
+            client_id: None,
+            client_secret: None,
+            member_cid: None,
+            app_id: None,
+            start: Start::Oldest,
+            event_types: Vec::new(),
+            idle_timeout: d_idle(),
         }
     }
 }
@@ -43,6 +99,21 @@ impl Default for StreamerConfig {
 pub struct Settings {
     pub dest: Location,
     pub limits: Limits,
+    /// The live Falcon connection; `None` when only replaying recorded streams.
+    pub live: Option<Live>,
+}
+
+/// Settings of the live connection.
+#[derive(Debug, Clone)]
+pub struct Live {
+    pub base_url: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub member_cid: Option<String>,
+    pub app_id: String,
+    pub start: Start,
+    pub event_types: Vec<String>,
+    pub idle_timeout: Duration,
 }
 
 impl StreamerConfig {
@@ -67,6 +138,51 @@ impl StreamerConfig {
         if self.batch_max_age < Duration::from_millis(100) {
             p.add("streamer.batch_max_age", "must be at least 100ms");
         }
+        let base_url = match (&self.base_url, crate::discover::cloud_base_url(&self.cloud)) {
+            (Some(u), _) if u.starts_with("https://") || u.starts_with("http://") => {
+                Some(u.trim_end_matches('/').to_owned())
+            }
+            (Some(u), _) => {
+                p.add("streamer.base_url", format!("{u:?} is not an http(s) URL"));
+                None
+            }
+            (None, Some(u)) => Some(u.to_owned()),
+            (None, None) => {
+                p.add(
+                    "streamer.cloud",
+                    format!("{:?} is not us-1, us-2, eu-1 or us-gov-1", self.cloud),
+                );
+                None
+            }
+        };
+        let live = match (&self.app_id, &self.client_id, &self.client_secret) {
+            (None, None, None) => None,
+            (Some(app), Some(id), Some(secret)) => {
+                if app.is_empty()
+                    || app.len() > 32
+                    || !app.chars().all(|c| c.is_ascii_alphanumeric())
+                {
+                    p.add("streamer.app_id", "must be 1 to 32 letters or digits");
+                }
+                if self.idle_timeout < Duration::from_secs(1) {
+                    p.add("streamer.idle_timeout", "must be at least 1s");
+                }
+                base_url.map(|base_url| Live {
+                    base_url,
+                    client_id: id.clone(),
+                    client_secret: secret.clone(),
+                    member_cid: self.member_cid.clone(),
+                    app_id: app.clone(),
+                    start: self.start,
+                    event_types: self.event_types.clone(),
+                    idle_timeout: self.idle_timeout,
+                })
+            }
+            _ => {
+                p.add("streamer", "app_id, client_id and client_secret go together (the live stream needs all three)");
+                None
+            }
+        };
         p.into_result()?;
         let Some(dest) = dest else {
             return Err(ConfigError::Invalid(vec!["streamer: incomplete".into()]));
@@ -77,6 +193,7 @@ impl StreamerConfig {
                 max_bytes: self.batch_max_bytes,
                 max_age: self.batch_max_age,
             },
+            live,
         })
     }
 }

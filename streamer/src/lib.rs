@@ -6,12 +6,16 @@
 //! find where to resume) . `replay.rs` feeds recorded stream files through
 //! the same path.
 
+pub mod api;
 pub mod batch;
 pub mod config;
+pub mod daemon;
 pub mod discover;
 pub mod position;
 pub mod replay;
+pub mod session;
 pub mod wire;
 
 pub use config::{Settings, StreamerConfig};
+pub use daemon::run;
 pub use replay::{Summary, replay_file};

@@ -16,6 +16,7 @@ fn settings(dest: &str) -> Settings {
         dest: Some(dest.to_owned()),
         batch_max_bytes: 16 * 1024,
         batch_max_age: Duration::from_secs(5),
+        ..StreamerConfig::default()
     }
     .validate()
     .expect("valid settings")

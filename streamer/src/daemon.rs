@@ -1,0 +1,108 @@
+//! The streamer daemon: discover the appId's partitions (waiting while another
+//! session still holds it), hold every partition's stream concurrently, and
+//! discover again when a session is gone; each partition resumes after its
+//! last durable offset, so nothing is lost or written twice. SIGTERM flushes
+//! every open batch and stops.
+
+use crate::api::{Api, ApiError};
+use crate::batch::Batcher;
+use crate::config::Settings;
+use crate::position::{self, Layout};
+use crate::replay::{StreamerError, store};
+use crate::session::{Counts, End, Partner, backoff};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Per-partition counters of a run.
+pub type Report = BTreeMap<u32, Counts>;
+
+/// Runs the live streamer until `shutdown`.
+pub async fn run(
+    settings: &Settings,
+    shutdown: CancellationToken,
+) -> Result<Report, StreamerError> {
+    let live = settings.live.as_ref().ok_or_else(|| {
+        StreamerError::Setup(
+            "the live stream needs streamer.app_id, client_id and client_secret".into(),
+        )
+    })?;
+    let api = Api::new(live.clone()).map_err(|e| StreamerError::Setup(e.to_string()))?;
+    let store = store(settings).await?;
+    let layout = Layout::under(settings.dest.prefix());
+    let mut report = Report::new();
+    let mut waits = backoff();
+    tracing::info!(app_id = %live.app_id, base = %live.base_url, "streamer started");
+    while !shutdown.is_cancelled() {
+        let partitions = match api.discover().await {
+            Ok(p) if p.is_empty() => {
+                let wait = waits.next().unwrap_or(Duration::from_secs(60));
+                tracing::warn!(
+                    ?wait,
+                    "discover returned no partition: the appId is still held by another session"
+                );
+                sleep(wait, &shutdown).await;
+                continue;
+            }
+            Ok(p) => p,
+            Err(ApiError::Rejected(status)) => {
+                return Err(StreamerError::Setup(ApiError::Rejected(status).to_string()));
+            }
+            Err(ApiError::RateLimited(wait)) => {
+                tracing::warn!(?wait, "discover rate limited");
+                sleep(wait, &shutdown).await;
+                continue;
+            }
+            Err(e) => {
+                let wait = waits.next().unwrap_or(Duration::from_secs(60));
+                tracing::warn!(error = %e, ?wait, "discover failed");
+                sleep(wait, &shutdown).await;
+                continue;
+            }
+        };
+        waits = backoff();
+        tracing::info!(partitions = partitions.len(), "discovered");
+        // One partition whose session is gone makes all of them discover again
+        // (new session tokens come from one discover call).
+        let rediscover = shutdown.child_token();
+        let runs = partitions.iter().map(|p| {
+            let (api, store, layout, rediscover) = (&api, &store, &layout, rediscover.clone());
+            async move {
+                let durable = position::durable_offset(store, layout, p.number).await?;
+                let mut partner = Partner {
+                    api,
+                    live,
+                    store,
+                    layout,
+                    batcher: Batcher::new(p.number, settings.limits, durable),
+                    counts: Counts::default(),
+                };
+                let end = partner.run(p, &rediscover).await;
+                if matches!(end, Ok(End::Rediscover)) {
+                    rediscover.cancel();
+                }
+                Ok::<_, StreamerError>((p.number, partner.counts, end?))
+            }
+        });
+        for result in futures::future::join_all(runs).await {
+            let (number, counts, _) = result?;
+            let total = report.entry(number).or_default();
+            total.events += counts.events;
+            total.batches += counts.batches;
+            total.duplicates += counts.duplicates;
+            total.junk += counts.junk;
+            total.reconnects += counts.reconnects;
+            total.refreshes += counts.refreshes;
+        }
+        if !shutdown.is_cancelled() {
+            // A gone session is released by the server shortly; do not hammer discover.
+            sleep(Duration::from_millis(200), &shutdown).await;
+        }
+    }
+    tracing::info!(?report, "streamer stopped");
+    Ok(report)
+}
+
+async fn sleep(wait: Duration, shutdown: &CancellationToken) {
+    tokio::select! { _ = tokio::time::sleep(wait) => {}, _ = shutdown.cancelled() => {} }
+}

@@ -1,0 +1,286 @@
+//! One partition's stream, held for as long as the session lasts: connect at
+//! the next offset (last taken + 1), read lines as they come, batch and commit
+//! them, refresh the session on its own timer whether or not events flow,
+//! flush batches at their age bound, and reconnect on an idle connection, a
+//! dropped one, or a junk line (never published). A session that is gone ends
+//! the partition with [`End::Rediscover`]; the open batch is flushed first on
+//! every way out.
+
+use crate::api::{Api, ApiError};
+use crate::batch::{Batch, Batcher, Pushed};
+use crate::config::{Live, Start};
+use crate::discover::Partition;
+use crate::position::{self, Layout};
+use crate::replay::StreamerError;
+use crate::wire::{self, Line};
+use bytes::Bytes;
+use falconry_common::Store;
+use std::io::Write;
+use std::time::Duration;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// Longest line accepted; a longer one is junk.
+const MAX_LINE: usize = 16 * 1024 * 1024;
+
+/// Why a partition stopped.
+#[derive(Debug, PartialEq, Eq)]
+pub enum End {
+    /// The session is gone: discover again, then resume.
+    Rediscover,
+    /// Shutdown (or another partition asked for a rediscover).
+    Stopped,
+}
+
+/// Counters of one partition, for logs and tests.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Counts {
+    pub events: u64,
+    pub batches: u64,
+    pub duplicates: u64,
+    pub junk: u64,
+    pub reconnects: u64,
+    pub refreshes: u64,
+}
+
+pub struct Partner<'a> {
+    pub api: &'a Api,
+    pub live: &'a Live,
+    pub store: &'a Store,
+    pub layout: &'a Layout,
+    pub batcher: Batcher,
+    pub counts: Counts,
+}
+
+impl Partner<'_> {
+    /// Runs partition `p` until its session ends or `stop` is cancelled.
+    pub async fn run(
+        &mut self,
+        p: &Partition,
+        stop: &CancellationToken,
+    ) -> Result<End, StreamerError> {
+        let refresh_every = p
+            .refresh_interval
+            .mul_f64(0.9)
+            .max(Duration::from_millis(200));
+        let mut next_refresh = Instant::now() + refresh_every;
+        let mut backoff = backoff();
+        loop {
+            if stop.is_cancelled() {
+                self.flush().await?;
+                return Ok(End::Stopped);
+            }
+            let offset = self.batcher.next_offset();
+            let start = if offset.is_some() {
+                Start::Oldest
+            } else {
+                self.live.start
+            };
+            let opened = tokio::select! {
+                r = self.api.open(p, offset, start) => r,
+                _ = stop.cancelled() => continue,
+            };
+            let mut resp = match opened {
+                Ok(r) => r,
+                Err(ApiError::SessionGone(status)) => {
+                    tracing::warn!(partition = p.number, status, "stream session gone");
+                    self.flush().await?;
+                    return Ok(End::Rediscover);
+                }
+                Err(ApiError::RateLimited(wait)) => {
+                    tracing::warn!(partition = p.number, ?wait, "rate limited");
+                    self.sleep(wait, stop).await?;
+                    continue;
+                }
+                Err(e) => {
+                    let wait = backoff.next().unwrap_or(Duration::from_secs(30));
+                    tracing::warn!(partition = p.number, error = %e, ?wait, "cannot open the stream");
+                    self.sleep(wait, stop).await?;
+                    continue;
+                }
+            };
+            tracing::info!(partition = p.number, ?offset, "stream connected");
+            let mut buf: Vec<u8> = Vec::new();
+            let mut healthy = false;
+            // Read until this connection is done; then reconnect (or leave).
+            let end: Option<End> = loop {
+                let idle = tokio::time::sleep(self.live.idle_timeout);
+                let flush_at = self.batcher.deadline();
+                tokio::select! {
+                    chunk = resp.chunk() => match chunk {
+                        Ok(Some(bytes)) => {
+                            if !healthy && !bytes.is_empty() {
+                                healthy = true;
+                                backoff = self::backoff();
+                            }
+                            buf.extend_from_slice(&bytes);
+                            if !self.take_lines(&mut buf, p.number).await? {
+                                break None; // junk: drop this connection
+                            }
+                        }
+                        Ok(None) => {
+                            tracing::info!(partition = p.number, "stream closed by the server");
+                            break None;
+                        }
+                        Err(e) => {
+                            tracing::warn!(partition = p.number, error = %e, "stream read failed");
+                            break None;
+                        }
+                    },
+                    _ = idle => {
+                        tracing::warn!(partition = p.number, idle = ?self.live.idle_timeout, "stream idle: reconnecting");
+                        break None;
+                    }
+                    _ = tokio::time::sleep_until(next_refresh) => {
+                        next_refresh = Instant::now() + refresh_every;
+                        match self.api.refresh(p).await {
+                            Ok(()) => self.counts.refreshes += 1,
+                            Err(ApiError::SessionGone(_)) => {
+                                tracing::warn!(partition = p.number, "refresh: session gone");
+                                break Some(End::Rediscover);
+                            }
+                            Err(e) => tracing::warn!(partition = p.number, error = %e, "refresh failed; retrying at the next tick"),
+                        }
+                    }
+                    _ = async { match flush_at { Some(t) => tokio::time::sleep_until(Instant::from_std(t)).await, None => std::future::pending().await } } => {
+                        self.flush().await?;
+                    }
+                    _ = stop.cancelled() => break Some(End::Stopped),
+                }
+            };
+            // A partial line left in the buffer was cut by the disconnect: never an event.
+            if !buf.is_empty() {
+                self.counts.junk += 1;
+                tracing::warn!(
+                    partition = p.number,
+                    bytes = buf.len(),
+                    "partial line at disconnect discarded"
+                );
+            }
+            match end {
+                Some(end) => {
+                    self.flush().await?;
+                    return Ok(end);
+                }
+                None => self.counts.reconnects += 1,
+            }
+        }
+    }
+
+    /// Takes every complete line out of `buf`; `false` when a junk line means
+    /// this connection cannot be trusted any more.
+    async fn take_lines(
+        &mut self,
+        buf: &mut Vec<u8>,
+        partition: u32,
+    ) -> Result<bool, StreamerError> {
+        let mut start = 0;
+        while let Some(i) = memchr_nl(&buf[start..]) {
+            let line = &buf[start..start + i];
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            start += i + 1;
+            match wire::parse(line) {
+                Line::KeepAlive => {}
+                Line::Event(meta) => match self.batcher.push(
+                    meta.offset,
+                    meta.creation_ms,
+                    line,
+                    std::time::Instant::now(),
+                ) {
+                    Pushed::Duplicate => self.counts.duplicates += 1,
+                    Pushed::Taken(batch) => {
+                        self.counts.events += 1;
+                        if let Some(batch) = batch {
+                            self.commit(batch).await?;
+                        }
+                    }
+                },
+                Line::Junk(reason) => {
+                    self.counts.junk += 1;
+                    tracing::warn!(
+                        partition,
+                        reason,
+                        "not a stream event (error page or cut line): reconnecting"
+                    );
+                    buf.clear();
+                    return Ok(false);
+                }
+            }
+        }
+        buf.drain(..start);
+        if buf.len() > MAX_LINE {
+            self.counts.junk += 1;
+            tracing::warn!(
+                partition,
+                bytes = buf.len(),
+                "line over the limit: reconnecting"
+            );
+            buf.clear();
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    async fn flush(&mut self) -> Result<(), StreamerError> {
+        if let Some(batch) = self.batcher.take() {
+            self.commit(batch).await?;
+        }
+        Ok(())
+    }
+
+    async fn commit(&mut self, batch: Batch) -> Result<(), StreamerError> {
+        let gz = gzip(batch).await?;
+        let key = position::commit(self.store, self.layout, &gz.0, gz.1).await?;
+        self.counts.batches += 1;
+        tracing::info!(
+            key,
+            first = gz.0.first_offset,
+            last = gz.0.last_offset,
+            events = gz.0.events,
+            "batch durable"
+        );
+        Ok(())
+    }
+
+    async fn sleep(
+        &mut self,
+        wait: Duration,
+        stop: &CancellationToken,
+    ) -> Result<(), StreamerError> {
+        // Do not hold a batch back while waiting.
+        self.flush().await?;
+        tokio::select! { _ = tokio::time::sleep(wait) => {}, _ = stop.cancelled() => {} }
+        Ok(())
+    }
+}
+
+fn memchr_nl(b: &[u8]) -> Option<usize> {
+    b.iter().position(|c| *c == b'\n')
+}
+
+/// Gzips a batch off the async runtime.
+pub async fn gzip(batch: Batch) -> Result<(Batch, Bytes), StreamerError> {
+    let (batch, gz) = tokio::task::spawn_blocking(move || {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        let gz = e.write_all(&batch.ndjson).and_then(|_| e.finish());
+        (batch, gz)
+    })
+    .await
+    .map_err(|e| StreamerError::Setup(format!("gzip task: {e}")))?;
+    let gz = gz.map_err(|source| StreamerError::Read {
+        path: "<gzip>".into(),
+        source,
+    })?;
+    Ok((batch, Bytes::from(gz)))
+}
+
+/// Jittered exponential backoff for reconnects, reset after a healthy connection.
+pub fn backoff() -> impl Iterator<Item = Duration> {
+    use backon::BackoffBuilder;
+    backon::ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(Duration::from_secs(60))
+        .with_jitter()
+        .without_max_times()
+        .build()
+}

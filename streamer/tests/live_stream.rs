@@ -1,0 +1,269 @@
+//! The live streamer against the project's Falcon API test server and a real
+//! store: every offset of every partition lands exactly once across
+//! disconnects in the middle of a line, an HTML error page, 429s (both
+//! RetryAfter units), a stale session token, an empty discover while the
+//! appId is held, session expiry found by refresh, and a stop and restart.
+
+mod support;
+
+use falconry_fixtures::{StreamLine, StreamOptions, stream_events};
+use falconry_streamer::batch::parse_key;
+use falconry_streamer::{Settings, StreamerConfig};
+use std::io::Read;
+use std::path::Path;
+use std::time::Duration;
+use support::falcon::{CLIENT_ID, CLIENT_SECRET, Falcon, Fault, World};
+use tokio_util::sync::CancellationToken;
+
+fn settings(base: &str, dest: &Path) -> Settings {
+    StreamerConfig {
+        dest: Some(format!("file://{}", dest.display())),
+        batch_max_bytes: 8 * 1024,
+        batch_max_age: Duration::from_millis(300),
+        base_url: Some(base.to_owned()),
+        client_id: Some(CLIENT_ID.into()),
+        client_secret: Some(falconry_common::Secret::new(CLIENT_SECRET)),
+        app_id: Some("falconrytest".into()),
+        idle_timeout: Duration::from_secs(5),
+        ..StreamerConfig::default()
+    }
+    .validate()
+    .expect("valid settings")
+}
+
+/// Offsets (with their lines) of every batch object of `partition`, in key order.
+fn landed(root: &Path, partition: u32) -> Vec<(u64, String)> {
+    let mut files = Vec::new();
+    let mut stack = vec![root.join(format!("stream/partition={partition}"))];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.filter_map(|e| e.ok()) {
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            } else if !e.file_name().to_string_lossy().contains("falconry-tmp") {
+                files.push(e.path());
+            }
+        }
+    }
+    files.sort();
+    let mut out = Vec::new();
+    for f in files {
+        let key = f.to_string_lossy().into_owned();
+        let (first, last) = parse_key(&key).expect("batch key");
+        let mut text = String::new();
+        flate2::read::MultiGzDecoder::new(std::fs::File::open(&f).unwrap())
+            .read_to_string(&mut text)
+            .unwrap();
+        let lines: Vec<(u64, String)> = text
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value =
+                    serde_json::from_str(l).expect("every stored line is an event");
+                (v["metadata"]["offset"].as_u64().unwrap(), l.to_owned())
+            })
+            .collect();
+        assert_eq!(
+            (lines.first().unwrap().0, lines.last().unwrap().0),
+            (first, last),
+            "{key}"
+        );
+        out.extend(lines);
+    }
+    out
+}
+
+fn expected(lines: &[StreamLine]) -> Vec<(u64, String)> {
+    lines.iter().map(|l| (l.offset, l.line.clone())).collect()
+}
+
+async fn wait_for(root: &Path, want: &[(u32, &[StreamLine])]) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if want
+            .iter()
+            .all(|(p, lines)| landed(root, *p).len() >= lines.len())
+        {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not every event landed in time"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_offset_of_every_partition_lands_exactly_once_through_failures() {
+    let p0 = stream_events(&StreamOptions {
+        events: 120,
+        partition: 0,
+        ..StreamOptions::default()
+    });
+    let p1 = stream_events(&StreamOptions {
+        events: 90,
+        partition: 1,
+        seed: 8,
+        ..StreamOptions::default()
+    });
+    let falcon = Falcon::start(World {
+        partitions: [(0, p0.clone()), (1, p1.clone())].into(),
+        empty_discovers: 2,
+        faults: [
+            (
+                0,
+                vec![
+                    Fault::CutAfter(37),
+                    Fault::RateLimitedMs,
+                    Fault::CutAfter(10),
+                ],
+            ),
+            (
+                1,
+                vec![Fault::HtmlPage, Fault::RateLimitedSecs, Fault::StaleToken],
+            ),
+        ]
+        .into(),
+        ..World::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("lake");
+    let stop = CancellationToken::new();
+    let run = tokio::spawn({
+        let (s, stop) = (settings(&falcon.base_url(), &root), stop.clone());
+        async move { falconry_streamer::run(&s, stop).await }
+    });
+    wait_for(&root, &[(0, &p0), (1, &p1)]).await;
+    stop.cancel();
+    let report = run.await.unwrap().expect("clean stop");
+    assert_eq!(
+        landed(&root, 0),
+        expected(&p0),
+        "partition 0: every offset once, byte for byte"
+    );
+    assert_eq!(
+        landed(&root, 1),
+        expected(&p1),
+        "partition 1: every offset once, byte for byte"
+    );
+    let (opens, discovers, tokens) =
+        falcon.with(|w| (w.stream_opens.clone(), w.discover_calls, w.token_calls));
+    assert!(
+        discovers >= 4,
+        "two empty discovers, the first real one, and one after the stale token: {discovers}"
+    );
+    assert!(tokens >= 1);
+    // After a cut the stream resumes at the next offset, never at the last one seen.
+    for (p, offset) in opens.iter().filter(|(_, o)| o.is_some()) {
+        let lines = if *p == 0 { &p0 } else { &p1 };
+        let o = offset.unwrap();
+        assert!(
+            lines.iter().any(|l| l.offset + 1 == o),
+            "partition {p} resumed at {o}, not one past an offset it took"
+        );
+    }
+    // Two cut lines on partition 0 (discarded, reconnected), an HTML page on partition 1.
+    assert!(
+        report[&0].reconnects >= 2 && report[&0].junk >= 2 && report[&1].junk >= 1,
+        "{report:?}"
+    );
+
+    // A restart resumes after the last durable offset: nothing new, nothing twice.
+    let stop = CancellationToken::new();
+    let run = tokio::spawn({
+        let (s, stop) = (settings(&falcon.base_url(), &root), stop.clone());
+        async move { falconry_streamer::run(&s, stop).await }
+    });
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    stop.cancel();
+    run.await.unwrap().expect("clean stop");
+    assert_eq!(landed(&root, 0), expected(&p0));
+    assert_eq!(landed(&root, 1), expected(&p1));
+    let resumed: Vec<(u32, Option<u64>)> = falcon
+        .with(|w| w.stream_opens.clone())
+        .into_iter()
+        .rev()
+        .take(2)
+        .collect();
+    for (p, offset) in resumed {
+        let last = if p == 0 {
+            p0.last().unwrap().offset
+        } else {
+            p1.last().unwrap().offset
+        };
+        assert_eq!(
+            offset,
+            Some(last + 1),
+            "partition {p} resumes at last durable + 1"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quiet_streams_are_refreshed_and_an_expired_session_is_rediscovered() {
+    let p0 = stream_events(&StreamOptions {
+        events: 5,
+        ..StreamOptions::default()
+    });
+    let falcon = Falcon::start(World {
+        partitions: [(0, p0.clone())].into(),
+        refresh_interval_secs: 1,
+        ..World::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("lake");
+    let stop = CancellationToken::new();
+    let run = tokio::spawn({
+        let (s, stop) = (settings(&falcon.base_url(), &root), stop.clone());
+        async move { falconry_streamer::run(&s, stop).await }
+    });
+    // The stream goes quiet after five events; only keep-alives flow. The
+    // refresh timer runs regardless (every 0.9 s here).
+    wait_for(&root, &[(0, &p0)]).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let refreshes = falcon.with(|w| w.refresh_calls.get(&0).copied().unwrap_or(0));
+    assert!(
+        refreshes >= 2,
+        "refreshed {refreshes} times on a quiet stream"
+    );
+    // The server forgets the session: the next refresh gets 404 and the streamer discovers again.
+    let before = falcon.with(|w| {
+        w.expire_on_refresh = true;
+        w.discover_calls
+    });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while falcon.with(|w| w.discover_calls) == before {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no rediscover after the session expired"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.cancel();
+    run.await.unwrap().expect("clean stop");
+    assert_eq!(landed(&root, 0), expected(&p0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_credentials_are_a_configuration_error_without_the_secret() {
+    let falcon = Falcon::start(World {
+        partitions: [(0, vec![])].into(),
+        ..World::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(&falcon.base_url(), dir.path());
+    if let Some(live) = s.live.as_mut() {
+        live.client_secret = falconry_common::Secret::new("wrong-secret-value");
+    }
+    let err = falconry_streamer::run(&s, CancellationToken::new())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("refused the client credentials"), "{err}");
+    assert!(!err.contains("wrong-secret-value"));
+}

@@ -1,0 +1,3 @@
+//! Test servers for the streamer's integration tests.
+
+pub mod falcon;
