@@ -90,7 +90,23 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                     );
                 }
                 None => {
-                    let report = falconry_streamer::run(&settings, shutdown).await?;
+                    let admin = config
+                        .admin
+                        .addr()
+                        .map_err(|e| ConfigError::Invalid(vec![format!("admin.listen: {e}")]))?;
+                    let mut registry = Registry::default();
+                    let streamer = falconry_streamer::Streamer::new(settings, &mut registry);
+                    if let Some(addr) = admin {
+                        serve_admin(
+                            addr,
+                            Arc::new(registry),
+                            streamer.health.clone(),
+                            shutdown.clone(),
+                        )
+                        .await
+                        .with_context(|| format!("admin port {addr}"))?;
+                    }
+                    let report = streamer.run(shutdown).await?;
                     tracing::info!(?report, "done");
                 }
             }

@@ -41,6 +41,9 @@ pub struct StreamerConfig {
     /// Reconnect when the stream sends nothing (not even a keep-alive) for this long. Default `90s`.
     #[serde(default = "d_idle", with = "humantime_serde")]
     pub idle_timeout: Duration,
+    /// `/healthz` fails when no partition has been connected for this long. Default `10m`.
+    #[serde(default = "d_unhealthy", with = "humantime_serde")]
+    pub unhealthy_after: Duration,
 }
 
 /// Where a partition without durable state starts.
@@ -67,6 +70,9 @@ fn d_cloud() -> String {
 fn d_idle() -> Duration {
     Duration::from_secs(90)
 }
+fn d_unhealthy() -> Duration {
+    Duration::from_secs(600)
+}
 
 fn d_bytes() -> usize {
     8 * 1024 * 1024
@@ -90,6 +96,7 @@ impl Default for StreamerConfig {
             start: Start::Oldest,
             event_types: Vec::new(),
             idle_timeout: d_idle(),
+            unhealthy_after: d_unhealthy(),
         }
     }
 }
@@ -101,6 +108,7 @@ pub struct Settings {
     pub limits: Limits,
     /// The live Falcon connection; `None` when only replaying recorded streams.
     pub live: Option<Live>,
+    pub unhealthy_after: Duration,
 }
 
 /// Settings of the live connection.
@@ -194,6 +202,7 @@ impl StreamerConfig {
                 max_age: self.batch_max_age,
             },
             live,
+            unhealthy_after: self.unhealthy_after,
         })
     }
 }

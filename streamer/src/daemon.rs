@@ -7,19 +7,59 @@
 use crate::api::{Api, ApiError};
 use crate::batch::Batcher;
 use crate::config::Settings;
+use crate::metrics::Metrics;
 use crate::position::{self, Layout};
 use crate::replay::{StreamerError, store};
 use crate::session::{Counts, End, Partner, backoff};
+use falconry_common::telemetry::{Health, Registry};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// Per-partition counters of a run.
 pub type Report = BTreeMap<u32, Counts>;
 
-/// Runs the live streamer until `shutdown`.
+/// Runs the live streamer until `shutdown` (with its own metrics registry).
 pub async fn run(
     settings: &Settings,
+    shutdown: CancellationToken,
+) -> Result<Report, StreamerError> {
+    Streamer::new(settings.clone(), &mut Registry::default())
+        .run(shutdown)
+        .await
+}
+
+/// The streamer, with its metrics registered, not yet running.
+pub struct Streamer {
+    settings: Settings,
+    metrics: Metrics,
+    /// Live while some partition has been connected within `unhealthy_after`.
+    pub health: Arc<Health>,
+}
+
+impl Streamer {
+    pub fn new(settings: Settings, registry: &mut Registry) -> Streamer {
+        let metrics = Metrics::new(registry);
+        let health = Arc::new(Health::new(settings.unhealthy_after));
+        Streamer {
+            settings,
+            metrics,
+            health,
+        }
+    }
+
+    pub async fn run(self, shutdown: CancellationToken) -> Result<Report, StreamerError> {
+        let result = hold(&self.settings, &self.metrics, &self.health, shutdown).await;
+        self.health.set_ready(false);
+        result
+    }
+}
+
+async fn hold(
+    settings: &Settings,
+    metrics: &Metrics,
+    health: &Health,
     shutdown: CancellationToken,
 ) -> Result<Report, StreamerError> {
     let live = settings.live.as_ref().ok_or_else(|| {
@@ -34,6 +74,7 @@ pub async fn run(
     let mut waits = backoff();
     tracing::info!(app_id = %live.app_id, base = %live.base_url, "streamer started");
     while !shutdown.is_cancelled() {
+        metrics.discovers.inc();
         let partitions = match api.discover().await {
             Ok(p) if p.is_empty() => {
                 let wait = waits.next().unwrap_or(Duration::from_secs(60));
@@ -61,6 +102,7 @@ pub async fn run(
             }
         };
         waits = backoff();
+        health.set_ready(true);
         tracing::info!(partitions = partitions.len(), "discovered");
         // One partition whose session is gone makes all of them discover again
         // (new session tokens come from one discover call).
@@ -71,6 +113,8 @@ pub async fn run(
                 let durable = position::durable_offset(store, layout, p.number).await?;
                 let mut partner = Partner {
                     api,
+                    metrics,
+                    health,
                     live,
                     store,
                     layout,

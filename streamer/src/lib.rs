@@ -11,11 +11,12 @@ pub mod batch;
 pub mod config;
 pub mod daemon;
 pub mod discover;
+pub mod metrics;
 pub mod position;
 pub mod replay;
 pub mod session;
 pub mod wire;
 
 pub use config::{Settings, StreamerConfig};
-pub use daemon::run;
+pub use daemon::{Streamer, run};
 pub use replay::{Summary, replay_file};

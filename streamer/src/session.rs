@@ -10,11 +10,13 @@ use crate::api::{Api, ApiError};
 use crate::batch::{Batch, Batcher, Pushed};
 use crate::config::{Live, Start};
 use crate::discover::Partition;
+use crate::metrics::{Metrics, PartitionLabel};
 use crate::position::{self, Layout};
 use crate::replay::StreamerError;
 use crate::wire::{self, Line};
 use bytes::Bytes;
 use falconry_common::Store;
+use falconry_common::telemetry::Health;
 use std::io::Write;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -45,6 +47,8 @@ pub struct Counts {
 
 pub struct Partner<'a> {
     pub api: &'a Api,
+    pub metrics: &'a Metrics,
+    pub health: &'a Health,
     pub live: &'a Live,
     pub store: &'a Store,
     pub layout: &'a Layout,
@@ -100,6 +104,11 @@ impl Partner<'_> {
                 }
             };
             tracing::info!(partition = p.number, ?offset, "stream connected");
+            let label = PartitionLabel {
+                partition: p.number,
+            };
+            self.metrics.connected.get_or_create(&label).set(1);
+            self.health.beat();
             let mut buf: Vec<u8> = Vec::new();
             let mut healthy = false;
             // Read until this connection is done; then reconnect (or leave).
@@ -109,6 +118,7 @@ impl Partner<'_> {
                 tokio::select! {
                     chunk = resp.chunk() => match chunk {
                         Ok(Some(bytes)) => {
+                            self.health.beat();
                             if !healthy && !bytes.is_empty() {
                                 healthy = true;
                                 backoff = self::backoff();
@@ -120,26 +130,36 @@ impl Partner<'_> {
                         }
                         Ok(None) => {
                             tracing::info!(partition = p.number, "stream closed by the server");
+                            self.metrics.reconnect(if buf.is_empty() { "closed" } else { "cut" });
                             break None;
                         }
                         Err(e) => {
                             tracing::warn!(partition = p.number, error = %e, "stream read failed");
+                            self.metrics.reconnect("error");
                             break None;
                         }
                     },
                     _ = idle => {
                         tracing::warn!(partition = p.number, idle = ?self.live.idle_timeout, "stream idle: reconnecting");
+                        self.metrics.reconnect("idle");
                         break None;
                     }
                     _ = tokio::time::sleep_until(next_refresh) => {
                         next_refresh = Instant::now() + refresh_every;
                         match self.api.refresh(p).await {
-                            Ok(()) => self.counts.refreshes += 1,
+                            Ok(()) => {
+                                self.counts.refreshes += 1;
+                                self.metrics.refresh("ok");
+                            }
                             Err(ApiError::SessionGone(_)) => {
                                 tracing::warn!(partition = p.number, "refresh: session gone");
+                                self.metrics.refresh("gone");
                                 break Some(End::Rediscover);
                             }
-                            Err(e) => tracing::warn!(partition = p.number, error = %e, "refresh failed; retrying at the next tick"),
+                            Err(e) => {
+                                self.metrics.refresh("error");
+                                tracing::warn!(partition = p.number, error = %e, "refresh failed; retrying at the next tick");
+                            }
                         }
                     }
                     _ = async { match flush_at { Some(t) => tokio::time::sleep_until(Instant::from_std(t)).await, None => std::future::pending().await } } => {
@@ -148,6 +168,7 @@ impl Partner<'_> {
                     _ = stop.cancelled() => break Some(End::Stopped),
                 }
             };
+            self.metrics.connected.get_or_create(&label).set(0);
             // A partial line left in the buffer was cut by the disconnect: never an event.
             if !buf.is_empty() {
                 self.counts.junk += 1;
@@ -187,9 +208,23 @@ impl Partner<'_> {
                     line,
                     std::time::Instant::now(),
                 ) {
-                    Pushed::Duplicate => self.counts.duplicates += 1,
+                    Pushed::Duplicate => {
+                        self.counts.duplicates += 1;
+                        self.metrics.duplicates.inc();
+                    }
                     Pushed::Taken(batch) => {
                         self.counts.events += 1;
+                        self.metrics.event(&meta.event_type);
+                        self.metrics.bytes.inc_by(line.len() as u64);
+                        self.metrics
+                            .offset
+                            .get_or_create(&PartitionLabel { partition })
+                            .set(meta.offset as i64);
+                        if meta.creation_ms > 0 {
+                            let lag =
+                                (chrono::Utc::now().timestamp_millis() - meta.creation_ms).max(0);
+                            self.metrics.lag_seconds.observe(lag as f64 / 1000.0);
+                        }
                         if let Some(batch) = batch {
                             self.commit(batch).await?;
                         }
@@ -197,6 +232,8 @@ impl Partner<'_> {
                 },
                 Line::Junk(reason) => {
                     self.counts.junk += 1;
+                    self.metrics.junk_lines.inc();
+                    self.metrics.reconnect("junk");
                     tracing::warn!(
                         partition,
                         reason,
@@ -210,6 +247,8 @@ impl Partner<'_> {
         buf.drain(..start);
         if buf.len() > MAX_LINE {
             self.counts.junk += 1;
+            self.metrics.junk_lines.inc();
+            self.metrics.reconnect("junk");
             tracing::warn!(
                 partition,
                 bytes = buf.len(),
@@ -232,6 +271,7 @@ impl Partner<'_> {
         let gz = gzip(batch).await?;
         let key = position::commit(self.store, self.layout, &gz.0, gz.1).await?;
         self.counts.batches += 1;
+        self.metrics.batches.inc();
         tracing::info!(
             key,
             first = gz.0.first_offset,

@@ -267,3 +267,77 @@ async fn refused_credentials_are_a_configuration_error_without_the_secret() {
     assert!(err.contains("refused the client credentials"), "{err}");
     assert!(!err.contains("wrong-secret-value"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_port_shows_stream_metrics_and_health() {
+    use falconry_common::telemetry::{Registry, serve_admin};
+    let p0 = stream_events(&StreamOptions {
+        events: 40,
+        ..StreamOptions::default()
+    });
+    let falcon = Falcon::start(World {
+        partitions: [(0, p0.clone())].into(),
+        ..World::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("lake");
+    let stop = CancellationToken::new();
+    let mut registry = Registry::default();
+    let streamer =
+        falconry_streamer::Streamer::new(settings(&falcon.base_url(), &root), &mut registry);
+    let addr = serve_admin(
+        "127.0.0.1:0".parse().unwrap(),
+        std::sync::Arc::new(registry),
+        streamer.health.clone(),
+        stop.clone(),
+    )
+    .await
+    .unwrap();
+    let run = tokio::spawn({
+        let stop = stop.clone();
+        async move { streamer.run(stop).await }
+    });
+    wait_for(&root, &[(0, &p0)]).await;
+    let metrics = http_get(addr, "/metrics").await;
+    let epp = p0
+        .iter()
+        .filter(|l| l.event_type == "EppDetectionSummaryEvent")
+        .count();
+    assert!(
+        metrics.contains(&format!(
+            "falconry_streamer_events_total{{event_type=\"EppDetectionSummaryEvent\"}} {epp}"
+        )),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(&format!(
+            "falconry_streamer_offset{{partition=\"0\"}} {}",
+            p0.last().unwrap().offset
+        )),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("falconry_streamer_connected{partition=\"0\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("falconry_streamer_lag_seconds_count"),
+        "{metrics}"
+    );
+    assert!(http_get(addr, "/healthz").await.starts_with("HTTP/1.1 200"));
+    assert!(http_get(addr, "/readyz").await.starts_with("HTTP/1.1 200"));
+    stop.cancel();
+    run.await.unwrap().expect("clean stop");
+}
+
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out
+}
