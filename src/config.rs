@@ -44,14 +44,21 @@ mod tests {
     #[test]
     fn shipped_example_is_valid() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/config/falconry.toml");
-        let secret = Override::new(
-            "forwarder.source_aws.secret_access_key",
-            "not-a-real-secret",
-        );
-        let c = load(Some(&path), &[secret]).expect("example parses");
+        let secrets = [
+            Override::new(
+                "forwarder.source_aws.secret_access_key",
+                "not-a-real-secret",
+            ),
+            Override::new("streamer.client_secret", "not-a-real-secret"),
+        ];
+        let c = load(Some(&path), &secrets).expect("example parses");
         let s = c.forwarder().validate().expect("example validates");
         assert_eq!(s.source_aws.region.as_deref(), Some("us-west-1"));
         assert_eq!(s.layout.raw, "fdr/raw");
         assert!(c.admin.addr().unwrap().is_some());
+        let st = c.streamer().validate().expect("streamer example validates");
+        let live = st.live.expect("live settings");
+        assert_eq!(live.base_url, "https://api.crowdstrike.com");
+        assert_eq!(live.app_id, "falconry");
     }
 }
