@@ -341,3 +341,95 @@ async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
     s.read_to_string(&mut out).await.unwrap();
     out
 }
+
+/// Crashes (the task dropped mid-flight: open batches lost, maybe between a
+/// batch and its checkpoint) and clean stops at seeded random moments, then a
+/// run to the end: every offset still lands exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kills_and_restarts_at_random_points_lose_and_repeat_nothing() {
+    let p0 = stream_events(&StreamOptions {
+        events: 300,
+        partition: 0,
+        ..StreamOptions::default()
+    });
+    let p1 = stream_events(&StreamOptions {
+        events: 200,
+        partition: 1,
+        seed: 11,
+        ..StreamOptions::default()
+    });
+    let falcon = Falcon::start(World {
+        partitions: [(0, p0.clone()), (1, p1.clone())].into(),
+        ..World::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("lake");
+    // Small batches so a kill often lands between a batch and its checkpoint.
+    let mut s = settings(&falcon.base_url(), &root);
+    s.limits.max_bytes = 2048;
+    let mut rng = 0x9e3779b97f4a7c15u64;
+    for round in 0..8 {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let after = Duration::from_millis(20 + rng % 250);
+        let stop = CancellationToken::new();
+        let task = tokio::spawn({
+            let (s, stop) = (s.clone(), stop.clone());
+            async move { falconry_streamer::run(&s, stop).await }
+        });
+        tokio::time::sleep(after).await;
+        if round % 2 == 0 {
+            task.abort(); // a crash: nothing flushed
+            let _ = task.await;
+        } else {
+            stop.cancel();
+            task.await.unwrap().expect("clean stop");
+        }
+    }
+    let stop = CancellationToken::new();
+    let task = tokio::spawn({
+        let (s, stop) = (s.clone(), stop.clone());
+        async move { falconry_streamer::run(&s, stop).await }
+    });
+    wait_for(&root, &[(0, &p0), (1, &p1)]).await;
+    stop.cancel();
+    task.await.unwrap().expect("clean stop");
+    assert_eq!(landed(&root, 0), expected(&p0));
+    assert_eq!(landed(&root, 1), expected(&p1));
+}
+
+/// An hour of a quiet stream in paused tokio time: only keep-alives flow, and
+/// the session is refreshed on its own timer all the same (every 0.9 × 1800 s).
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_quiet_hour_is_refreshed_on_time() {
+    let p0 = stream_events(&StreamOptions {
+        events: 3,
+        ..StreamOptions::default()
+    });
+    let falcon = Falcon::start(World {
+        partitions: [(0, p0.clone())].into(),
+        ..World::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("lake");
+    let stop = CancellationToken::new();
+    let task = tokio::spawn({
+        let (s, stop) = (settings(&falcon.base_url(), &root), stop.clone());
+        async move { falconry_streamer::run(&s, stop).await }
+    });
+    let started = tokio::time::Instant::now();
+    while tokio::time::Instant::now() - started < Duration::from_secs(3600) {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    }
+    let refreshes = falcon.with(|w| w.refresh_calls.get(&0).copied().unwrap_or(0));
+    stop.cancel();
+    task.await.unwrap().expect("clean stop");
+    assert_eq!(
+        refreshes, 2,
+        "refreshed at 27 and 54 minutes of a quiet hour"
+    );
+    assert_eq!(landed(&root, 0), expected(&p0));
+}
