@@ -44,7 +44,10 @@ fn sigterm_stops_the_forwarder_cleanly_and_loses_nothing() {
         }
         c
     };
-    let mut child = args(false).spawn().expect("start forwarder");
+    let mut child = args(false)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start forwarder");
     let deadline = Instant::now() + Duration::from_secs(60);
     while !root.join("queue/done").is_dir() {
         assert!(Instant::now() < deadline, "no notice finished");
@@ -90,4 +93,93 @@ fn sigterm_stops_the_forwarder_cleanly_and_loses_nothing() {
     );
     let counts = falconry_forwarder::lake::table_counts(&root.join("lake/parquet")).unwrap();
     assert_eq!(counts["events"].0, expected);
+}
+
+#[path = "../streamer/tests/support/falcon.rs"]
+mod falcon;
+
+/// The live streamer binary under SIGTERM: the open batch (held back by a
+/// long age bound) is flushed before it exits 0, so nothing it took is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_flushes_the_streamers_open_batch() {
+    use falconry_fixtures::{StreamOptions, stream_events};
+    use std::io::Read;
+    let events = stream_events(&StreamOptions {
+        events: 60,
+        ..StreamOptions::default()
+    });
+    let server = falcon::Falcon::start(falcon::World {
+        partitions: [(0, events.clone())].into(),
+        ..Default::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_falconry"))
+        .args(["stream", "--dest"])
+        .arg(format!("file://{}", lake.display()))
+        .env("FALCONRY__ADMIN__LISTEN", "off")
+        .env("FALCONRY__STREAMER__BASE_URL", server.base_url())
+        .env("FALCONRY__STREAMER__CLIENT_ID", falcon::CLIENT_ID)
+        .env("FALCONRY__STREAMER__CLIENT_SECRET", falcon::CLIENT_SECRET)
+        .env("FALCONRY__STREAMER__APP_ID", "falconrysigterm")
+        .env("FALCONRY__STREAMER__BATCH_MAX_AGE", "10m")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the streamer");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.with(|w| w.stream_opens.is_empty()) {
+        assert!(
+            Instant::now() < deadline,
+            "the streamer never opened its stream"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        !lake.join("stream").exists(),
+        "nothing is flushed before the age bound"
+    );
+    let pid = child.id().expect("pid").to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits")
+        .unwrap();
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        use tokio::io::AsyncReadExt;
+        let _ = e.read_to_string(&mut stderr).await;
+    }
+    assert!(status.success(), "{status:?}\n{stderr}");
+    assert!(
+        !stderr.contains(falcon::CLIENT_SECRET),
+        "the client secret reached the log"
+    );
+    let mut offsets = Vec::new();
+    let mut stack = vec![lake.join("stream")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().filter_map(|e| e.ok()) {
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            } else {
+                let mut text = String::new();
+                flate2::read::MultiGzDecoder::new(std::fs::File::open(e.path()).unwrap())
+                    .read_to_string(&mut text)
+                    .unwrap();
+                for l in text.lines() {
+                    let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                    offsets.push(v["metadata"]["offset"].as_u64().unwrap());
+                }
+            }
+        }
+    }
+    offsets.sort();
+    assert_eq!(offsets, events.iter().map(|e| e.offset).collect::<Vec<_>>());
 }

@@ -30,6 +30,8 @@ const RENEW_BEFORE: Duration = Duration::from_secs(120);
 pub struct Api {
     http: reqwest::Client,
     live: Live,
+    /// The API base; moves to the tenant's cloud when `X-CS-Region` says so.
+    base_url: std::sync::Mutex<String>,
     token: tokio::sync::Mutex<Option<(Secret, Instant)>>,
 }
 
@@ -46,15 +48,39 @@ impl Api {
             .user_agent(concat!("falconry/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ApiError::Transient(format!("HTTP client: {e}")))?;
+        let base_url = std::sync::Mutex::new(live.base_url.clone());
         Ok(Api {
             http,
             live,
+            base_url,
             token: tokio::sync::Mutex::new(None),
         })
     }
 
     fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.live.base_url)
+        let base = self
+            .base_url
+            .lock()
+            .map(|b| b.clone())
+            .unwrap_or_else(|p| p.into_inner().clone());
+        format!("{base}{path}")
+    }
+
+    /// Where the token answer says the tenant lives, when that is another cloud than ours.
+    fn other_region(&self, resp: &reqwest::Response) -> Option<String> {
+        if !self.live.auto_region {
+            return None;
+        }
+        let region = resp
+            .headers()
+            .get("X-CS-Region")?
+            .to_str()
+            .ok()?
+            .trim()
+            .to_ascii_lowercase();
+        let url = self.live.region_urls.get(&region)?;
+        let current = self.base_url.lock().ok()?.clone();
+        (*url != current).then(|| url.clone())
     }
 
     /// A valid bearer token, from the cache or a new `POST /oauth2/token`.
@@ -72,13 +98,28 @@ impl Api {
         if let Some(m) = &self.live.member_cid {
             form.push(("member_cid", m.clone()));
         }
-        let resp = self
+        let mut resp = self
             .http
             .post(self.url("/oauth2/token"))
             .form(&form)
             .send()
             .await
             .map_err(transient)?;
+        if resp.status().is_success() {
+            if let Some(url) = self.other_region(&resp) {
+                tracing::info!(base = %url, "X-CS-Region: the tenant lives in another cloud; moving there");
+                if let Ok(mut b) = self.base_url.lock() {
+                    *b = url;
+                }
+                resp = self
+                    .http
+                    .post(self.url("/oauth2/token"))
+                    .form(&form)
+                    .send()
+                    .await
+                    .map_err(transient)?;
+            }
+        }
         let status = resp.status().as_u16();
         match status {
             200 | 201 => {

@@ -19,7 +19,8 @@ pub struct StreamerConfig {
     /// ... or once it is this old, so detections reach the enricher fast. Default `5s`.
     #[serde(default = "d_age", with = "humantime_serde")]
     pub batch_max_age: Duration,
-    /// Falcon cloud: `us-1` (default), `us-2`, `eu-1` or `us-gov-1`.
+    /// Falcon cloud: `us-1` (default), `us-2`, `eu-1`, `us-gov-1`, or `auto` (start at us-1
+    /// and follow the `X-CS-Region` header of the token answer).
     #[serde(default = "d_cloud")]
     pub cloud: String,
     /// Base URL of the Falcon API, instead of the cloud's (proxies, tests).
@@ -122,6 +123,10 @@ pub struct Live {
     pub start: Start,
     pub event_types: Vec<String>,
     pub idle_timeout: Duration,
+    /// Follow the token answer's `X-CS-Region` to the tenant's cloud.
+    pub auto_region: bool,
+    /// Base URL of each region name `X-CS-Region` can carry.
+    pub region_urls: std::collections::BTreeMap<String, String>,
 }
 
 impl StreamerConfig {
@@ -146,7 +151,13 @@ impl StreamerConfig {
         if self.batch_max_age < Duration::from_millis(100) {
             p.add("streamer.batch_max_age", "must be at least 100ms");
         }
-        let base_url = match (&self.base_url, crate::discover::cloud_base_url(&self.cloud)) {
+        let auto_region = self.cloud.eq_ignore_ascii_case("auto");
+        let cloud = if auto_region {
+            "us-1"
+        } else {
+            self.cloud.as_str()
+        };
+        let base_url = match (&self.base_url, crate::discover::cloud_base_url(cloud)) {
             (Some(u), _) if u.starts_with("https://") || u.starts_with("http://") => {
                 Some(u.trim_end_matches('/').to_owned())
             }
@@ -158,7 +169,7 @@ impl StreamerConfig {
             (None, None) => {
                 p.add(
                     "streamer.cloud",
-                    format!("{:?} is not us-1, us-2, eu-1 or us-gov-1", self.cloud),
+                    format!("{:?} is not us-1, us-2, eu-1, us-gov-1 or auto", self.cloud),
                 );
                 None
             }
@@ -184,6 +195,11 @@ impl StreamerConfig {
                     start: self.start,
                     event_types: self.event_types.clone(),
                     idle_timeout: self.idle_timeout,
+                    auto_region,
+                    region_urls: crate::discover::CLOUDS
+                        .iter()
+                        .map(|(name, url)| ((*name).to_owned(), (*url).to_owned()))
+                        .collect(),
                 })
             }
             _ => {
@@ -204,5 +220,80 @@ impl StreamerConfig {
             live,
             unhealthy_after: self.unhealthy_after,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> StreamerConfig {
+        StreamerConfig {
+            dest: Some("file:///tmp/x".into()),
+            app_id: Some("falconry".into()),
+            client_id: Some("id".into()),
+            client_secret: Some(Secret::new("s3cr3t-value")),
+            ..StreamerConfig::default()
+        }
+    }
+
+    #[test]
+    fn clouds_auto_and_problems() {
+        let live = base().validate().unwrap().live.unwrap();
+        assert_eq!(
+            (live.base_url.as_str(), live.auto_region),
+            ("https://api.crowdstrike.com", false)
+        );
+        let live = StreamerConfig {
+            cloud: "auto".into(),
+            ..base()
+        }
+        .validate()
+        .unwrap()
+        .live
+        .unwrap();
+        assert!(live.auto_region);
+        assert_eq!(live.region_urls["eu-1"], "https://api.eu-1.crowdstrike.com");
+        let live = StreamerConfig {
+            cloud: "eu-1".into(),
+            ..base()
+        }
+        .validate()
+        .unwrap()
+        .live
+        .unwrap();
+        assert_eq!(live.base_url, "https://api.eu-1.crowdstrike.com");
+        let err = StreamerConfig {
+            cloud: "mars-1".into(),
+            app_id: Some("no spaces!".into()),
+            ..base()
+        }
+        .validate()
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("streamer.cloud") && err.contains("streamer.app_id"),
+            "{err}"
+        );
+        assert!(!err.contains("s3cr3t"));
+        let err = StreamerConfig {
+            client_secret: None,
+            ..base()
+        }
+        .validate()
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("go together"), "{err}");
+        // Replay only: no live settings needed.
+        assert!(
+            StreamerConfig {
+                dest: Some("file:///tmp/x".into()),
+                ..StreamerConfig::default()
+            }
+            .validate()
+            .unwrap()
+            .live
+            .is_none()
+        );
     }
 }

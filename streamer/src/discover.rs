@@ -8,15 +8,21 @@
 use serde::Deserialize;
 use std::time::Duration;
 
+/// The Falcon clouds and their API base URLs.
+pub const CLOUDS: [(&str, &str); 4] = [
+    ("us-1", "https://api.crowdstrike.com"),
+    ("us-2", "https://api.us-2.crowdstrike.com"),
+    ("eu-1", "https://api.eu-1.crowdstrike.com"),
+    ("us-gov-1", "https://api.laggar.gcw.crowdstrike.com"),
+];
+
 /// Base URL of a Falcon cloud by its name (`us-1`, `us-2`, `eu-1`, `us-gov-1`).
 pub fn cloud_base_url(cloud: &str) -> Option<&'static str> {
-    match cloud.to_ascii_lowercase().as_str() {
-        "us-1" => Some("https://api.crowdstrike.com"),
-        "us-2" => Some("https://api.us-2.crowdstrike.com"),
-        "eu-1" => Some("https://api.eu-1.crowdstrike.com"),
-        "us-gov-1" => Some("https://api.laggar.gcw.crowdstrike.com"),
-        _ => None,
-    }
+    let cloud = cloud.to_ascii_lowercase();
+    CLOUDS
+        .iter()
+        .find(|(name, _)| *name == cloud)
+        .map(|(_, url)| *url)
 }
 
 /// One partition's stream, as discover hands it out.

@@ -433,3 +433,152 @@ async fn a_quiet_hour_is_refreshed_on_time() {
     );
     assert_eq!(landed(&root, 0), expected(&p0));
 }
+
+/// `cloud = "auto"`: the token answer's `X-CS-Region` moves the streamer to the
+/// tenant's cloud (here: a second test server standing in for eu-1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn x_cs_region_moves_the_streamer_to_the_tenants_cloud() {
+    let p0 = stream_events(&StreamOptions {
+        events: 20,
+        ..StreamOptions::default()
+    });
+    let us1 = Falcon::start(World {
+        partitions: [(0, vec![])].into(),
+        region: Some("eu-1".into()),
+        ..World::default()
+    })
+    .await;
+    let eu1 = Falcon::start(World {
+        partitions: [(0, p0.clone())].into(),
+        region: Some("eu-1".into()),
+        ..World::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("lake");
+    let mut s = settings(&us1.base_url(), &root);
+    let live = s.live.as_mut().unwrap();
+    live.auto_region = true;
+    live.region_urls.insert("eu-1".into(), eu1.base_url());
+    let stop = CancellationToken::new();
+    let task = tokio::spawn({
+        let stop = stop.clone();
+        async move { falconry_streamer::run(&s, stop).await }
+    });
+    wait_for(&root, &[(0, &p0)]).await;
+    stop.cancel();
+    task.await.unwrap().expect("clean stop");
+    assert_eq!(landed(&root, 0), expected(&p0));
+    assert_eq!(
+        us1.with(|w| (w.token_calls, w.discover_calls)),
+        (1, 0),
+        "only the first token call goes to us-1"
+    );
+    assert!(eu1.with(|w| w.discover_calls) >= 1);
+}
+
+/// The same guarantees with moto's S3 as the destination: reconnects, a
+/// rediscover and a crash between runs, every offset in exactly one object.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_s3_every_offset_lands_exactly_once() {
+    assert!(
+        std::env::var("FALCONRY_TEST_MOTO").is_ok() && std::env::var("AWS_ENDPOINT_URL").is_ok(),
+        "this test needs moto's S3 server: run it with scripts/test.sh"
+    );
+    let conf = falconry_common::aws::sdk_config(&Default::default()).await;
+    let client = falconry_common::aws::s3_client(&conf);
+    let bucket = format!("live-{}", uuid::Uuid::new_v4().simple());
+    client
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("bucket");
+    let store = falconry_common::Store::s3(client, bucket.clone());
+    let p0 = stream_events(&StreamOptions {
+        events: 150,
+        ..StreamOptions::default()
+    });
+    let p1 = stream_events(&StreamOptions {
+        events: 100,
+        partition: 1,
+        seed: 9,
+        ..StreamOptions::default()
+    });
+    let falcon = Falcon::start(World {
+        partitions: [(0, p0.clone()), (1, p1.clone())].into(),
+        faults: [(0, vec![Fault::CutAfter(40)]), (1, vec![Fault::StaleToken])].into(),
+        ..World::default()
+    })
+    .await;
+    let mut s = settings(&falcon.base_url(), Path::new("/unused"));
+    s.dest = falconry_common::Location::parse(&format!("s3://{bucket}/tenant")).unwrap();
+    s.limits.max_bytes = 4096;
+    // A crash part-way, then a run to the end.
+    let crash = tokio::spawn({
+        let s = s.clone();
+        async move { falconry_streamer::run(&s, CancellationToken::new()).await }
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    crash.abort();
+    let _ = crash.await;
+    let stop = CancellationToken::new();
+    let task = tokio::spawn({
+        let (s, stop) = (s.clone(), stop.clone());
+        async move { falconry_streamer::run(&s, stop).await }
+    });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (a, b) = (
+            landed_in(&store, 0).await.len(),
+            landed_in(&store, 1).await.len(),
+        );
+        if a >= p0.len() && b >= p1.len() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not every event landed in time ({a}, {b})"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    stop.cancel();
+    task.await.unwrap().expect("clean stop");
+    assert_eq!(landed_in(&store, 0).await, expected(&p0));
+    assert_eq!(landed_in(&store, 1).await, expected(&p1));
+}
+
+async fn landed_in(store: &falconry_common::Store, partition: u32) -> Vec<(u64, String)> {
+    let mut out = Vec::new();
+    for o in store
+        .list(&format!("tenant/stream/partition={partition}/"))
+        .await
+        .expect("list")
+    {
+        let body = store.get_bytes(&o.key).await.expect("get");
+        let mut text = String::new();
+        flate2::read::MultiGzDecoder::new(&body[..])
+            .read_to_string(&mut text)
+            .unwrap();
+        let (first, last) = parse_key(&o.key).expect("batch key");
+        let lines: Vec<(u64, String)> = text
+            .lines()
+            .map(|l| {
+                (
+                    serde_json::from_str::<serde_json::Value>(l).unwrap()["metadata"]["offset"]
+                        .as_u64()
+                        .unwrap(),
+                    l.to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            (lines.first().unwrap().0, lines.last().unwrap().0),
+            (first, last),
+            "{}",
+            o.key
+        );
+        out.extend(lines);
+    }
+    out
+}

@@ -48,6 +48,8 @@ pub struct World {
     pub generation: u64,
     /// Expire the current sessions at the next refresh (refresh answers 404).
     pub expire_on_refresh: bool,
+    /// The region the token answer names in `X-CS-Region` (default us-1).
+    pub region: Option<String>,
     // What the server saw.
     pub token_calls: u32,
     pub discover_calls: u32,
@@ -129,8 +131,14 @@ async fn token(State((world, _)): St, body: String) -> Response {
         ),
     )
         .into_response();
-    r.headers_mut()
-        .insert("X-CS-Region", "us-1".parse().unwrap());
+    r.headers_mut().insert(
+        "X-CS-Region",
+        w.region
+            .clone()
+            .unwrap_or_else(|| "us-1".into())
+            .parse()
+            .unwrap(),
+    );
     r
 }
 
