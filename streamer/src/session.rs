@@ -22,6 +22,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+/// A connection that lasted this long was healthy: the reconnect backoff starts over.
+const HEALTHY: Duration = Duration::from_secs(60);
+
 /// Longest line accepted; a longer one is junk.
 const MAX_LINE: usize = 16 * 1024 * 1024;
 
@@ -110,7 +113,7 @@ impl Partner<'_> {
             self.metrics.connected.get_or_create(&label).set(1);
             self.health.beat();
             let mut buf: Vec<u8> = Vec::new();
-            let mut healthy = false;
+            let connected_at = Instant::now();
             // Read until this connection is done; then reconnect (or leave).
             let end: Option<End> = loop {
                 let idle = tokio::time::sleep(self.live.idle_timeout);
@@ -119,10 +122,6 @@ impl Partner<'_> {
                     chunk = resp.chunk() => match chunk {
                         Ok(Some(bytes)) => {
                             self.health.beat();
-                            if !healthy && !bytes.is_empty() {
-                                healthy = true;
-                                backoff = self::backoff();
-                            }
                             buf.extend_from_slice(&bytes);
                             if !self.take_lines(&mut buf, p.number).await? {
                                 break None; // junk: drop this connection
@@ -183,7 +182,17 @@ impl Partner<'_> {
                     self.flush().await?;
                     return Ok(end);
                 }
-                None => self.counts.reconnects += 1,
+                None => {
+                    self.counts.reconnects += 1;
+                    // A connection that held for a while resets the backoff; one that
+                    // keeps failing fast (junk, cuts) waits longer each time.
+                    if connected_at.elapsed() >= HEALTHY {
+                        backoff = self::backoff();
+                    } else {
+                        let wait = backoff.next().unwrap_or(Duration::from_secs(60));
+                        self.sleep(wait, stop).await?;
+                    }
+                }
             }
         }
     }
