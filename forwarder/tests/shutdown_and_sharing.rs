@@ -37,6 +37,15 @@ async fn rows_of(aws: &Aws, dest: &str, b: &FdrBatch) -> u64 {
     rows
 }
 
+/// Waits until the first raw copy appears in `dest`.
+async fn first_output(aws: &Aws, dest: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while aws.keys(dest, "raw/").await.is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "no output appeared");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 fn expected_rows(b: &FdrBatch) -> u64 {
     b.files
         .iter()
@@ -64,11 +73,7 @@ async fn sigterm_mid_batch_loses_nothing() {
         c.grace_period = Duration::ZERO;
     });
     let run = tokio::spawn(falconry_forwarder::run(s, token.clone()));
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while aws.keys(&dest, "raw/").await.is_empty() {
-        assert!(tokio::time::Instant::now() < deadline, "no output appeared");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    first_output(&aws, &dest).await;
     token.cancel();
     let first = run
         .await
@@ -127,11 +132,7 @@ async fn graceful_shutdown_finishes_work_in_flight() {
         c.grace_period = Duration::from_secs(60);
     });
     let run = tokio::spawn(falconry_forwarder::run(s, token.clone()));
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while aws.keys(&dest, "raw/").await.is_empty() {
-        assert!(tokio::time::Instant::now() < deadline, "no output appeared");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    first_output(&aws, &dest).await;
     token.cancel();
     let summary = run.await.expect("join").expect("clean stop");
     assert!(summary.done >= 1 && summary.done < 3, "{summary:?}");

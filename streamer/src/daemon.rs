@@ -7,9 +7,10 @@
 use crate::api::{Api, ApiError};
 use crate::batch::Batcher;
 use crate::config::Settings;
+use crate::error::StreamerError;
 use crate::metrics::Metrics;
 use crate::position::{self, Layout};
-use crate::replay::{StreamerError, store};
+use crate::replay::store;
 use crate::session::{Counts, End, Partner, backoff};
 use falconry_common::telemetry::{Health, Registry};
 use std::collections::BTreeMap;

@@ -11,6 +11,7 @@ pub mod batch;
 pub mod config;
 pub mod daemon;
 pub mod discover;
+pub mod error;
 pub mod metrics;
 pub mod position;
 pub mod replay;

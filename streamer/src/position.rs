@@ -5,9 +5,11 @@
 //! checkpoint at all, the whole partition prefix is listed once.
 
 use crate::batch::{Batch, parse_key};
+use crate::error::StreamerError;
 use bytes::Bytes;
 use falconry_common::{Store, StoreError};
 use serde::{Deserialize, Serialize};
+use std::io::Write;
 
 /// Key prefixes of one streamer's output.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +81,27 @@ pub async fn durable_offset(
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
     })
+}
+
+/// Gzips `batch` off the async runtime and commits it: the one way a batch is written.
+pub async fn write(store: &Store, layout: &Layout, batch: Batch) -> Result<String, StreamerError> {
+    let (batch, gz) = tokio::task::spawn_blocking(move || {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        let gz = e.write_all(&batch.ndjson).and_then(|_| e.finish());
+        (batch, gz)
+    })
+    .await
+    .map_err(|e| StreamerError::Setup(format!("gzip task: {e}")))?;
+    let gz = gz.map_err(StreamerError::Gzip)?;
+    let key = commit(store, layout, &batch, Bytes::from(gz)).await?;
+    tracing::info!(
+        key,
+        first = batch.first_offset,
+        last = batch.last_offset,
+        events = batch.events,
+        "batch durable"
+    );
+    Ok(key)
 }
 
 /// Makes `ndjson_gz` (the gzip of `batch`) durable, then moves the checkpoint.

@@ -6,12 +6,11 @@
 
 use crate::batch::{Batch, Batcher, Pushed};
 use crate::config::Settings;
+pub use crate::error::StreamerError;
 use crate::position::{self, Layout};
 use crate::wire::{self, Line};
-use bytes::Bytes;
-use falconry_common::{Location, Store, StoreError, aws};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use falconry_common::{Location, Store, aws};
+use std::path::Path;
 use std::time::Instant;
 use tokio::io::AsyncBufReadExt;
 use tokio_util::sync::CancellationToken;
@@ -28,20 +27,6 @@ pub struct Summary {
     pub junk: u64,
     /// Where the partition resumed (the first offset it would take).
     pub resumed_at: Option<u64>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StreamerError {
-    #[error("reading {path}: {source}")]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{0}")]
-    Store(#[from] StoreError),
-    #[error("{0}")]
-    Setup(String),
 }
 
 /// The destination store of `settings`.
@@ -114,20 +99,7 @@ async fn write(
     batch: Batch,
     summary: &mut Summary,
 ) -> Result<(), StreamerError> {
-    let (first, last, events) = (batch.first_offset, batch.last_offset, batch.events);
-    let (batch, gz) = tokio::task::spawn_blocking(move || {
-        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        let gz = e.write_all(&batch.ndjson).and_then(|_| e.finish());
-        (batch, gz)
-    })
-    .await
-    .map_err(|e| StreamerError::Setup(format!("gzip task: {e}")))?;
-    let gz = gz.map_err(|source| StreamerError::Read {
-        path: PathBuf::from("<gzip>"),
-        source,
-    })?;
-    let key = position::commit(store, layout, &batch, Bytes::from(gz)).await?;
+    position::write(store, layout, batch).await?;
     summary.batches += 1;
-    tracing::info!(key, first, last, events, "batch durable");
     Ok(())
 }

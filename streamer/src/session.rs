@@ -10,14 +10,12 @@ use crate::api::{Api, ApiError};
 use crate::batch::{Batch, Batcher, Pushed};
 use crate::config::{Live, Start};
 use crate::discover::Partition;
+use crate::error::StreamerError;
 use crate::metrics::{Metrics, PartitionLabel};
 use crate::position::{self, Layout};
-use crate::replay::StreamerError;
 use crate::wire::{self, Line};
-use bytes::Bytes;
 use falconry_common::Store;
 use falconry_common::telemetry::Health;
-use std::io::Write;
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -205,7 +203,7 @@ impl Partner<'_> {
         partition: u32,
     ) -> Result<bool, StreamerError> {
         let mut start = 0;
-        while let Some(i) = memchr_nl(&buf[start..]) {
+        while let Some(i) = memchr::memchr(b'\n', &buf[start..]) {
             let line = &buf[start..start + i];
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             start += i + 1;
@@ -277,17 +275,9 @@ impl Partner<'_> {
     }
 
     async fn commit(&mut self, batch: Batch) -> Result<(), StreamerError> {
-        let gz = gzip(batch).await?;
-        let key = position::commit(self.store, self.layout, &gz.0, gz.1).await?;
+        position::write(self.store, self.layout, batch).await?;
         self.counts.batches += 1;
         self.metrics.batches.inc();
-        tracing::info!(
-            key,
-            first = gz.0.first_offset,
-            last = gz.0.last_offset,
-            events = gz.0.events,
-            "batch durable"
-        );
         Ok(())
     }
 
@@ -301,26 +291,6 @@ impl Partner<'_> {
         tokio::select! { _ = tokio::time::sleep(wait) => {}, _ = stop.cancelled() => {} }
         Ok(())
     }
-}
-
-fn memchr_nl(b: &[u8]) -> Option<usize> {
-    b.iter().position(|c| *c == b'\n')
-}
-
-/// Gzips a batch off the async runtime.
-pub async fn gzip(batch: Batch) -> Result<(Batch, Bytes), StreamerError> {
-    let (batch, gz) = tokio::task::spawn_blocking(move || {
-        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        let gz = e.write_all(&batch.ndjson).and_then(|_| e.finish());
-        (batch, gz)
-    })
-    .await
-    .map_err(|e| StreamerError::Setup(format!("gzip task: {e}")))?;
-    let gz = gz.map_err(|source| StreamerError::Read {
-        path: "<gzip>".into(),
-        source,
-    })?;
-    Ok((batch, Bytes::from(gz)))
 }
 
 /// Jittered exponential backoff for reconnects, reset after a healthy connection.

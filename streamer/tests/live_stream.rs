@@ -74,6 +74,23 @@ fn landed(root: &Path, partition: u32) -> Vec<(u64, String)> {
     out
 }
 
+/// Starts the streamer on its own task; cancel the token to stop it.
+fn start(
+    s: Settings,
+) -> (
+    tokio::task::JoinHandle<
+        Result<falconry_streamer::daemon::Report, falconry_streamer::error::StreamerError>,
+    >,
+    CancellationToken,
+) {
+    let stop = CancellationToken::new();
+    let task = tokio::spawn({
+        let stop = stop.clone();
+        async move { falconry_streamer::run(&s, stop).await }
+    });
+    (task, stop)
+}
+
 fn expected(lines: &[StreamLine]) -> Vec<(u64, String)> {
     lines.iter().map(|l| (l.offset, l.line.clone())).collect()
 }
@@ -131,11 +148,7 @@ async fn every_offset_of_every_partition_lands_exactly_once_through_failures() {
     .await;
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("lake");
-    let stop = CancellationToken::new();
-    let run = tokio::spawn({
-        let (s, stop) = (settings(&falcon.base_url(), &root), stop.clone());
-        async move { falconry_streamer::run(&s, stop).await }
-    });
+    let (run, stop) = start(settings(&falcon.base_url(), &root));
     wait_for(&root, &[(0, &p0), (1, &p1)]).await;
     stop.cancel();
     let report = run.await.unwrap().expect("clean stop");
@@ -172,11 +185,7 @@ async fn every_offset_of_every_partition_lands_exactly_once_through_failures() {
     );
 
     // A restart resumes after the last durable offset: nothing new, nothing twice.
-    let stop = CancellationToken::new();
-    let run = tokio::spawn({
-        let (s, stop) = (settings(&falcon.base_url(), &root), stop.clone());
-        async move { falconry_streamer::run(&s, stop).await }
-    });
+    let (run, stop) = start(settings(&falcon.base_url(), &root));
     tokio::time::sleep(Duration::from_millis(800)).await;
     stop.cancel();
     run.await.unwrap().expect("clean stop");
@@ -216,11 +225,7 @@ async fn quiet_streams_are_refreshed_and_an_expired_session_is_rediscovered() {
     .await;
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("lake");
-    let stop = CancellationToken::new();
-    let run = tokio::spawn({
-        let (s, stop) = (settings(&falcon.base_url(), &root), stop.clone());
-        async move { falconry_streamer::run(&s, stop).await }
-    });
+    let (run, stop) = start(settings(&falcon.base_url(), &root));
     // The stream goes quiet after five events; only keep-alives flow. The
     // refresh timer runs regardless (every 0.9 s here).
     wait_for(&root, &[(0, &p0)]).await;
@@ -374,11 +379,7 @@ async fn kills_and_restarts_at_random_points_lose_and_repeat_nothing() {
         rng ^= rng >> 7;
         rng ^= rng << 17;
         let after = Duration::from_millis(20 + rng % 250);
-        let stop = CancellationToken::new();
-        let task = tokio::spawn({
-            let (s, stop) = (s.clone(), stop.clone());
-            async move { falconry_streamer::run(&s, stop).await }
-        });
+        let (task, stop) = start(s.clone());
         tokio::time::sleep(after).await;
         if round % 2 == 0 {
             task.abort(); // a crash: nothing flushed
@@ -388,11 +389,7 @@ async fn kills_and_restarts_at_random_points_lose_and_repeat_nothing() {
             task.await.unwrap().expect("clean stop");
         }
     }
-    let stop = CancellationToken::new();
-    let task = tokio::spawn({
-        let (s, stop) = (s.clone(), stop.clone());
-        async move { falconry_streamer::run(&s, stop).await }
-    });
+    let (task, stop) = start(s.clone());
     wait_for(&root, &[(0, &p0), (1, &p1)]).await;
     stop.cancel();
     task.await.unwrap().expect("clean stop");
@@ -415,11 +412,7 @@ async fn a_quiet_hour_is_refreshed_on_time() {
     .await;
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("lake");
-    let stop = CancellationToken::new();
-    let task = tokio::spawn({
-        let (s, stop) = (settings(&falcon.base_url(), &root), stop.clone());
-        async move { falconry_streamer::run(&s, stop).await }
-    });
+    let (task, stop) = start(settings(&falcon.base_url(), &root));
     let started = tokio::time::Instant::now();
     while tokio::time::Instant::now() - started < Duration::from_secs(3600) {
         tokio::time::sleep(Duration::from_secs(30)).await;
@@ -522,11 +515,7 @@ async fn on_s3_every_offset_lands_exactly_once() {
     tokio::time::sleep(Duration::from_millis(150)).await;
     crash.abort();
     let _ = crash.await;
-    let stop = CancellationToken::new();
-    let task = tokio::spawn({
-        let (s, stop) = (s.clone(), stop.clone());
-        async move { falconry_streamer::run(&s, stop).await }
-    });
+    let (task, stop) = start(s.clone());
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let (a, b) = (
