@@ -6,6 +6,7 @@
 
 pub mod aws;
 pub mod config;
+pub mod queue;
 pub mod secret;
 pub mod shutdown;
 pub mod store;

@@ -4,8 +4,8 @@
 //! a closed set of kinds.
 
 use crate::convert::ConvertError;
-use crate::queue::QueueError;
 use falconry_common::StoreError;
+use falconry_common::queue::QueueError;
 
 /// Why one file of a notice could not be made durable.
 #[derive(Debug, thiserror::Error)]

@@ -1,7 +1,7 @@
 //! The forwarder: FDR notices from SQS (or a directory) → verified raw copies
 //! in our bucket → lossless, partitioned Parquet for Athena.
 //!
-//! Where a notice travels: `queue/` (receive) → `notice.rs` (decode) →
+//! Where a notice travels: `falconry_common::queue` (receive) → `notice.rs` (decode) →
 //! `process.rs` (per file) → `copy.rs` (verified raw copy, feeding
 //! `convert/`) → `outputs.rs` (Parquet, quarantine, manifest) → `daemon.rs`
 //! (delete once durable).
@@ -18,7 +18,6 @@ mod metrics;
 pub mod notice;
 pub mod outputs;
 mod process;
-pub mod queue;
 pub mod replay;
 pub mod schema;
 

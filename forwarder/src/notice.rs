@@ -3,9 +3,11 @@
 //! (direct, wrapped in SNS, or from EventBridge) for customers whose FDR data
 //! lands in a bucket of their own.
 //!
-//! Pure: no I/O, no clock. Anything that is not one of these shapes is a
+//! Pure: no I/O, no clock. The S3 envelopes are opened by
+//! `falconry_common::queue::s3_event`. Anything that is not one of these shapes is a
 //! [`NoticeError`] the caller logs, counts and never crashes on.
 
+use falconry_common::queue::s3_event::{self, Envelope, EnvelopeError};
 use serde::Deserialize;
 
 /// One object to copy and convert.
@@ -84,41 +86,45 @@ struct FdrFile {
     checksum: Option<String>,
 }
 
-/// Decodes a message body. Wrappers are peeled off: SNS (`Type: Notification`,
-/// `Message` holding the JSON as a string) and EventBridge (`detail-type`).
+/// Decodes a message body. S3 event envelopes (direct, SNS, EventBridge)
+/// are opened by `falconry_common::queue::s3_event`; anything else must be an
+/// FDR notice.
 pub fn decode(body: &str) -> Result<Decoded, NoticeError> {
-    let value: serde_json::Value =
-        serde_json::from_str(body).map_err(|e| NoticeError::NotJson(e.to_string()))?;
-    decode_value(value, 0)
-}
-
-fn decode_value(value: serde_json::Value, depth: u8) -> Result<Decoded, NoticeError> {
-    let serde_json::Value::Object(obj) = &value else {
-        return Err(NoticeError::UnknownShape("not an object".into()));
+    let value = match s3_event::open(body) {
+        Ok(Envelope::Objects { objects, time_ms }) => {
+            return Ok(Decoded::Work(Notice {
+                source: NoticeSource::S3Event,
+                files: objects
+                    .into_iter()
+                    .map(|o| FileRef {
+                        bucket: o.bucket,
+                        key: o.key,
+                        size: o.size,
+                        md5: None,
+                    })
+                    .collect(),
+                time_ms,
+                cid: None,
+            }));
+        }
+        Ok(Envelope::Nothing(why)) => return Ok(Decoded::Nothing(why)),
+        Ok(Envelope::Other(value)) => value,
+        Err(EnvelopeError::NotJson(e)) => return Err(NoticeError::NotJson(e)),
+        Err(EnvelopeError::NotObject) => {
+            return Err(NoticeError::UnknownShape("not an object".into()));
+        }
+        Err(EnvelopeError::BadS3Event(e)) => return Err(NoticeError::BadS3Event(e)),
     };
-    if depth < 2
-        && obj.get("Type").and_then(|t| t.as_str()) == Some("Notification")
-        && let Some(inner) = obj.get("Message").and_then(|m| m.as_str())
+    if let serde_json::Value::Object(obj) = &value
+        && obj.contains_key("bucket")
+        && obj.contains_key("files")
     {
-        let inner: serde_json::Value = serde_json::from_str(inner)
-            .map_err(|e| NoticeError::NotJson(format!("SNS Message: {e}")))?;
-        return decode_value(inner, depth + 1);
-    }
-    if obj.get("Event").and_then(|e| e.as_str()) == Some("s3:TestEvent") {
-        return Ok(Decoded::Nothing("s3:TestEvent"));
-    }
-    if obj.contains_key("Records") {
-        return s3_records(&value);
-    }
-    if obj.contains_key("detail-type")
-        && obj.get("source").and_then(|s| s.as_str()) == Some("aws.s3")
-    {
-        return eventbridge(&value);
-    }
-    if obj.contains_key("bucket") && obj.contains_key("files") {
         return fdr(value);
     }
-    let mut keys: Vec<&str> = obj.keys().map(String::as_str).take(8).collect();
+    let mut keys: Vec<&str> = value
+        .as_object()
+        .map(|o| o.keys().map(String::as_str).take(8).collect())
+        .unwrap_or_default();
     keys.sort_unstable();
     Err(NoticeError::UnknownShape(keys.join(",")))
 }
@@ -160,147 +166,6 @@ fn parse_md5(s: &str) -> Option<[u8; 16]> {
     let mut out = [0u8; 16];
     hex::decode_to_slice(s.trim(), &mut out).ok()?;
     Some(out)
-}
-
-#[derive(Deserialize)]
-struct S3Event {
-    #[serde(rename = "Records")]
-    records: Vec<S3Record>,
-}
-
-#[derive(Deserialize)]
-struct S3Record {
-    #[serde(rename = "eventSource")]
-    event_source: Option<String>,
-    #[serde(rename = "eventName")]
-    event_name: Option<String>,
-    #[serde(rename = "eventTime")]
-    event_time: Option<String>,
-    s3: Option<S3Entity>,
-}
-
-#[derive(Deserialize)]
-struct S3Entity {
-    bucket: NameOnly,
-    object: S3Object,
-}
-
-#[derive(Deserialize)]
-struct NameOnly {
-    name: String,
-}
-
-#[derive(Deserialize)]
-struct S3Object {
-    key: String,
-    size: Option<u64>,
-}
-
-fn s3_records(value: &serde_json::Value) -> Result<Decoded, NoticeError> {
-    let ev: S3Event = serde_json::from_value(value.clone())
-        .map_err(|e| NoticeError::BadS3Event(e.to_string()))?;
-    let mut files = Vec::new();
-    let mut time_ms = None;
-    for r in ev.records {
-        if r.event_source.as_deref().is_some_and(|s| s != "aws:s3") {
-            continue;
-        }
-        if !r
-            .event_name
-            .as_deref()
-            .unwrap_or("ObjectCreated:")
-            .starts_with("ObjectCreated:")
-        {
-            continue;
-        }
-        let Some(s3) = r.s3 else {
-            return Err(NoticeError::BadS3Event("record without s3".into()));
-        };
-        // Keys in S3 event notifications are URL-encoded, spaces as '+'.
-        let key = url_decode(&s3.object.key).ok_or_else(|| {
-            NoticeError::BadS3Event(format!("key {:?} is not valid URL encoding", s3.object.key))
-        })?;
-        if let Some(t) = r.event_time.as_deref().and_then(parse_rfc3339_ms) {
-            time_ms = Some(time_ms.map_or(t, |m: i64| m.min(t)));
-        }
-        files.push(FileRef {
-            bucket: s3.bucket.name,
-            key,
-            size: s3.object.size,
-            md5: None,
-        });
-    }
-    if files.is_empty() {
-        return Ok(Decoded::Nothing("S3 event without created objects"));
-    }
-    Ok(Decoded::Work(Notice {
-        source: NoticeSource::S3Event,
-        files,
-        time_ms,
-        cid: None,
-    }))
-}
-
-#[derive(Deserialize)]
-struct EbEvent {
-    #[serde(rename = "detail-type")]
-    detail_type: String,
-    time: Option<String>,
-    detail: EbDetail,
-}
-
-#[derive(Deserialize)]
-struct EbDetail {
-    bucket: NameOnly,
-    object: S3Object,
-}
-
-fn eventbridge(value: &serde_json::Value) -> Result<Decoded, NoticeError> {
-    let ev: EbEvent = serde_json::from_value(value.clone())
-        .map_err(|e| NoticeError::BadS3Event(e.to_string()))?;
-    if ev.detail_type != "Object Created" {
-        return Ok(Decoded::Nothing(
-            "EventBridge S3 event other than Object Created",
-        ));
-    }
-    Ok(Decoded::Work(Notice {
-        source: NoticeSource::S3Event,
-        // EventBridge carries the key as stored, not URL-encoded.
-        files: vec![FileRef {
-            bucket: ev.detail.bucket.name,
-            key: ev.detail.object.key,
-            size: ev.detail.object.size,
-            md5: None,
-        }],
-        time_ms: ev.time.as_deref().and_then(parse_rfc3339_ms),
-        cid: None,
-    }))
-}
-
-fn url_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = bytes.get(i + 1..i + 3)?;
-                let v = u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
-                out.push(v);
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).ok()
-}
-
-fn parse_rfc3339_ms(s: &str) -> Option<i64> {
-    chrono::DateTime::parse_from_rfc3339(s)
-        .ok()
-        .map(|t| t.timestamp_millis())
 }
 
 #[cfg(test)]

@@ -42,7 +42,7 @@ impl LocalStore {
         Ok(self.root.join(key))
     }
 
-    fn io(&self, op: &'static str, key: &str, e: std::io::Error) -> StoreError {
+    pub(crate) fn io(&self, op: &'static str, key: &str, e: std::io::Error) -> StoreError {
         if e.kind() == std::io::ErrorKind::NotFound {
             StoreError::NotFound {
                 op,
@@ -145,7 +145,11 @@ fn walk(root: &Path, dir: &Path, prefix: &str, out: &mut Vec<ObjectInfo>) -> std
             if as_dir.starts_with(prefix) || prefix.starts_with(&as_dir) {
                 walk(root, &path, prefix, out)?;
             }
-        } else if ty.is_file() && key.starts_with(prefix) && !key.contains(TMP_MARKER) {
+        } else if ty.is_file()
+            && key.starts_with(prefix)
+            && !key.contains(TMP_MARKER)
+            && !key.ends_with(super::conditional::LOCK_SUFFIX)
+        {
             let m = entry.metadata()?;
             out.push(ObjectInfo {
                 key,

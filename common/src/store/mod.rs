@@ -1,6 +1,7 @@
 //! The object store: an S3 bucket or a local directory behind one API, so the
 //! daemons run the same code path on AWS and on the embedded default.
 
+mod conditional;
 mod error;
 mod local;
 mod location;
@@ -8,6 +9,7 @@ mod object_store;
 mod s3;
 mod writer;
 
+pub use conditional::{Precondition, Swap, Tag};
 pub use error::StoreError;
 pub use location::Location;
 pub use object_store::{ObjectInfo, ObjectReader, Store};

@@ -67,6 +67,27 @@ impl Store {
         }
     }
 
+    /// Reads a small object with its version tag; `None` when absent.
+    pub async fn get_tagged(&self, key: &str) -> Result<Option<(Bytes, super::Tag)>, StoreError> {
+        match self {
+            Store::S3(s) => s.get_tagged(key).await,
+            Store::Local(l) => l.get_tagged(key).await,
+        }
+    }
+
+    /// Writes a small object only if `pre` still holds (compare-and-swap).
+    pub async fn put_if(
+        &self,
+        key: &str,
+        body: Bytes,
+        pre: &super::Precondition,
+    ) -> Result<super::Swap, StoreError> {
+        match self {
+            Store::S3(s) => s.put_if(key, body, pre).await,
+            Store::Local(l) => l.put_if(key, body, pre).await,
+        }
+    }
+
     /// Opens `key` for streaming reads.
     pub async fn get(&self, key: &str) -> Result<ObjectReader, StoreError> {
         match self {

@@ -16,7 +16,7 @@ pub struct S3Store {
     bucket: String,
 }
 
-fn content_md5(digest: &[u8; 16]) -> String {
+pub(super) fn content_md5(digest: &[u8; 16]) -> String {
     base64::engine::general_purpose::STANDARD.encode(digest)
 }
 
@@ -36,7 +36,20 @@ impl S3Store {
         }
     }
 
-    fn fail<E>(&self, op: &'static str, key: &str, e: aws_sdk_s3::error::SdkError<E>) -> StoreError
+    pub(super) fn client(&self) -> &aws_sdk_s3::Client {
+        &self.client
+    }
+
+    pub(super) fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    pub(super) fn fail<E>(
+        &self,
+        op: &'static str,
+        key: &str,
+        e: aws_sdk_s3::error::SdkError<E>,
+    ) -> StoreError
     where
         E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
     {

@@ -1,8 +1,12 @@
-//! Where notices come from: an SQS queue (CrowdStrike's FDR queue or one of
-//! our own), or a local directory on the embedded default (`dir://path`), with
-//! the same receive / extend / delete / release contract.
+//! Where work arrives: an SQS queue (CrowdStrike's FDR queue, or one of the
+//! user's own fed by S3 event notifications), or a local directory on the
+//! embedded default (`dir://path`), with the same receive / extend / delete /
+//! release contract. `s3_event.rs` opens the standard S3 notification
+//! envelopes (direct, SNS, EventBridge) both the forwarder and the enricher
+//! receive.
 
 mod dir;
+pub mod s3_event;
 mod sqs;
 
 pub use dir::DirQueue;
