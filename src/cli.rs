@@ -24,6 +24,12 @@ pub enum Command {
     /// Event Streams → exactly-once batches in S3: the live Falcon API, or a
     /// recorded stream file with `--from`.
     Stream(StreamArgs),
+    /// Detections from the stream batches → policy → deduplicated GitHub
+    /// issues (or Markdown files with `--issues dir://path`) and Slack notices.
+    Enrich(EnrichArgs),
+    /// Try the Rego policy.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
     /// Validate the configuration and print every problem found.
     CheckConfig,
     /// Run the pipeline on generated fixtures with local directories (no AWS).
@@ -105,6 +111,44 @@ pub struct StreamArgs {
     /// s3://bucket[/prefix] or file://root.
     #[arg(long)]
     pub dest: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct EnrichArgs {
+    /// Scan the streamer's destination for batches: s3://bucket[/prefix] or file://root.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Or an SQS queue URL receiving the S3 event notifications of new batches.
+    #[arg(long)]
+    pub queue: Option<String>,
+    /// `github`, or dir://path for Markdown files.
+    #[arg(long)]
+    pub issues: Option<String>,
+    /// Where dedup records and quarantined lines live (s3://… or file://…).
+    #[arg(long)]
+    pub state: Option<String>,
+    /// Exit once there is nothing left to read (non-zero if an alert failed).
+    #[arg(long)]
+    pub until_empty: bool,
+    /// Admin port address, or `off`.
+    #[arg(long)]
+    pub admin: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Evaluate the policy on one alert and print the decision as JSON.
+    Eval {
+        /// A Falcon event (one stream line), a normalised alert, or `{alert, enrichment}`.
+        #[arg(long)]
+        input: PathBuf,
+        /// Policy files instead of the configured or built-in policy.
+        #[arg(long)]
+        policy: Vec<PathBuf>,
+        /// JSON data documents (e.g. routing.json).
+        #[arg(long)]
+        data: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

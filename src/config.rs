@@ -4,6 +4,7 @@
 
 use falconry_common::config::{self, ConfigError, Override};
 use falconry_common::telemetry::{AdminSettings, LogSettings};
+use falconry_enricher::EnricherConfig;
 use falconry_forwarder::ForwarderConfig;
 use falconry_streamer::StreamerConfig;
 use serde::Deserialize;
@@ -20,6 +21,8 @@ pub struct Config {
     pub forwarder: Option<ForwarderConfig>,
     /// `[streamer]`, when this file configures the streamer.
     pub streamer: Option<StreamerConfig>,
+    /// `[enricher]`, when this file configures the enricher.
+    pub enricher: Option<EnricherConfig>,
 }
 
 impl Config {
@@ -29,6 +32,10 @@ impl Config {
 
     pub fn streamer(&self) -> StreamerConfig {
         self.streamer.clone().unwrap_or_default()
+    }
+
+    pub fn enricher(&self) -> EnricherConfig {
+        self.enricher.clone().unwrap_or_default()
     }
 }
 

@@ -1,7 +1,8 @@
 //! `falconry demo`: the pipeline on the embedded default, with no AWS at all.
 //! Generates the project's fixtures, queues their notices in a directory,
 //! forwards them into a local "bucket", replays the recorded Event Streams
-//! fixture through the streamer, and prints what landed where.
+//! fixture through the streamer, runs the enricher over the stream batches
+//! (issues as Markdown files), and prints what landed where.
 
 use anyhow::Context;
 use falconry_common::telemetry::{LogFormat, LogSettings, init_logging};
@@ -62,7 +63,7 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
         format: LogFormat::Text,
         level: "warn".into(),
     });
-    for sub in ["source", "queue", "lake", "stream.ndjson"] {
+    for sub in ["source", "queue", "lake", "stream.ndjson", "issues"] {
         let p = dir.join(sub);
         if p.is_dir() {
             std::fs::remove_dir_all(&p).with_context(|| format!("clearing {}", p.display()))?;
@@ -97,6 +98,25 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
     .validate()?;
     let streamed =
         falconry_streamer::replay_file(&streamer, &recorded, 0, CancellationToken::new()).await;
+    // The enricher over the stream batches: detections → policy → Markdown issues.
+    let issues = abs.join("issues");
+    let enricher = falconry_enricher::EnricherConfig {
+        from: Some(format!("file://{}", lake.display())),
+        issues: format!("dir://{}", issues.display()),
+        until_empty: true,
+        event_types: vec![
+            "CustomerIOCEvent".into(),
+            "OverwatchGenericDetectionSummaryEvent".into(),
+        ],
+        ..Default::default()
+    }
+    .validate()?;
+    let enriched = falconry_enricher::run(enricher, CancellationToken::new()).await;
+    let first_issue = falconry_enricher::tracker::DirTracker::new(&issues)
+        .all()
+        .ok()
+        .and_then(|all| all.into_iter().next())
+        .map(|(_, _, path)| path);
     let counts = falconry_forwarder::lake::table_counts(&lake.join("parquet"))
         .with_context(|| format!("reading back {}", lake.display()))?;
     let mut out = String::new();
@@ -129,10 +149,22 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
         )?,
         Err(e) => writeln!(out, "  streamer: FAILED: {e}")?,
     }
+    match &enriched {
+        Ok(s) => writeln!(
+            out,
+            "  enricher:  {} alerts from {} batch(es): {} issues opened, {} repeats commented, {} discarded, {} notified, {} failed",
+            s.alerts, s.batches, s.created, s.commented, s.discarded, s.notified, s.failed
+        )?,
+        Err(e) => writeln!(out, "  enricher: FAILED: {e}")?,
+    }
     writeln!(out, "  raw copies:  {}", lake.join("raw").display())?;
     writeln!(out, "  parquet:     {}", lake.join("parquet").display())?;
     writeln!(out, "  quarantine:  {}", lake.join("quarantine").display())?;
     writeln!(out, "  stream:      {}", lake.join("stream").display())?;
+    writeln!(out, "  issues:      {}", issues.display())?;
+    if let Some(first) = &first_issue {
+        writeln!(out, "  first issue: {}", first.display())?;
+    }
     writeln!(
         out,
         "  events per table (read back from the Parquet footers):"
@@ -143,5 +175,6 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
     print!("{out}");
     result?;
     streamed?;
+    enriched?;
     Ok(())
 }

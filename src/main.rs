@@ -8,7 +8,7 @@ mod progress;
 
 use anyhow::Context;
 use clap::Parser;
-use cli::{Cli, Command, FixturesCommand, ForwardAction, SchemaCommand};
+use cli::{Cli, Command, FixturesCommand, ForwardAction, PolicyCommand, SchemaCommand};
 use falconry_common::config::{ConfigError, Override};
 use falconry_common::telemetry::{Registry, init_logging, serve_admin};
 use std::process::ExitCode;
@@ -112,12 +112,70 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Enrich(args) => {
+            let mut flags = Vec::new();
+            for (key, value) in [
+                ("enricher.from", &args.from),
+                ("enricher.queue", &args.queue),
+                ("enricher.issues", &args.issues),
+                ("enricher.state", &args.state),
+                ("admin.listen", &args.admin),
+            ] {
+                if let Some(v) = value {
+                    flags.push(Override::new(key, v.as_str()));
+                }
+            }
+            if args.until_empty {
+                flags.push(Override::new("enricher.until_empty", true));
+            }
+            let config = config::load(cli.config.as_deref(), &flags)?;
+            init_logging(&config.log);
+            enrich(&config).await
+        }
+        Command::Policy(PolicyCommand::Eval {
+            input,
+            policy,
+            data,
+        }) => {
+            let config = config::load(cli.config.as_deref(), &[])?;
+            let e = config.enricher();
+            let (files, data) = if policy.is_empty() {
+                (
+                    e.policy.clone(),
+                    if data.is_empty() {
+                        e.policy_data.clone()
+                    } else {
+                        data
+                    },
+                )
+            } else {
+                (policy, data)
+            };
+            let policy = falconry_enricher::policy::Policy::load(&files, &data)
+                .map_err(|err| ConfigError::Invalid(vec![format!("policy: {err}")]))?;
+            let text = std::fs::read_to_string(&input)
+                .with_context(|| format!("reading {}", input.display()))?;
+            let value: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not JSON", input.display()))?;
+            let input = falconry_enricher::policy::eval_input(&value, &e.event_types)?;
+            let decision = policy.evaluate(&input)?;
+            println!("{}", serde_json::to_string_pretty(&decision)?);
+            Ok(())
+        }
         Command::CheckConfig => {
             let config = config::load(cli.config.as_deref(), &[])?;
             let mut problems = Vec::new();
             // Each daemon section present is checked; a file with none configures nothing.
-            if config.forwarder.is_none() && config.streamer.is_none() {
-                problems.push("no [forwarder] or [streamer] section: nothing to run".to_owned());
+            if config.forwarder.is_none() && config.streamer.is_none() && config.enricher.is_none()
+            {
+                problems.push(
+                    "no [forwarder], [streamer] or [enricher] section: nothing to run".to_owned(),
+                );
+            }
+            if let Some(Err(ConfigError::Invalid(p))) =
+                config.enricher.as_ref().map(|s| s.validate())
+            {
+                problems.extend(p);
             }
             if let Some(Err(ConfigError::Invalid(p))) =
                 config.forwarder.as_ref().map(|f| f.validate())
@@ -254,6 +312,48 @@ async fn forward(config: &config::Config) -> anyhow::Result<()> {
     }
     let summary = forwarder.run(shutdown).await?;
     tracing::info!(?summary, "done");
+    Ok(())
+}
+
+async fn enrich(config: &config::Config) -> anyhow::Result<()> {
+    let settings = config.enricher().validate()?;
+    let until_empty = settings.until_empty;
+    let admin = config
+        .admin
+        .addr()
+        .map_err(|e| ConfigError::Invalid(vec![format!("admin.listen: {e}")]))?;
+    let shutdown = falconry_common::shutdown::on_signal();
+    let mut registry = Registry::default();
+    let enricher = falconry_enricher::Enricher::new(settings, &mut registry).await?;
+    if let Some(addr) = admin {
+        serve_admin(
+            addr,
+            Arc::new(registry),
+            enricher.health.clone(),
+            shutdown.clone(),
+        )
+        .await
+        .with_context(|| format!("admin port {addr}"))?;
+    }
+    let s = enricher.run(shutdown).await?;
+    println!(
+        "{} batch(es), {} alert(s): {} issue(s) opened, {} repeat(s) commented, {} already handled, {} discarded, {} notified, {} failed; {} line(s) quarantined",
+        s.batches,
+        s.alerts,
+        s.created,
+        s.commented,
+        s.duplicates,
+        s.discarded,
+        s.notified,
+        s.failed,
+        s.quarantined_lines
+    );
+    if until_empty && s.failed > 0 {
+        anyhow::bail!(
+            "{} alert(s) failed; their batches will be read again",
+            s.failed
+        );
+    }
     Ok(())
 }
 

@@ -11,6 +11,6 @@ mod writer;
 
 pub use conditional::{Precondition, Swap, Tag};
 pub use error::StoreError;
-pub use location::Location;
+pub use location::{Location, join};
 pub use object_store::{ObjectInfo, ObjectReader, Store};
 pub use writer::{ObjectWriter, Written};

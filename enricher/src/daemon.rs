@@ -1,0 +1,507 @@
+//! The enricher daemon: takes stream batches (from S3 event notifications on
+//! a queue, or by scanning the streamer's destination), reads their alerts,
+//! hands each to the pipeline, and acknowledges a batch (deletes the message,
+//! or moves the scan cursor) only when every alert in it has a durable
+//! outcome and its unreadable lines are in the quarantine. A batch with a
+//! failed alert is retried (redelivery, or the next scan); alerts already
+//! handled are recognised by the dedup records and skipped.
+//!
+//! SIGTERM stops intake; alerts in flight finish (their issue calls are
+//! bounded by the tracker's own timeouts) or stay unacknowledged.
+
+use crate::alert::normalize::Selection;
+use crate::config::{Input, Issues, Settings};
+use crate::dedup::{DedupStore, Fingerprinter};
+use crate::input::Scanner;
+use crate::input::batch::{BadLine, read_batch};
+use crate::input::notice::{self, Notice};
+use crate::metrics::Metrics;
+use crate::pipeline::{Outcome, Pipeline, PipelineError};
+use crate::policy::Policy;
+use crate::render::Renderer;
+use crate::slack::{Slack, SlackSettings};
+use crate::tracker::{DirTracker, GitHub, Tracker};
+use bytes::Bytes;
+use falconry_common::config::ConfigError;
+use falconry_common::queue::{Message, Queue, SqsQueue};
+use falconry_common::telemetry::{Health, Registry};
+use falconry_common::{Location, Store, aws};
+use futures::StreamExt;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+/// Counts of one run.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Summary {
+    pub batches: u64,
+    pub alerts: u64,
+    pub created: u64,
+    pub commented: u64,
+    pub duplicates: u64,
+    pub discarded: u64,
+    pub notified: u64,
+    pub failed: u64,
+    pub quarantined_lines: u64,
+}
+
+impl Summary {
+    fn add(&mut self, other: &Summary) {
+        self.batches += other.batches;
+        self.alerts += other.alerts;
+        self.created += other.created;
+        self.commented += other.commented;
+        self.duplicates += other.duplicates;
+        self.discarded += other.discarded;
+        self.notified += other.notified;
+        self.failed += other.failed;
+        self.quarantined_lines += other.quarantined_lines;
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnricherError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("enricher setup: {0}")]
+    Setup(String),
+    #[error("state store: {0}")]
+    State(#[from] falconry_common::StoreError),
+    #[error("queue: {0}")]
+    Queue(#[from] falconry_common::queue::QueueError),
+}
+
+/// Runs the enricher until `shutdown` (or, with `until_empty`, until there is
+/// nothing left), with its own metrics registry.
+pub async fn run(
+    settings: Settings,
+    shutdown: CancellationToken,
+) -> Result<Summary, EnricherError> {
+    Enricher::new(settings, &mut Registry::default())
+        .await?
+        .run(shutdown)
+        .await
+}
+
+enum Source {
+    Queue(Queue),
+    Scan(Scanner),
+}
+
+/// The enricher, built and checked, not yet running.
+pub struct Enricher {
+    settings: Settings,
+    pipeline: Arc<Pipeline>,
+    source: Source,
+    /// Object store for batches announced on the queue (any bucket).
+    batch_store: Option<Store>,
+    state: Store,
+    state_prefix: String,
+    selection: Selection,
+    metrics: Metrics,
+    pub health: Arc<Health>,
+}
+
+async fn store_for(location: &Location) -> Result<Store, EnricherError> {
+    let client = match location {
+        Location::S3 { .. } => Some(aws::s3_client(&aws::sdk_config(&Default::default()).await)),
+        Location::Local { .. } => None,
+    };
+    Store::new(location, client).map_err(EnricherError::Setup)
+}
+
+impl Enricher {
+    /// Loads the policy and templates (a bad one is a configuration error),
+    /// builds the clients. No network call.
+    pub async fn new(
+        settings: Settings,
+        registry: &mut Registry,
+    ) -> Result<Enricher, EnricherError> {
+        let metrics = Metrics::new(registry);
+        let policy = Policy::load(&settings.policy, &settings.policy_data)
+            .map_err(|e| ConfigError::Invalid(vec![format!("enricher.policy: {e}")]))?;
+        let renderer = Renderer::new(settings.templates.as_deref())
+            .map_err(|e| ConfigError::Invalid(vec![format!("enricher.templates: {e}")]))?;
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("falconry/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| EnricherError::Setup(format!("HTTP client: {e}")))?;
+        let tracker = match &settings.issues {
+            Issues::Dir(path) => Tracker::Dir(DirTracker::new(path)),
+            Issues::GitHub(g) => Tracker::GitHub(
+                GitHub::new(g.clone(), http.clone())
+                    .map_err(|e| ConfigError::Invalid(vec![format!("enricher.github: {e}")]))?,
+            ),
+        };
+        let slack = match &settings.slack_webhook {
+            Some(url) => Some(
+                Slack::new(
+                    SlackSettings {
+                        webhook_url: url.clone(),
+                        timeout: Duration::from_secs(10),
+                    },
+                    http.clone(),
+                )
+                .map_err(|e| ConfigError::Invalid(vec![format!("enricher.slack: {e}")]))?,
+            ),
+            None => None,
+        };
+        let state = store_for(&settings.state).await?;
+        let state_prefix = settings.state.prefix().trim_matches('/').to_owned();
+        let dedup = DedupStore::new(state.clone(), &state_prefix);
+        let (source, batch_store) = match &settings.input {
+            Input::Scan(from) => {
+                let store = store_for(from).await?;
+                (
+                    Source::Scan(Scanner::new(
+                        store,
+                        from.prefix(),
+                        state.clone(),
+                        &state_prefix,
+                    )),
+                    None,
+                )
+            }
+            Input::Queue(q) => {
+                let aws_settings = aws::AwsSettings {
+                    region: aws::region_from_queue_url(q),
+                    ..Default::default()
+                };
+                let conf = aws::sdk_config(&aws_settings).await;
+                let s3 = aws::s3_client(&aws::sdk_config(&Default::default()).await);
+                (
+                    Source::Queue(Queue::Sqs(SqsQueue::new(aws::sqs_client(&conf), q.clone()))),
+                    Some(Store::s3(s3, "announced-bucket")),
+                )
+            }
+        };
+        let pipeline = Pipeline::new(
+            policy,
+            renderer,
+            tracker,
+            dedup,
+            Fingerprinter::new(settings.dedup_fields.clone()),
+            slack,
+            settings.repo.clone(),
+            settings.dedup_window,
+            settings.claim_ttl,
+            settings.athena_database.clone(),
+            settings.history_window,
+            metrics.clone(),
+        );
+        let health = Arc::new(Health::new(
+            settings.poll_interval.max(Duration::from_secs(20)) * 6 + settings.visibility_timeout,
+        ));
+        Ok(Enricher {
+            selection: Selection {
+                extra: settings.event_types.clone(),
+            },
+            settings,
+            pipeline: Arc::new(pipeline),
+            source,
+            batch_store,
+            state,
+            state_prefix,
+            metrics,
+            health,
+        })
+    }
+
+    pub async fn run(self, shutdown: CancellationToken) -> Result<Summary, EnricherError> {
+        info!(tracker = %self.pipeline.tracker.name(), "enricher started");
+        self.health.set_ready(true);
+        let result = match &self.source {
+            Source::Scan(scanner) => self.scan(scanner, &shutdown).await,
+            Source::Queue(queue) => self.consume(queue, &shutdown).await,
+        };
+        self.health.set_ready(false);
+        if let Ok(s) = &result {
+            info!(?s, "enricher stopped");
+        }
+        result
+    }
+
+    async fn scan(
+        &self,
+        scanner: &Scanner,
+        shutdown: &CancellationToken,
+    ) -> Result<Summary, EnricherError> {
+        let mut total = Summary::default();
+        while !shutdown.is_cancelled() {
+            self.health.beat();
+            let pending = match scanner.pending().await {
+                Ok(p) => p,
+                Err(e) if !self.settings.until_empty => {
+                    warn!(error = %e, "listing stream batches failed; trying again");
+                    sleep(self.settings.poll_interval, shutdown).await;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let mut failed = false;
+            // Partitions are independent; within one, batches go in order so
+            // the cursor only ever moves past finished work.
+            for (_, batches) in pending {
+                for o in batches {
+                    if shutdown.is_cancelled() {
+                        break;
+                    }
+                    let (summary, ok) = self.batch(scanner.store(), &o.key, shutdown).await;
+                    total.add(&summary);
+                    if !ok {
+                        failed = true;
+                        break;
+                    }
+                    scanner.done(&o.key).await?;
+                }
+            }
+            if self.settings.until_empty && !failed {
+                break;
+            }
+            if self.settings.until_empty && failed {
+                // Nothing is lost (the cursor did not move); say so and stop.
+                warn!(
+                    failed = total.failed,
+                    "some alerts failed; their batches will be read again on the next run"
+                );
+                break;
+            }
+            sleep(self.settings.poll_interval, shutdown).await;
+        }
+        Ok(total)
+    }
+
+    async fn consume(
+        &self,
+        queue: &Queue,
+        shutdown: &CancellationToken,
+    ) -> Result<Summary, EnricherError> {
+        let mut total = Summary::default();
+        let visibility = self.settings.visibility_timeout;
+        while !shutdown.is_cancelled() {
+            self.health.beat();
+            let wait = if self.settings.until_empty {
+                Duration::from_secs(1)
+            } else {
+                Duration::from_secs(20)
+            };
+            let messages = tokio::select! {
+                r = queue.receive(10, wait, visibility) => r,
+                _ = shutdown.cancelled() => break,
+            };
+            let messages = match messages {
+                Ok(m) => m,
+                Err(e) => {
+                    warn!(error = %e, "receive failed; trying again");
+                    sleep(Duration::from_secs(5), shutdown).await;
+                    continue;
+                }
+            };
+            if messages.is_empty() {
+                if self.settings.until_empty {
+                    break;
+                }
+                continue;
+            }
+            let results = futures::stream::iter(messages)
+                .map(|m| self.message(queue, m, shutdown))
+                .buffer_unordered(2)
+                .collect::<Vec<_>>()
+                .await;
+            for s in results {
+                total.add(&s);
+            }
+        }
+        Ok(total)
+    }
+
+    #[tracing::instrument(skip_all, fields(message = %m.id))]
+    async fn message(&self, queue: &Queue, m: Message, shutdown: &CancellationToken) -> Summary {
+        let mut summary = Summary::default();
+        let objects = match notice::decode(&m.body) {
+            Ok(Notice::Batches(b)) => b,
+            Ok(Notice::Nothing(why)) => {
+                info!(why, "message without work");
+                if let Err(e) = queue.delete(&m).await {
+                    warn!(error = %e, "delete failed");
+                }
+                return summary;
+            }
+            Err(e) => {
+                // Not ours to read: leave it for the DLQ (released, not deleted).
+                warn!(error = %e, "unreadable message");
+                self.metrics.batch("unreadable_message");
+                let _ = queue
+                    .release(&m, &e.to_string(), Duration::from_secs(60))
+                    .await;
+                return summary;
+            }
+        };
+        // Keep the message invisible while its alerts are handled.
+        let beat = CancellationToken::new();
+        let heartbeat = {
+            let (queue, m, beat) = (queue.clone(), m.clone(), beat.clone());
+            let every = self.settings.visibility_timeout / 3;
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep(every) => {}
+                        _ = beat.cancelled() => return,
+                    }
+                    if let Err(e) = queue.extend(&m, every * 3).await {
+                        warn!(error = %e, "visibility heartbeat failed");
+                    }
+                }
+            })
+        };
+        let _stop = beat.clone().drop_guard();
+        let mut ok = true;
+        for o in objects {
+            let store = match &self.batch_store {
+                Some(s) => s.with_bucket(&o.bucket),
+                None => continue,
+            };
+            let (s, done) = self.batch(&store, &o.key, shutdown).await;
+            summary.add(&s);
+            ok &= done;
+        }
+        beat.cancel();
+        let _ = heartbeat.await;
+        let result = if ok {
+            queue.delete(&m).await
+        } else {
+            queue
+                .release(&m, "some alerts failed", Duration::from_secs(30))
+                .await
+        };
+        if let Err(e) = result {
+            warn!(error = %e, "acknowledging the message failed; it will come back and be recognised");
+        }
+        summary
+    }
+
+    /// Reads one batch and handles its alerts. `true` when every alert has a
+    /// durable outcome and bad lines are quarantined.
+    #[tracing::instrument(skip_all, fields(batch = %key))]
+    async fn batch(
+        &self,
+        store: &Store,
+        key: &str,
+        shutdown: &CancellationToken,
+    ) -> (Summary, bool) {
+        let mut summary = Summary {
+            batches: 1,
+            ..Summary::default()
+        };
+        let bytes = match store.get_bytes(key).await {
+            Ok(b) => b,
+            Err(e) if e.is_not_found() => {
+                warn!(error = %e, "batch is gone; nothing to read");
+                self.metrics.batch("missing");
+                return (summary, true);
+            }
+            Err(e) => {
+                warn!(error = %e, "reading the batch failed");
+                self.metrics.batch("failed");
+                return (summary, false);
+            }
+        };
+        let selection = self.selection.clone();
+        let key_owned = key.to_owned();
+        let read =
+            tokio::task::spawn_blocking(move || read_batch(&key_owned, &bytes, &selection)).await;
+        let contents = match read {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => {
+                // A batch that cannot be opened at all: quarantine it whole.
+                warn!(error = %e, "batch unreadable; quarantined");
+                let bad = vec![BadLine {
+                    line: 0,
+                    reason: e.to_string(),
+                    text: String::new(),
+                }];
+                let ok = self.quarantine(key, &bad).await;
+                self.metrics
+                    .batch(if ok { "quarantined" } else { "failed" });
+                return (summary, ok);
+            }
+            Err(e) => {
+                warn!(error = %e, "batch reader panicked");
+                return (summary, false);
+            }
+        };
+        summary.quarantined_lines = contents.bad.len() as u64;
+        if !contents.bad.is_empty() {
+            self.metrics
+                .quarantined_lines
+                .inc_by(contents.bad.len() as u64);
+            if !self.quarantine(key, &contents.bad).await {
+                return (summary, false);
+            }
+        }
+        summary.alerts = contents.alerts.len() as u64;
+        let pipeline = &self.pipeline;
+        let results: Vec<Result<Outcome, PipelineError>> = futures::stream::iter(&contents.alerts)
+            .map(|(alert, raw)| async move {
+                if shutdown.is_cancelled() {
+                    return Err(PipelineError::Busy {
+                        fingerprint: "shutting down".into(),
+                    });
+                }
+                pipeline.handle(alert, raw).await
+            })
+            .buffered(self.settings.concurrency)
+            .collect()
+            .await;
+        let mut ok = true;
+        for (r, (alert, _)) in results.into_iter().zip(&contents.alerts) {
+            match r {
+                Ok(Outcome::Created(_)) => summary.created += 1,
+                Ok(Outcome::Commented(_)) => summary.commented += 1,
+                Ok(Outcome::Duplicate) => summary.duplicates += 1,
+                Ok(Outcome::Discarded) => summary.discarded += 1,
+                Ok(Outcome::Notified) => summary.notified += 1,
+                Err(e) => {
+                    ok = false;
+                    summary.failed += 1;
+                    self.metrics.error(e.kind());
+                    self.metrics.alert(alert.kind.as_str(), "failed");
+                    warn!(alert = %alert.id, error = %e, "alert not handled; the batch will be read again");
+                }
+            }
+        }
+        self.metrics.batch(if ok { "done" } else { "failed" });
+        (summary, ok)
+    }
+
+    /// Writes the unreadable lines of `key` beside the state: one JSON object
+    /// per line with its number, the reason and the text. Idempotent (the
+    /// object name derives from the batch key).
+    async fn quarantine(&self, key: &str, bad: &[BadLine]) -> bool {
+        let name = key.replace('/', "~");
+        let qkey =
+            falconry_common::store::join(&self.state_prefix, &format!("quarantine/{name}.jsonl"));
+        let mut body = String::new();
+        for b in bad {
+            body.push_str(
+                &serde_json::json!({"batch": key, "line": b.line, "reason": b.reason, "text": b.text}).to_string(),
+            );
+            body.push('\n');
+        }
+        match self.state.put_bytes(&qkey, Bytes::from(body)).await {
+            Ok(_) => {
+                warn!(lines = bad.len(), quarantine = %qkey, "unreadable lines set aside");
+                true
+            }
+            Err(e) => {
+                warn!(error = %e, "writing the quarantine failed; the batch will be read again");
+                false
+            }
+        }
+    }
+}
+
+async fn sleep(wait: Duration, shutdown: &CancellationToken) {
+    tokio::select! { _ = tokio::time::sleep(wait) => {}, _ = shutdown.cancelled() => {} }
+}

@@ -1,0 +1,25 @@
+//! The enricher: stream batches → detections → context → Rego policy →
+//! deduplicated GitHub issues and Slack notices.
+//!
+//! Where an alert travels: `input/` (which batches, from a queue or a scan;
+//! read the lines, keep the detections) → `alert/` (one model for every shape)
+//! → `policy.rs` (what to do) → `dedup/` (new issue, repeat, or already done)
+//! → `render/` (a safe Markdown body) → `tracker/` (GitHub or a directory of
+//! Markdown files) and `slack.rs`. `pipeline.rs` drives one alert through it;
+//! `daemon.rs` runs the loop.
+
+pub mod alert;
+pub mod config;
+pub mod daemon;
+pub mod decision;
+pub mod dedup;
+pub mod input;
+pub mod metrics;
+pub mod pipeline;
+pub mod policy;
+pub mod render;
+pub mod slack;
+pub mod tracker;
+
+pub use config::{EnricherConfig, Settings};
+pub use daemon::{Enricher, EnricherError, Summary, run};

@@ -1,0 +1,550 @@
+//! One alert's way through: context → policy → dedup → issue or comment →
+//! Slack. Returns only once the outcome is durable (the issue exists and the
+//! dedup record says so, or the policy discarded it), so the caller may then
+//! acknowledge the batch.
+//!
+//! The dedup rules are in `dedup/record.rs`; this file does the I/O they call
+//! for, in the order that keeps one issue per fingerprint when replicas race
+//! and when a process dies half-way: claim (compare-and-swap) → create (with
+//! the marker) → record the issue; repeat: record the occurrence as pending →
+//! comment (with its own marker) → clear pending.
+
+use crate::alert::{Alert, Enrichment};
+use crate::decision::{Action, Decision};
+use crate::dedup::{
+    DedupError, DedupStore, Fingerprinter, Loaded, Next, Record, next, occurrence_key,
+};
+use crate::metrics::Metrics;
+use crate::policy::Policy;
+use crate::render::{self, CommentView, IssueView, Renderer};
+use crate::slack::{Slack, SlackNotice};
+use crate::tracker::{IssueRef, NewIssue, Tracker, TrackerError};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tracing::{debug, info, warn};
+
+/// Compare-and-swap rounds before giving up on one alert (each round is a
+/// read and a conditional write; losing many in a row means heavy contention).
+const MAX_ROUNDS: usize = 40;
+/// Pause between looks at a claim another replica holds.
+const WAIT_STEP: Duration = Duration::from_millis(250);
+
+/// What became of an alert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Discarded,
+    Notified,
+    Created(IssueRef),
+    Commented(IssueRef),
+    /// This occurrence was handled before (redelivery, or the same event twice).
+    Duplicate,
+}
+
+impl Outcome {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Outcome::Discarded => "discarded",
+            Outcome::Notified => "notified",
+            Outcome::Created(_) => "created",
+            Outcome::Commented(_) => "commented",
+            Outcome::Duplicate => "duplicate",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Tracker(#[from] TrackerError),
+    #[error(transparent)]
+    Dedup(#[from] DedupError),
+    #[error("alert {alert_id}: rendering failed: {message}")]
+    Render { alert_id: String, message: String },
+    #[error("fingerprint {fingerprint}: another replica is still creating its issue")]
+    Busy { fingerprint: String },
+    #[error("fingerprint {fingerprint}: gave up after {MAX_ROUNDS} conflicting updates")]
+    Contended { fingerprint: String },
+}
+
+impl PipelineError {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PipelineError::Tracker(e) => e.kind(),
+            PipelineError::Dedup(_) => "dedup_store",
+            PipelineError::Render { .. } => "render",
+            PipelineError::Busy { .. } => "busy",
+            PipelineError::Contended { .. } => "contended",
+        }
+    }
+}
+
+/// Everything an alert needs, shared by the tasks of one enricher.
+pub struct Pipeline {
+    pub policy: Policy,
+    pub renderer: Renderer,
+    pub tracker: Tracker,
+    pub dedup: DedupStore,
+    pub fingerprinter: Fingerprinter,
+    pub slack: Option<Slack>,
+    /// Repository when the policy names none.
+    pub default_repo: String,
+    /// This replica's id in claims.
+    pub me: String,
+    pub window: Duration,
+    pub claim_ttl: Duration,
+    pub athena_database: String,
+    pub history_window: Duration,
+    pub metrics: Metrics,
+    /// One task per fingerprint at a time within this process.
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl Pipeline {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        policy: Policy,
+        renderer: Renderer,
+        tracker: Tracker,
+        dedup: DedupStore,
+        fingerprinter: Fingerprinter,
+        slack: Option<Slack>,
+        default_repo: String,
+        window: Duration,
+        claim_ttl: Duration,
+        athena_database: String,
+        history_window: Duration,
+        metrics: Metrics,
+    ) -> Pipeline {
+        Pipeline {
+            policy,
+            renderer,
+            tracker,
+            dedup,
+            fingerprinter,
+            slack,
+            default_repo,
+            me: uuid::Uuid::new_v4().to_string(),
+            window,
+            claim_ttl,
+            athena_database,
+            history_window,
+            metrics,
+            locks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Handles one alert to a durable outcome.
+    #[tracing::instrument(skip_all, fields(alert = %alert.id, kind = alert.kind.as_str()))]
+    pub async fn handle(&self, alert: &Alert, raw: &str) -> Result<Outcome, PipelineError> {
+        let enrichment = Enrichment::default();
+        let decision = self.policy.decide(alert, &enrichment);
+        if decision.policy_error.is_some() {
+            self.metrics.policy_fallbacks.inc();
+        }
+        let outcome = match decision.action {
+            Action::Discard => {
+                debug!(reasons = ?decision.reasons, "discarded by policy");
+                Outcome::Discarded
+            }
+            Action::Notify => {
+                self.notify(alert, &decision, None).await;
+                Outcome::Notified
+            }
+            Action::Issue => self.issue(alert, raw, &decision, &enrichment).await?,
+        };
+        self.metrics.alert(alert.kind.as_str(), outcome.as_str());
+        if matches!(outcome, Outcome::Created(_) | Outcome::Commented(_)) {
+            let lag = (now_ms() - alert.time_ms).max(0) as f64 / 1000.0;
+            self.metrics.latency_seconds.observe(lag);
+        }
+        Ok(outcome)
+    }
+
+    fn repo(&self, decision: &Decision) -> String {
+        match decision.repo.as_deref() {
+            Some(r)
+                if r.split_once('/')
+                    .is_some_and(|(o, n)| !o.is_empty() && !n.is_empty()) =>
+            {
+                r.to_owned()
+            }
+            Some(r) => {
+                warn!(
+                    repo = r,
+                    "policy named a repository that is not owner/name; using the default"
+                );
+                self.default_repo.clone()
+            }
+            None => self.default_repo.clone(),
+        }
+    }
+
+    fn lock(&self, fingerprint: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        // Drop locks nobody holds, so the map stays small.
+        if locks.len() > 1024 {
+            locks.retain(|_, l| Arc::strong_count(l) > 1);
+        }
+        locks.entry(fingerprint.to_owned()).or_default().clone()
+    }
+
+    async fn issue(
+        &self,
+        alert: &Alert,
+        raw: &str,
+        decision: &Decision,
+        enrichment: &Enrichment,
+    ) -> Result<Outcome, PipelineError> {
+        let fp = self.fingerprinter.of(alert);
+        let key = occurrence_key(alert);
+        let lock = self.lock(&fp);
+        let _held = lock.lock().await;
+        let started = std::time::Instant::now();
+        for _ in 0..MAX_ROUNDS {
+            let loaded = self.dedup.load(&fp).await?;
+            let now = now_ms();
+            let rec = loaded.as_ref().map(|l| &l.record);
+            let tag = loaded.as_ref().map(|l| &l.tag);
+            let step = next(
+                rec,
+                &key,
+                alert.time_ms,
+                now,
+                &self.me,
+                ms(self.window),
+                ms(self.claim_ttl),
+            );
+            debug!(fingerprint = %fp, step = ?step, "dedup");
+            match step {
+                Next::Done => return Ok(Outcome::Duplicate),
+                Next::Wait => {
+                    if started.elapsed() > self.claim_ttl {
+                        return Err(PipelineError::Busy { fingerprint: fp });
+                    }
+                    tokio::time::sleep(WAIT_STEP).await;
+                }
+                Next::Create { previous } => {
+                    let claimed = Record::claimed(&fp, rec, previous, &self.me, now);
+                    if let Some(tag) = self.dedup.swap(&claimed, tag).await? {
+                        return self
+                            .open(
+                                alert,
+                                raw,
+                                decision,
+                                enrichment,
+                                &fp,
+                                &key,
+                                Loaded {
+                                    record: claimed,
+                                    tag,
+                                },
+                                None,
+                            )
+                            .await;
+                    }
+                }
+                Next::Expired { previous } => {
+                    let claimed = Record::claimed(&fp, rec, Some(previous), &self.me, now);
+                    if let Some(tag) = self.dedup.swap(&claimed, tag).await? {
+                        return self
+                            .open(
+                                alert,
+                                raw,
+                                decision,
+                                enrichment,
+                                &fp,
+                                &key,
+                                Loaded {
+                                    record: claimed,
+                                    tag,
+                                },
+                                None,
+                            )
+                            .await;
+                    }
+                }
+                Next::TakeOver => {
+                    // The claim's owner may have created the issue before it
+                    // died: look for the marker from just before its claim.
+                    let since =
+                        rec.and_then(|r| r.claim.as_ref()).map_or(now, |c| c.at_ms) - 60_000;
+                    let claimed = Record::claimed(&fp, rec, None, &self.me, now);
+                    if let Some(tag) = self.dedup.swap(&claimed, tag).await? {
+                        return self
+                            .open(
+                                alert,
+                                raw,
+                                decision,
+                                enrichment,
+                                &fp,
+                                &key,
+                                Loaded {
+                                    record: claimed,
+                                    tag,
+                                },
+                                Some(since),
+                            )
+                            .await;
+                    }
+                }
+                Next::Repeat { issue } => {
+                    let Some(l) = &loaded else { continue };
+                    if !self.tracker.is_open(&issue).await? {
+                        // Closed since: a new issue that links this one.
+                        let claimed = Record::claimed(&fp, rec, Some(issue), &self.me, now);
+                        if let Some(tag) = self.dedup.swap(&claimed, tag).await? {
+                            return self
+                                .open(
+                                    alert,
+                                    raw,
+                                    decision,
+                                    enrichment,
+                                    &fp,
+                                    &key,
+                                    Loaded {
+                                        record: claimed,
+                                        tag,
+                                    },
+                                    None,
+                                )
+                                .await;
+                        }
+                        continue;
+                    }
+                    let updated = l.record.repeated(&key, alert, &self.me, now);
+                    if let Some(tag) = self.dedup.swap(&updated, tag).await? {
+                        let before = l.record.last.as_ref().and_then(|s| s.alert());
+                        self.comment(
+                            alert,
+                            decision,
+                            &fp,
+                            &key,
+                            &issue,
+                            &updated,
+                            before.as_ref(),
+                        )
+                        .await?;
+                        self.posted(
+                            &fp,
+                            &key,
+                            Loaded {
+                                record: updated,
+                                tag,
+                            },
+                        )
+                        .await?;
+                        return Ok(Outcome::Commented(issue));
+                    }
+                }
+                Next::Resume { issue } => {
+                    let Some(l) = loaded else { continue };
+                    let since = l
+                        .record
+                        .pending
+                        .iter()
+                        .find(|p| p.key == key)
+                        .map_or(now, |p| p.at_ms)
+                        - 60_000;
+                    let marker = render::occurrence_marker(&key);
+                    if !self.tracker.has_comment(&issue, &marker, since).await? {
+                        self.comment(alert, decision, &fp, &key, &issue, &l.record, None)
+                            .await?;
+                    }
+                    self.posted(&fp, &key, l).await?;
+                    return Ok(Outcome::Commented(issue));
+                }
+            }
+        }
+        Err(PipelineError::Contended { fingerprint: fp })
+    }
+
+    /// Creates the issue under our claim (or finds the one a dead owner
+    /// created), then records it.
+    #[allow(clippy::too_many_arguments)]
+    async fn open(
+        &self,
+        alert: &Alert,
+        raw: &str,
+        decision: &Decision,
+        enrichment: &Enrichment,
+        fp: &str,
+        key: &str,
+        mut claimed: Loaded,
+        recover_since: Option<i64>,
+    ) -> Result<Outcome, PipelineError> {
+        let repo = self.repo(decision);
+        let marker = render::marker(fp);
+        let found = match recover_since {
+            Some(since) => self.tracker.find(&repo, &marker, since).await?,
+            None => None,
+        };
+        let issue = match found {
+            Some(issue) => {
+                info!(
+                    fingerprint = fp,
+                    issue = issue.number,
+                    "recovered the issue a previous attempt created"
+                );
+                issue
+            }
+            None => {
+                let athena_query = render::athena::host_window_query(
+                    &self.athena_database,
+                    alert.host.aid.as_deref(),
+                    alert.host.hostname.as_deref(),
+                    alert.time_ms,
+                    self.history_window,
+                );
+                let view = IssueView {
+                    alert,
+                    decision,
+                    enrichment,
+                    occurrences: 1,
+                    first_seen_ms: alert.time_ms,
+                    last_seen_ms: alert.time_ms,
+                    fingerprint: fp,
+                    previous: claimed.record.previous.last(),
+                    athena_query,
+                    raw_event: raw,
+                    version: env!("CARGO_PKG_VERSION"),
+                };
+                let title = self.renderer.title(&view);
+                let body = self
+                    .renderer
+                    .issue_body(&view)
+                    .map_err(|e| PipelineError::Render {
+                        alert_id: alert.id.clone(),
+                        message: e.to_string(),
+                    })?;
+                let new = NewIssue {
+                    title,
+                    body,
+                    labels: decision.labels.clone(),
+                    assignees: decision.assignees.clone(),
+                };
+                let issue = self.tracker.create(&repo, &new, &marker).await?;
+                info!(fingerprint = fp, repo = %issue.repo, issue = issue.number, "issue opened");
+                self.notify(alert, decision, Some(&issue)).await;
+                issue
+            }
+        };
+        for _ in 0..MAX_ROUNDS {
+            let opened = claimed.record.opened(issue.clone(), key, alert);
+            if self
+                .dedup
+                .swap(&opened, Some(&claimed.tag))
+                .await?
+                .is_some()
+            {
+                return Ok(Outcome::Created(issue));
+            }
+            // Someone touched the record while we created (a stale-claim
+            // takeover); write our issue over what is there now.
+            match self.dedup.load(fp).await? {
+                Some(l) => claimed = l,
+                None => {
+                    let fresh = Record::claimed(fp, None, None, &self.me, now_ms());
+                    if let Some(tag) = self.dedup.swap(&fresh, None).await? {
+                        claimed = Loaded { record: fresh, tag };
+                    }
+                }
+            }
+        }
+        Err(PipelineError::Contended {
+            fingerprint: fp.to_owned(),
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn comment(
+        &self,
+        alert: &Alert,
+        decision: &Decision,
+        fp: &str,
+        key: &str,
+        issue: &IssueRef,
+        record: &Record,
+        before: Option<&Alert>,
+    ) -> Result<(), PipelineError> {
+        let view = CommentView {
+            alert,
+            decision,
+            occurrences: record.occurrences,
+            first_seen_ms: record.first_seen_ms,
+            last_seen_ms: record.last_seen_ms,
+            fingerprint: fp,
+            changes: before
+                .map(|b| render::changes(b, alert))
+                .unwrap_or_default(),
+            occurrence_key: key,
+        };
+        let body = self
+            .renderer
+            .comment_body(&view)
+            .map_err(|e| PipelineError::Render {
+                alert_id: alert.id.clone(),
+                message: e.to_string(),
+            })?;
+        self.tracker
+            .comment(issue, &body, &render::occurrence_marker(key))
+            .await?;
+        info!(
+            fingerprint = fp,
+            issue = issue.number,
+            occurrences = record.occurrences,
+            "repeat commented"
+        );
+        Ok(())
+    }
+
+    async fn posted(&self, fp: &str, key: &str, mut l: Loaded) -> Result<(), PipelineError> {
+        for _ in 0..MAX_ROUNDS {
+            if !l.record.pending_for(key) {
+                return Ok(());
+            }
+            let done = l.record.posted(key);
+            if self.dedup.swap(&done, Some(&l.tag)).await?.is_some() {
+                return Ok(());
+            }
+            match self.dedup.load(fp).await? {
+                Some(fresh) => l = fresh,
+                None => return Ok(()),
+            }
+        }
+        Err(PipelineError::Contended {
+            fingerprint: fp.to_owned(),
+        })
+    }
+
+    /// Slack never blocks the issue: failures are logged and counted.
+    async fn notify(&self, alert: &Alert, decision: &Decision, issue: Option<&IssueRef>) {
+        let Some(slack) = &self.slack else { return };
+        let notice = SlackNotice {
+            severity: decision.severity.as_str().to_owned(),
+            title: alert.name.clone(),
+            host: alert.host_label().to_owned(),
+            user: alert.user_label().to_owned(),
+            issue_url: issue.map(|i| i.url.clone()),
+            channel: decision.slack_channel.clone(),
+            reasons: decision.reasons.clone(),
+        };
+        match slack.send(&notice).await {
+            Ok(()) => {
+                self.metrics.slack_sent.inc();
+            }
+            Err(e) => {
+                self.metrics.error(e.kind());
+                warn!(error = %e, "Slack notice failed; the issue is unaffected");
+            }
+        }
+    }
+}

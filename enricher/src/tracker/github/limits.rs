@@ -1,0 +1,234 @@
+//! GitHub's rate limits as the client keeps them, on tokio time (so tests can
+//! pause and advance it):
+//!
+//! - [`ContentLimiter`]: our own pace for content-creating requests (POST,
+//!   PATCH, PUT, DELETE), evenly spaced at `content_per_minute`, so that any
+//!   60-second window holds at most that many. GitHub's secondary limit is
+//!   about 80 a minute and asks for a second between such requests.
+//! - [`Hold`]: a time before which no request goes out at all, set when GitHub
+//!   says a limit is exhausted (`x-ratelimit-remaining: 0` until
+//!   `x-ratelimit-reset`, or `retry-after`).
+//! - [`limit_wait`]: reads a 403/429 and says how long GitHub wants us to wait.
+//!
+//! Nothing here sends requests or decides whether a wait is too long.
+
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use std::num::NonZeroU32;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::time::Instant;
+
+/// The first wait after a secondary limit that names no time (GitHub: "wait at
+/// least one minute"); it doubles for each further one in the same call.
+pub(super) const SECONDARY_MIN_WAIT: Duration = Duration::from_secs(60);
+
+/// Spaces content-creating requests evenly: each goes out at least
+/// `60 s / per_minute` after the previous one.
+pub(super) struct ContentLimiter {
+    interval: Duration,
+    next: Mutex<Option<Instant>>,
+}
+
+impl ContentLimiter {
+    pub fn new(per_minute: NonZeroU32) -> ContentLimiter {
+        ContentLimiter {
+            interval: Duration::from_secs(60) / per_minute.get(),
+            next: Mutex::new(None),
+        }
+    }
+
+    /// Waits for this request's slot. Slots are handed out in call order; a
+    /// caller that gives up while waiting leaves its slot unused (which only
+    /// slows the others down, never speeds them up).
+    pub async fn acquire(&self) {
+        let now = Instant::now();
+        let at = {
+            let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
+            let at = next.map_or(now, |n| n.max(now));
+            *next = Some(at + self.interval);
+            at
+        };
+        tokio::time::sleep_until(at).await;
+    }
+}
+
+/// No request leaves before this instant.
+#[derive(Default)]
+pub(super) struct Hold {
+    until: Mutex<Option<Instant>>,
+}
+
+impl Hold {
+    /// How long the next request must wait (zero when free to go).
+    pub fn remaining(&self) -> Duration {
+        let until = *self.until.lock().unwrap_or_else(|p| p.into_inner());
+        until.map_or(Duration::ZERO, |u| {
+            u.saturating_duration_since(Instant::now())
+        })
+    }
+
+    /// Holds all requests for `wait` from now (never shortens a longer hold).
+    pub fn extend(&self, wait: Duration) {
+        let until = Instant::now() + wait;
+        let mut held = self.until.lock().unwrap_or_else(|p| p.into_inner());
+        *held = Some(held.map_or(until, |h| h.max(until)));
+    }
+}
+
+/// `x-ratelimit-remaining`, if GitHub sent it.
+pub(super) fn remaining(headers: &HeaderMap) -> Option<u64> {
+    header_u64(headers, "x-ratelimit-remaining")
+}
+
+/// How long until `x-ratelimit-reset` (epoch seconds, GitHub's clock), plus a
+/// second so we do not arrive a moment early. At least one second.
+pub(super) fn until_reset(headers: &HeaderMap) -> Option<Duration> {
+    let reset = header_u64(headers, "x-ratelimit-reset")?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    Some(Duration::from_secs(reset.saturating_sub(now) + 1))
+}
+
+/// `retry-after` in seconds (GitHub sends seconds, never an HTTP date).
+pub(super) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    header_u64(headers, "retry-after").map(Duration::from_secs)
+}
+
+/// Whether a failed answer is a rate limit, and what GitHub asks us to wait.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Limited {
+    /// Not a rate limit.
+    No,
+    /// Wait this long (from `retry-after` or `x-ratelimit-reset`).
+    For(Duration),
+    /// A secondary limit that names no time: wait at least a minute, longer each time.
+    Unspecified,
+}
+
+/// GitHub's rules: 429 is always a limit; a 403 is one when it carries
+/// `retry-after`, `x-ratelimit-remaining: 0`, or a message about a rate
+/// limit. `retry-after` wins, then the reset time.
+pub(super) fn limit_wait(
+    status: StatusCode,
+    headers: &HeaderMap,
+    says_rate_limit: bool,
+) -> Limited {
+    let exhausted = remaining(headers) == Some(0);
+    let limited = status == StatusCode::TOO_MANY_REQUESTS
+        || (status == StatusCode::FORBIDDEN
+            && (retry_after(headers).is_some() || exhausted || says_rate_limit));
+    if !limited {
+        return Limited::No;
+    }
+    if let Some(wait) = retry_after(headers) {
+        return Limited::For(wait);
+    }
+    if exhausted && let Some(wait) = until_reset(headers) {
+        return Limited::For(wait);
+    }
+    Limited::Unspecified
+}
+
+fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
+    headers.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, String)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn content_requests_are_spaced_evenly() {
+        let limiter = ContentLimiter::new(NonZeroU32::new(30).unwrap());
+        let start = Instant::now();
+        let mut at = Vec::new();
+        for _ in 0..70 {
+            limiter.acquire().await;
+            at.push(Instant::now() - start);
+        }
+        assert_eq!(at[0], Duration::ZERO, "the first goes at once");
+        assert_eq!(at[1], Duration::from_secs(2));
+        for (i, t) in at.iter().enumerate() {
+            let in_window = at
+                .iter()
+                .filter(|u| **u >= *t && **u < *t + Duration::from_secs(60))
+                .count();
+            assert!(in_window <= 30, "window from request {i} holds {in_window}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_quiet_limiter_does_not_bank_a_burst() {
+        let limiter = ContentLimiter::new(NonZeroU32::new(60).unwrap());
+        limiter.acquire().await;
+        tokio::time::sleep(Duration::from_secs(600)).await;
+        let start = Instant::now();
+        limiter.acquire().await;
+        limiter.acquire().await;
+        assert_eq!(Instant::now() - start, Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn holds_only_grow() {
+        let hold = Hold::default();
+        assert_eq!(hold.remaining(), Duration::ZERO);
+        hold.extend(Duration::from_secs(30));
+        hold.extend(Duration::from_secs(5));
+        assert_eq!(hold.remaining(), Duration::from_secs(30));
+        tokio::time::advance(Duration::from_secs(31)).await;
+        assert_eq!(hold.remaining(), Duration::ZERO);
+    }
+
+    #[test]
+    fn github_limit_answers_are_read_as_documented() {
+        let forbidden = StatusCode::FORBIDDEN;
+        let too_many = StatusCode::TOO_MANY_REQUESTS;
+        assert_eq!(
+            limit_wait(forbidden, &headers(&[("retry-after", "30".into())]), false),
+            Limited::For(Duration::from_secs(30))
+        );
+        assert_eq!(
+            limit_wait(too_many, &HeaderMap::new(), false),
+            Limited::Unspecified
+        );
+        assert_eq!(
+            limit_wait(forbidden, &HeaderMap::new(), true),
+            Limited::Unspecified
+        );
+        assert_eq!(limit_wait(forbidden, &HeaderMap::new(), false), Limited::No);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let exhausted = headers(&[
+            ("x-ratelimit-remaining", "0".into()),
+            ("x-ratelimit-reset", (now + 120).to_string()),
+        ]);
+        match limit_wait(forbidden, &exhausted, false) {
+            Limited::For(w) => {
+                assert!(w >= Duration::from_secs(120) && w <= Duration::from_secs(122))
+            }
+            other => panic!("{other:?}"),
+        }
+        let past = headers(&[
+            ("x-ratelimit-remaining", "0".into()),
+            ("x-ratelimit-reset", (now - 100).to_string()),
+        ]);
+        assert_eq!(
+            limit_wait(forbidden, &past, false),
+            Limited::For(Duration::from_secs(1))
+        );
+    }
+}
