@@ -10,6 +10,7 @@
 
 pub mod alert;
 pub mod config;
+pub mod context;
 pub mod daemon;
 pub mod decision;
 pub mod dedup;

@@ -239,9 +239,22 @@ fn entities(a: &Alert, l: &Limits) -> Vec<Value> {
     let mut rows = Vec::new();
     let text = |s: &Option<String>| s.as_deref().map(|s| cell(s, l.cell));
     let id = |s: &Option<String>| s.as_deref().map(|s| code_cell(s, ID_CAP));
-    row(&mut rows, "Host", text(&a.host.hostname));
+    // Names that look like identifiers are code (copyable, not defanged);
+    // anything else is escaped prose.
+    let name = |s: &Option<String>| {
+        s.as_deref().map(|s| {
+            if looks_like_identifier(s) {
+                code_cell(s, ID_CAP)
+            } else {
+                cell(s, l.cell)
+            }
+        })
+    };
+    // Host and user names are identifiers: code cells, copyable and never
+    // defanged (IPs and domains below are indicators: defanged).
+    row(&mut rows, "Host", name(&a.host.hostname));
     row(&mut rows, "Agent id", id(&a.host.aid));
-    row(&mut rows, "Host domain", text(&a.host.domain));
+    row(&mut rows, "Host domain", name(&a.host.domain));
     row(&mut rows, "Local IP", text(&a.host.local_ip));
     row(&mut rows, "External IP", text(&a.host.external_ip));
     row(&mut rows, "MAC", id(&a.host.mac));
@@ -258,15 +271,25 @@ fn entities(a: &Alert, l: &Limits) -> Vec<Value> {
     row(
         &mut rows,
         "Other hosts",
-        list(&a.host.others, l.list, l.cell, false),
+        list(
+            &a.host.others,
+            l.list,
+            l.cell,
+            a.host.others.iter().all(|h| looks_like_identifier(h)),
+        ),
     );
-    row(&mut rows, "User", text(&a.user.name));
-    row(&mut rows, "User domain", text(&a.user.domain));
+    row(&mut rows, "User", name(&a.user.name));
+    row(&mut rows, "User domain", name(&a.user.domain));
     row(&mut rows, "User SID", id(&a.user.sid));
     row(
         &mut rows,
         "Other users",
-        list(&a.user.others, l.list, l.cell, false),
+        list(
+            &a.user.others,
+            l.list,
+            l.cell,
+            a.user.others.iter().all(|u| looks_like_identifier(u)),
+        ),
     );
     process(&mut rows, &a.process, l, Tree::Own);
     process(&mut rows, &a.parent, l, Tree::Parent);
@@ -358,9 +381,11 @@ fn process(rows: &mut Vec<Value>, p: &Process, l: &Limits, tree: Tree) {
             l.command_line / 2,
         ),
     };
-    // The image: its path when known (the name is its last part), else the name.
+    // The image: Falcon's FilePath is sometimes the whole path, sometimes
+    // only the directory (EPP detections), so join it with the name.
     let shown = match (&p.file_path, &p.file_name) {
-        (Some(path), _) => Some(code_cell(path, l.path)),
+        (Some(path), Some(name)) => Some(code_cell(&image_path(path, name), l.path)),
+        (Some(path), None) => Some(code_cell(path, l.path)),
         (None, Some(name)) => Some(code_cell(name, l.path)),
         (None, None) => None,
     };
@@ -377,6 +402,26 @@ fn process(rows: &mut Vec<Value>, p: &Process, l: &Limits, tree: Tree) {
         pid,
         p.process_id.as_deref().map(|s| code_cell(s, ID_CAP)),
     );
+}
+
+/// Host, domain and account names: letters, digits and `.-_@$\\`, no spaces.
+fn looks_like_identifier(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 256
+        && s.chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '-' | '_' | '@' | '$' | '\\'))
+}
+
+fn image_path(path: &str, name: &str) -> String {
+    if path.to_lowercase().ends_with(&name.to_lowercase()) {
+        path.to_owned()
+    } else if path.ends_with('\\') || path.ends_with('/') {
+        format!("{path}{name}")
+    } else if path.contains('\\') {
+        format!("{path}\\{name}")
+    } else {
+        format!("{path}/{name}")
+    }
 }
 
 fn sections(e: &Enrichment, l: &Limits) -> Vec<Value> {

@@ -3,4 +3,5 @@
 //! both on 127.0.0.1 with state the tests can inspect and faults they can arm.
 
 pub mod github;
+pub mod moto;
 pub mod slack;
