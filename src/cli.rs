@@ -42,6 +42,21 @@ pub enum Command {
     /// Print what the schema definition generates.
     #[command(subcommand)]
     Schema(SchemaCommand),
+    /// Probe a daemon's admin port (/healthz) for container health checks:
+    /// exit 0 when it answers 200, 1 otherwise.
+    Healthcheck(HealthcheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    /// URL to probe. Default: /healthz on the configured admin port
+    /// (`[admin] listen`, FALCONRY__ADMIN__LISTEN; 0.0.0.0:9090 unless set),
+    /// asked on 127.0.0.1 when it listens on every address.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Seconds to wait for the whole answer.
+    #[arg(long, default_value_t = 3)]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -60,6 +75,13 @@ pub enum SchemaCommand {
     },
     /// The column documentation in Markdown (docs/schema.md).
     Docs,
+    /// The AWS::Glue::Table resources of every table, as spliced into
+    /// deploy/cloudformation/falconry.yaml between its marker lines.
+    Glue {
+        /// Replace the generated block of this template in place instead of printing it.
+        #[arg(long)]
+        write: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

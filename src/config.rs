@@ -57,6 +57,7 @@ mod tests {
                 "not-a-real-secret",
             ),
             Override::new("streamer.client_secret", "not-a-real-secret"),
+            Override::new("enricher.github.private_key", TEST_KEY),
         ];
         let c = load(Some(&path), &secrets).expect("example parses");
         let s = c.forwarder().validate().expect("example validates");
@@ -67,5 +68,10 @@ mod tests {
         let live = st.live.expect("live settings");
         assert_eq!(live.base_url, "https://api.crowdstrike.com");
         assert_eq!(live.app_id, "falconry");
+        let en = c.enricher().validate().expect("enricher example validates");
+        assert_eq!(en.repo, "my-org/security-alerts");
     }
+
+    /// The enricher's GitHub App test key (test-only, never a real app's).
+    const TEST_KEY: &str = include_str!("../enricher/tests/support/github-app-test-key.pem");
 }

@@ -63,7 +63,7 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
         format: LogFormat::Text,
         level: "warn".into(),
     });
-    for sub in ["source", "queue", "lake", "stream.ndjson", "issues"] {
+    for sub in ["source", "queue", "lake", "stream.ndjson", "issues", "context"] {
         let p = dir.join(sub);
         if p.is_dir() {
             std::fs::remove_dir_all(&p).with_context(|| format!("clearing {}", p.display()))?;
@@ -98,9 +98,25 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
     .validate()?;
     let streamed =
         falconry_streamer::replay_file(&streamer, &recorded, 0, CancellationToken::new()).await;
-    // The enricher over the stream batches: detections → policy → Markdown issues.
+    // The enricher over the stream batches: detections → context → policy →
+    // Markdown issues. Context: GeoIP from generated databases, the user and
+    // asset lists of the fixtures, the host's history from the local Parquet;
+    // DNS and threat intel stay off (they would reach the internet).
     let issues = abs.join("issues");
+    let context_dir = abs.join("context");
+    let geoip = falconry_fixtures::write_geoip_fixtures(&context_dir)
+        .with_context(|| format!("writing GeoIP databases to {}", context_dir.display()))?;
+    let directory = falconry_fixtures::write_directory(&context_dir, &BatchOptions::default())
+        .with_context(|| format!("writing directory files to {}", context_dir.display()))?;
+    let mut context = falconry_enricher::context::config::ContextConfig::default();
+    context.geoip.city = Some(geoip.city.clone());
+    context.geoip.asn = Some(geoip.asn.clone());
+    context.directory.users = Some(directory.users.display().to_string());
+    context.directory.assets = Some(directory.assets.display().to_string());
+    context.history.backend = falconry_enricher::context::history::HistoryBackend::Parquet;
+    context.history.lake = Some(format!("file://{}", lake.display()));
     let enricher = falconry_enricher::EnricherConfig {
+        context,
         from: Some(format!("file://{}", lake.display())),
         issues: format!("dir://{}", issues.display()),
         until_empty: true,
@@ -161,6 +177,7 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
     writeln!(out, "  parquet:     {}", lake.join("parquet").display())?;
     writeln!(out, "  quarantine:  {}", lake.join("quarantine").display())?;
     writeln!(out, "  stream:      {}", lake.join("stream").display())?;
+    writeln!(out, "  context:     {} (GeoIP databases, users and assets)", context_dir.display())?;
     writeln!(out, "  issues:      {}", issues.display())?;
     if let Some(first) = &first_issue {
         writeln!(out, "  first issue: {}", first.display())?;

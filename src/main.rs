@@ -244,6 +244,32 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             print!("{}", athena::ddl(&tables, &target));
             Ok(())
         }
+        Command::Schema(SchemaCommand::Glue { write }) => {
+            use falconry_forwarder::schema::{self, glue};
+            let tables: Vec<_> = schema::table_names()
+                .into_iter()
+                .map(|t| &schema::table(t).def)
+                .collect();
+            let block = glue::resources(&tables, &glue::Target::default());
+            match write {
+                None => print!("{block}"),
+                Some(path) => {
+                    let template = std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                    let spliced = glue::splice(&template, &block)
+                        .with_context(|| format!("{}", path.display()))?;
+                    std::fs::write(&path, spliced)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                }
+            }
+            Ok(())
+        }
+        Command::Healthcheck(args) => {
+            // Every failure is "unhealthy" (exit 1), a configuration problem included.
+            healthcheck(cli.config.as_deref(), args)
+                .await
+                .map_err(|e| anyhow::anyhow!("unhealthy: {e:#}"))
+        }
         Command::Schema(SchemaCommand::Docs) => {
             use falconry_forwarder::schema::{self, docs};
             let tables: Vec<_> = schema::table_names()
@@ -289,6 +315,48 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// GETs the admin port's `/healthz` (or `--url`) with a timeout; Ok only on a 2xx answer.
+async fn healthcheck(
+    file: Option<&std::path::Path>,
+    args: cli::HealthcheckArgs,
+) -> anyhow::Result<()> {
+    let url = match args.url {
+        Some(u) => u,
+        None => {
+            let config = config::load(file, &[])?;
+            let addr = config
+                .admin
+                .addr()
+                .map_err(|e| anyhow::anyhow!("admin.listen: {e}"))?
+                .ok_or_else(|| anyhow::anyhow!("the admin port is off: nothing to probe"))?;
+            let host = match addr.ip() {
+                std::net::IpAddr::V4(ip) if ip.is_unspecified() => "127.0.0.1".to_owned(),
+                std::net::IpAddr::V6(ip) if ip.is_unspecified() => "[::1]".to_owned(),
+                std::net::IpAddr::V4(ip) => ip.to_string(),
+                std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            };
+            format!("http://{host}:{}/healthz", addr.port())
+        }
+    };
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(std::time::Duration::from_secs(args.timeout.max(1)))
+        .build()
+        .context("building the HTTP client")?;
+    let answer = client
+        .get(&url)
+        .send()
+        .await
+        .with_context(|| format!("GET {url}"))?;
+    let status = answer.status();
+    let body = answer.text().await.unwrap_or_default();
+    if !status.is_success() {
+        anyhow::bail!("GET {url}: {status} {}", body.trim());
+    }
+    println!("healthy: GET {url}: {status} {}", body.trim());
+    Ok(())
 }
 
 async fn forward(config: &config::Config) -> anyhow::Result<()> {

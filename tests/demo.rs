@@ -41,6 +41,27 @@ fn demo_runs_without_aws_and_reports_what_the_fixtures_hold() {
         "{stdout}"
     );
     assert!(dir.path().join("lake/stream/partition=0").is_dir());
+    // The enricher turned the stream's detections into Markdown issues.
+    let enricher = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("enricher:"))
+        .expect("enricher line");
+    assert!(enricher.contains(" 0 failed"), "{enricher}");
+    let opened: usize = enricher
+        .split(" issues opened")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("issues opened count");
+    assert!(opened > 0, "{enricher}");
+    let first = stdout
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("first issue: "))
+        .expect("first issue path");
+    let issue = std::fs::read_to_string(first.trim()).expect("first issue file");
+    assert!(issue.contains("falconry:fingerprint="), "{issue}");
+    let files = std::fs::read_dir(dir.path().join("issues/falconry/alerts")).unwrap().count();
+    assert_eq!(files, opened);
     let events_line = stdout
         .lines()
         .find(|l| l.trim_start().starts_with("events ") && l.contains(" rows in "))

@@ -183,3 +183,60 @@ async fn sigterm_flushes_the_streamers_open_batch() {
     offsets.sort();
     assert_eq!(offsets, events.iter().map(|e| e.offset).collect::<Vec<_>>());
 }
+
+/// The enricher binary, scanning a local lake without `--until-empty`: once
+/// its issues are written it keeps polling; SIGTERM stops it with exit 0,
+/// and a second run finds every batch done (the cursor was kept).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_enricher_between_batches() {
+    use falconry_fixtures::{StreamOptions, stream_events, stream_ndjson};
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let recorded = dir.path().join("stream.ndjson");
+    std::fs::write(
+        &recorded,
+        stream_ndjson(&stream_events(&StreamOptions::default())),
+    )
+    .unwrap();
+    let replay = Command::new(env!("CARGO_BIN_EXE_falconry"))
+        .args(["stream", "--from"])
+        .arg(&recorded)
+        .arg("--dest")
+        .arg(format!("file://{}", lake.display()))
+        .output()
+        .unwrap();
+    assert!(replay.status.success(), "{replay:?}");
+    let issues = dir.path().join("issues");
+    let start = |until_empty: bool| {
+        let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_falconry"));
+        c.args(["enrich", "--from"])
+            .arg(format!("file://{}", lake.display()))
+            .arg("--issues")
+            .arg(format!("dir://{}", issues.display()))
+            .env("FALCONRY__ADMIN__LISTEN", "off")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        if until_empty {
+            c.arg("--until-empty");
+        }
+        c.spawn().expect("start the enricher")
+    };
+    let mut child = start(false);
+    let cursor = issues.join(".falconry/scan/partition=0.json");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !cursor.exists() {
+        assert!(Instant::now() < deadline, "the enricher never finished its batch");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let pid = child.id().expect("pid").to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exits promptly")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    let again = start(true).wait_with_output().await.unwrap();
+    let out = String::from_utf8_lossy(&again.stdout);
+    assert!(again.status.success(), "{out}");
+    assert!(out.starts_with("0 batch(es), 0 alert(s)"), "{out}");
+}

@@ -1,11 +1,13 @@
 //! Plumbing that two or more falconry daemons need: configuration loading, AWS
-//! clients, the object store (S3 or a local directory), shutdown signalling and
-//! telemetry (logs, metrics, the admin port).
+//! clients, the object store (S3 or a local directory), shutdown signalling,
+//! telemetry (logs, metrics, the admin port) and the Falcon API login the
+//! streamer and the enricher share.
 //!
 //! Domain logic (what a notice, an event or an alert means) never lives here.
 
 pub mod aws;
 pub mod config;
+pub mod falcon_auth;
 pub mod queue;
 pub mod secret;
 pub mod shutdown;

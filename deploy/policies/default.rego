@@ -132,7 +132,11 @@ floor_steps := [step | some step in [intel_step, abuse_step, idp_step]; step.flo
 
 raised_rank := max({base_rank} | {step.floor | some step in floor_steps})
 
-asset_source := sprintf("Falcon rates the criticality of %s %s", [host_label, lower(c)]) if {
+asset_source := sprintf("The asset inventory rates the criticality of %s %s", [host_label, lower(c)]) if {
+	c := facts("directory").criticality
+	is_string(c)
+	lower(c) in {"high", "critical"}
+} else := sprintf("Falcon rates the criticality of %s %s", [host_label, lower(c)]) if {
 	c := facts("falcon_host").criticality
 	is_string(c)
 	lower(c) in {"high", "critical"}

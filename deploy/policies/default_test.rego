@@ -257,6 +257,13 @@ test_critical_asset_raises_one_level if {
 	reason == "Falcon rates the criticality of WS-0042 critical: severity raised one level, from high to critical."
 }
 
+test_inventory_criticality_raises_one_level if {
+	d := decide_enriched(base_alert, {"directory": available({"criticality": "high", "privileged": false})})
+	d.severity == "critical"
+	some reason in d.reasons
+	reason == "The asset inventory rates the criticality of WS-0042 high: severity raised one level, from high to critical."
+}
+
 test_medium_criticality_does_not_raise if {
 	d := decide_enriched(base_alert, {"falcon_host": available({"criticality": "medium"})})
 	d.severity == "high"

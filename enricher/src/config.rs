@@ -2,6 +2,7 @@
 //! `[enricher.github]` and `[enricher.slack]`) and its validation into typed
 //! [`Settings`], every problem reported at once, before any network call.
 
+use crate::context::config::ContextConfig;
 use crate::dedup::Field;
 use crate::tracker::github::{GitHubAuth, GitHubSettings};
 use falconry_common::config::{ConfigError, Problems};
@@ -78,6 +79,9 @@ pub struct EnricherConfig {
     pub github: GitHubConfig,
     #[serde(default)]
     pub slack: SlackConfig,
+    /// `[enricher.context]`: context providers (all off by default).
+    #[serde(default)]
+    pub context: ContextConfig,
 }
 
 /// `[enricher.github]`.
@@ -163,6 +167,7 @@ impl Default for EnricherConfig {
             claim_ttl: d_claim(),
             github: GitHubConfig::default(),
             slack: SlackConfig::default(),
+            context: ContextConfig::default(),
         }
     }
 }
@@ -202,6 +207,8 @@ pub struct Settings {
     pub visibility_timeout: Duration,
     pub claim_ttl: Duration,
     pub slack_webhook: Option<Secret>,
+    /// Built into providers when the enricher starts.
+    pub context: ContextConfig,
 }
 
 fn valid_repo(r: &str) -> bool {
@@ -359,6 +366,7 @@ impl EnricherConfig {
                 visibility_timeout: self.visibility_timeout,
                 claim_ttl: self.claim_ttl,
                 slack_webhook: self.slack.webhook_url.clone().filter(|s| !s.is_empty()),
+                context: self.context.clone(),
             }),
             _ => Err(ConfigError::Invalid(vec!["enricher: incomplete".into()])),
         }

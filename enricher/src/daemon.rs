@@ -176,7 +176,13 @@ impl Enricher {
                 )
             }
         };
+        let context = settings
+            .context
+            .build(http.clone(), registry)
+            .await
+            .map_err(ConfigError::Invalid)?;
         let pipeline = Pipeline::new(
+            context,
             policy,
             renderer,
             tracker,

@@ -10,6 +10,7 @@
 //! comment (with its own marker) → clear pending.
 
 use crate::alert::{Alert, Enrichment};
+use crate::context::Context;
 use crate::decision::{Action, Decision};
 use crate::dedup::{
     DedupError, DedupStore, Fingerprinter, Loaded, Next, Record, next, occurrence_key,
@@ -81,6 +82,8 @@ impl PipelineError {
 
 /// Everything an alert needs, shared by the tasks of one enricher.
 pub struct Pipeline {
+    /// Context providers, looked up before the policy decides.
+    pub context: Context,
     pub policy: Policy,
     pub renderer: Renderer,
     pub tracker: Tracker,
@@ -111,6 +114,7 @@ fn ms(d: Duration) -> i64 {
 impl Pipeline {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
+        context: Context,
         policy: Policy,
         renderer: Renderer,
         tracker: Tracker,
@@ -125,6 +129,7 @@ impl Pipeline {
         metrics: Metrics,
     ) -> Pipeline {
         Pipeline {
+            context,
             policy,
             renderer,
             tracker,
@@ -145,7 +150,7 @@ impl Pipeline {
     /// Handles one alert to a durable outcome.
     #[tracing::instrument(skip_all, fields(alert = %alert.id, kind = alert.kind.as_str()))]
     pub async fn handle(&self, alert: &Alert, raw: &str) -> Result<Outcome, PipelineError> {
-        let enrichment = Enrichment::default();
+        let enrichment = self.context.gather(alert).await;
         let decision = self.policy.decide(alert, &enrichment);
         if decision.policy_error.is_some() {
             self.metrics.policy_fallbacks.inc();

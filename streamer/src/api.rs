@@ -1,14 +1,16 @@
-//! The Falcon API calls the streamer makes: OAuth2 token (cached, renewed
-//! before expiry), discover, session refresh, and opening a partition's
-//! stream. Each answer is classified once here: credentials refused (a
-//! configuration error), rate limited (wait as told), session gone (discover
-//! again), or transient (back off and retry). Secrets never leave this file
-//! except in request headers.
+//! The Falcon API calls the streamer makes: discover, session refresh, and
+//! opening a partition's stream, with the OAuth2 token from the login the
+//! enricher shares (`falconry_common::falcon_auth`: cached, renewed before
+//! expiry, following `X-CS-Region`). Each answer is classified once here:
+//! credentials refused (a configuration error), rate limited (wait as told),
+//! session gone (discover again), or transient (back off and retry). Secrets
+//! never leave this file except in request headers.
 
 use crate::config::{Live, Start, StartName};
 use crate::discover::{self, Partition};
 use falconry_common::Secret;
-use std::time::{Duration, Instant};
+use falconry_common::falcon_auth::{AuthError, Credentials, Endpoint, FalconAuth, retry_wait};
+use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -24,21 +26,20 @@ pub enum ApiError {
     Transient(String),
 }
 
-/// Renew the token this long before it expires.
-const RENEW_BEFORE: Duration = Duration::from_secs(120);
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> ApiError {
+        match e {
+            AuthError::Rejected(status) => ApiError::Rejected(status),
+            AuthError::RateLimited(wait) => ApiError::RateLimited(wait),
+            AuthError::Transient(m) => ApiError::Transient(m),
+        }
+    }
+}
 
 pub struct Api {
     http: reqwest::Client,
     live: Live,
-    /// The API base; moves to the tenant's cloud when `X-CS-Region` says so.
-    base_url: std::sync::Mutex<String>,
-    token: tokio::sync::Mutex<Option<(Secret, Instant)>>,
-}
-
-#[derive(serde::Deserialize)]
-struct TokenAnswer {
-    access_token: Secret,
-    expires_in: Option<u64>,
+    auth: FalconAuth,
 }
 
 impl Api {
@@ -48,98 +49,34 @@ impl Api {
             .user_agent(concat!("falconry/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ApiError::Transient(format!("HTTP client: {e}")))?;
-        let base_url = std::sync::Mutex::new(live.base_url.clone());
-        Ok(Api {
-            http,
-            live,
-            base_url,
-            token: tokio::sync::Mutex::new(None),
-        })
+        let auth = FalconAuth::new(
+            http.clone(),
+            Credentials {
+                client_id: live.client_id.clone(),
+                client_secret: live.client_secret.clone(),
+                member_cid: live.member_cid.clone(),
+            },
+            Endpoint {
+                base_url: live.base_url.clone(),
+                auto_region: live.auto_region,
+            },
+            live.region_urls.clone(),
+        );
+        Ok(Api { http, live, auth })
     }
 
     fn url(&self, path: &str) -> String {
-        let base = self
-            .base_url
-            .lock()
-            .map(|b| b.clone())
-            .unwrap_or_else(|p| p.into_inner().clone());
-        format!("{base}{path}")
-    }
-
-    /// Where the token answer says the tenant lives, when that is another cloud than ours.
-    fn other_region(&self, resp: &reqwest::Response) -> Option<String> {
-        if !self.live.auto_region {
-            return None;
-        }
-        let region = resp
-            .headers()
-            .get("X-CS-Region")?
-            .to_str()
-            .ok()?
-            .trim()
-            .to_ascii_lowercase();
-        let url = self.live.region_urls.get(&region)?;
-        let current = self.base_url.lock().ok()?.clone();
-        (*url != current).then(|| url.clone())
+        self.auth.url(path)
     }
 
     /// A valid bearer token, from the cache or a new `POST /oauth2/token`.
     async fn token(&self) -> Result<Secret, ApiError> {
-        let mut cached = self.token.lock().await;
-        if let Some((t, expires)) = cached.as_ref() {
-            if Instant::now() + RENEW_BEFORE < *expires {
-                return Ok(t.clone());
-            }
-        }
-        let mut form = vec![
-            ("client_id", self.live.client_id.clone()),
-            ("client_secret", self.live.client_secret.expose().to_owned()),
-        ];
-        if let Some(m) = &self.live.member_cid {
-            form.push(("member_cid", m.clone()));
-        }
-        let mut resp = self
-            .http
-            .post(self.url("/oauth2/token"))
-            .form(&form)
-            .send()
-            .await
-            .map_err(transient)?;
-        if resp.status().is_success() {
-            if let Some(url) = self.other_region(&resp) {
-                tracing::info!(base = %url, "X-CS-Region: the tenant lives in another cloud; moving there");
-                if let Ok(mut b) = self.base_url.lock() {
-                    *b = url;
-                }
-                resp = self
-                    .http
-                    .post(self.url("/oauth2/token"))
-                    .form(&form)
-                    .send()
-                    .await
-                    .map_err(transient)?;
-            }
-        }
-        let status = resp.status().as_u16();
-        match status {
-            200 | 201 => {
-                let body = resp.bytes().await.map_err(transient)?;
-                let answer: TokenAnswer = serde_json::from_slice(&body)
-                    .map_err(|e| ApiError::Transient(format!("token answer: {e}")))?;
-                let expires =
-                    Instant::now() + Duration::from_secs(answer.expires_in.unwrap_or(1799));
-                *cached = Some((answer.access_token.clone(), expires));
-                tracing::debug!(expires_in = ?answer.expires_in, "OAuth2 token obtained");
-                Ok(answer.access_token)
-            }
-            400 | 401 | 403 => Err(ApiError::Rejected(status)),
-            _ => Err(classify(status, &resp)),
-        }
+        Ok(self.auth.token().await?)
     }
 
     /// Drops the cached token (after the API said it is no longer valid).
     pub async fn forget_token(&self) {
-        *self.token.lock().await = None;
+        self.auth.forget_token().await;
     }
 
     /// The partitions of this appId; empty while another (or a dead) session holds it.
@@ -240,21 +177,9 @@ fn transient(e: reqwest::Error) -> ApiError {
     ApiError::Transient(e.to_string())
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 fn classify(status: u16, resp: &reqwest::Response) -> ApiError {
     if status == 429 {
-        let wait = resp
-            .headers()
-            .get("X-RateLimit-RetryAfter")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| discover::retry_after(v, now_ms()))
-            .unwrap_or(Duration::from_secs(5));
+        let wait = retry_wait(resp.headers()).unwrap_or(Duration::from_secs(5));
         return ApiError::RateLimited(wait);
     }
     ApiError::Transient(format!("HTTP {status} from the Falcon API"))

@@ -3,6 +3,7 @@
 
 use crate::batch::Limits;
 use falconry_common::config::{ConfigError, Problems};
+use falconry_common::falcon_auth::{self, EndpointError};
 use falconry_common::{Location, Secret};
 use serde::Deserialize;
 use std::time::Duration;
@@ -151,26 +152,14 @@ impl StreamerConfig {
         if self.batch_max_age < Duration::from_millis(100) {
             p.add("streamer.batch_max_age", "must be at least 100ms");
         }
-        let auto_region = self.cloud.eq_ignore_ascii_case("auto");
-        let cloud = if auto_region {
-            "us-1"
-        } else {
-            self.cloud.as_str()
-        };
-        let base_url = match (&self.base_url, crate::discover::cloud_base_url(cloud)) {
-            (Some(u), _) if u.starts_with("https://") || u.starts_with("http://") => {
-                Some(u.trim_end_matches('/').to_owned())
-            }
-            (Some(u), _) => {
-                p.add("streamer.base_url", format!("{u:?} is not an http(s) URL"));
+        let endpoint = match falcon_auth::endpoint(&self.cloud, self.base_url.as_deref()) {
+            Ok(e) => Some(e),
+            Err(e @ EndpointError::NotHttp(_)) => {
+                p.add("streamer.base_url", e);
                 None
             }
-            (None, Some(u)) => Some(u.to_owned()),
-            (None, None) => {
-                p.add(
-                    "streamer.cloud",
-                    format!("{:?} is not us-1, us-2, eu-1, us-gov-1 or auto", self.cloud),
-                );
+            Err(e @ EndpointError::UnknownCloud(_)) => {
+                p.add("streamer.cloud", e);
                 None
             }
         };
@@ -186,8 +175,8 @@ impl StreamerConfig {
                 if self.idle_timeout < Duration::from_secs(1) {
                     p.add("streamer.idle_timeout", "must be at least 1s");
                 }
-                base_url.map(|base_url| Live {
-                    base_url,
+                endpoint.map(|endpoint| Live {
+                    base_url: endpoint.base_url,
                     client_id: id.clone(),
                     client_secret: secret.clone(),
                     member_cid: self.member_cid.clone(),
@@ -195,11 +184,8 @@ impl StreamerConfig {
                     start: self.start,
                     event_types: self.event_types.clone(),
                     idle_timeout: self.idle_timeout,
-                    auto_region,
-                    region_urls: crate::discover::CLOUDS
-                        .iter()
-                        .map(|(name, url)| ((*name).to_owned(), (*url).to_owned()))
-                        .collect(),
+                    auto_region: endpoint.auto_region,
+                    region_urls: falcon_auth::region_urls(),
                 })
             }
             _ => {

@@ -1,29 +1,13 @@
-//! The Falcon API side of a stream, as data: the cloud base URLs, the
-//! discover answer (`GET /sensors/entities/datafeed/v2`) with one resource per
-//! partition, and the rate-limit headers' retry time. The HTTP calls that use
-//! these are the live connection's job.
+//! The Falcon API side of a stream, as data: the discover answer
+//! (`GET /sensors/entities/datafeed/v2`) with one resource per partition. The
+//! HTTP calls that use it are the live connection's job; the cloud base URLs
+//! and the rate-limit headers' retry time are the shared Falcon login's
+//! (`falconry_common::falcon_auth`).
 //!
 //! Pure.
 
 use serde::Deserialize;
 use std::time::Duration;
-
-/// The Falcon clouds and their API base URLs.
-pub const CLOUDS: [(&str, &str); 4] = [
-    ("us-1", "https://api.crowdstrike.com"),
-    ("us-2", "https://api.us-2.crowdstrike.com"),
-    ("eu-1", "https://api.eu-1.crowdstrike.com"),
-    ("us-gov-1", "https://api.laggar.gcw.crowdstrike.com"),
-];
-
-/// Base URL of a Falcon cloud by its name (`us-1`, `us-2`, `eu-1`, `us-gov-1`).
-pub fn cloud_base_url(cloud: &str) -> Option<&'static str> {
-    let cloud = cloud.to_ascii_lowercase();
-    CLOUDS
-        .iter()
-        .find(|(name, _)| *name == cloud)
-        .map(|(_, url)| *url)
-}
 
 /// One partition's stream, as discover hands it out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,21 +83,6 @@ pub fn partition_of(url: &str) -> Option<u32> {
     path.trim_end_matches('/').rsplit('/').next()?.parse().ok()
 }
 
-/// How long to wait after a 429, from `X-RateLimit-RetryAfter`: documented as
-/// an epoch time (ms), seen as epoch seconds and as a plain number of seconds;
-/// all are accepted. `now_ms` is the current epoch time in ms.
-pub fn retry_after(value: &str, now_ms: i64) -> Option<Duration> {
-    let v: i64 = value.trim().parse().ok()?;
-    let wait_ms = if v > 100_000_000_000 {
-        v - now_ms // epoch ms
-    } else if v > 1_000_000_000 {
-        v * 1000 - now_ms // epoch seconds
-    } else {
-        v * 1000 // seconds from now
-    };
-    Some(Duration::from_millis(wait_ms.clamp(0, 3_600_000) as u64))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,23 +106,5 @@ mod tests {
             partitions(bad),
             Err(DiscoverError::NoPartition(_))
         ));
-    }
-
-    #[test]
-    fn retry_after_units() {
-        let now = 1_773_480_000_000;
-        assert_eq!(
-            retry_after("1773480005000", now),
-            Some(Duration::from_secs(5))
-        );
-        assert_eq!(retry_after("1773480007", now), Some(Duration::from_secs(7)));
-        assert_eq!(retry_after("3", now), Some(Duration::from_secs(3)));
-        assert_eq!(retry_after("1773479990000", now), Some(Duration::ZERO));
-        assert_eq!(retry_after("soon", now), None);
-        assert_eq!(
-            cloud_base_url("EU-1"),
-            Some("https://api.eu-1.crowdstrike.com")
-        );
-        assert_eq!(cloud_base_url("mars-1"), None);
     }
 }

@@ -6,9 +6,17 @@
 //! the issue back past the deadline, and never fails the alert.
 //!
 //! `cache.rs` (found / not-found expiry, one lookup for concurrent askers) and
-//! `limit.rs` (per-minute rate and daily budget) are shared by the providers.
+//! `limit.rs` (per-minute rate and daily budget) are shared by the providers;
+//! `config.rs` turns `[enricher.context]` into a [`Context`].
 
 pub mod cache;
+pub mod config;
+pub mod directory;
+pub mod dns;
+pub mod falcon_host;
+pub mod geoip;
+pub mod history;
+pub mod intel;
 pub mod limit;
 
 use crate::alert::{Alert, Enrichment, Section, Status, Table};

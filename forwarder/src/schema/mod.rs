@@ -1,11 +1,13 @@
 //! The schema definition: tables, typed columns and their kinds, and what is
-//! derived from them (the Arrow/Parquet schema, the Athena DDL, the column
-//! documentation). Nothing here is written twice by hand.
+//! derived from them (the Arrow/Parquet schema, the Athena DDL, the Glue
+//! tables of the CloudFormation template, the column documentation). Nothing
+//! here is written twice by hand.
 
 mod arrow;
 pub mod athena;
 pub mod columns;
 pub mod docs;
+pub mod glue;
 mod tables;
 
 pub use arrow::{Table, table};

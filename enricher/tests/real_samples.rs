@@ -1,0 +1,84 @@
+//! The real-shaped Event Streams samples in `../shared/samples/stream/` (not
+//! part of the project: their licence does not allow it) through the
+//! enricher's reading, policy and rendering: every alert event normalises
+//! with a name, an id, a host or an incident, and renders to a body within
+//! GitHub's limit with its marker. `scripts/test.sh` exports FALCONRY_SAMPLES
+//! when they are there.
+
+use falconry_enricher::alert::normalize::{Selection, normalize};
+use falconry_enricher::alert::{AlertKind, Enrichment};
+use falconry_enricher::policy::Policy;
+use falconry_enricher::render::{IssueView, Renderer};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[test]
+fn real_shaped_stream_samples_normalise_and_render() {
+    let Some(dir) = std::env::var_os("FALCONRY_SAMPLES").map(|d| PathBuf::from(d).join("stream"))
+    else {
+        eprintln!("FALCONRY_SAMPLES is not set (no ../shared/samples beside the repository): nothing to check");
+        return;
+    };
+    let sel = Selection {
+        extra: vec!["CustomerIOCEvent".into(), "OverwatchGenericDetectionSummaryEvent".into()],
+    };
+    let policy = Policy::load(&[], &[]).unwrap();
+    let renderer = Renderer::new(None).unwrap();
+    let mut kinds: BTreeMap<&'static str, usize> = BTreeMap::new();
+    for entry in std::fs::read_dir(&dir).expect("samples dir") {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "log") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        // NDJSON files, and two pretty-printed single objects.
+        let values: Vec<serde_json::Value> = match serde_json::from_str(&text) {
+            Ok(v) => vec![v],
+            Err(_) => text
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+                .collect(),
+        };
+        for v in values {
+            let Some(alert) = normalize(&v, &sel, Default::default())
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            else {
+                continue;
+            };
+            *kinds.entry(alert.kind.as_str()).or_default() += 1;
+            assert!(!alert.name.is_empty() && !alert.id.is_empty(), "{alert:?}");
+            if alert.kind != AlertKind::Incident {
+                assert!(
+                    alert.host.aid.is_some() || alert.host.hostname.is_some() || alert.user.name.is_some(),
+                    "{}: no host nor user: {alert:?}",
+                    path.display()
+                );
+            }
+            assert!(alert.time_ms > 1_000_000_000_000, "{}: time {}", path.display(), alert.time_ms);
+            let decision = policy.decide(&alert, &Enrichment::default());
+            assert!(decision.policy_error.is_none(), "{:?}", decision.policy_error);
+            let raw = v.to_string();
+            let view = IssueView {
+                alert: &alert,
+                decision: &decision,
+                enrichment: &Enrichment::default(),
+                occurrences: 1,
+                first_seen_ms: alert.time_ms,
+                last_seen_ms: alert.time_ms,
+                fingerprint: "0123456789abcdef0123456789abcdef",
+                previous: None,
+                athena_query: None,
+                raw_event: &raw,
+                version: "test",
+            };
+            let body = renderer.issue_body(&view).unwrap();
+            assert!(body.chars().count() <= 65_536);
+            assert!(body.contains("falconry:fingerprint=0123456789abcdef0123456789abcdef"));
+        }
+    }
+    eprintln!("alerts per kind in the samples: {kinds:?}");
+    for k in ["epp", "idp", "legacy", "incident", "other"] {
+        assert!(kinds.get(k).copied().unwrap_or(0) > 0, "{k} missing: {kinds:?}");
+    }
+}
