@@ -10,6 +10,9 @@ MOTO_VERSION="5.2.5"
 # deploy/athena/check.py (run by forwarder/tests/athena_hunts.rs) needs these.
 DUCKDB_VERSION="2.0.0"
 SQLGLOT_VERSION="30.30.0"
+# deploy/tests/*.py (run by tests/deploy.rs) need these; boto3 comes with moto.
+CFN_LINT_VERSION="1.58.0"
+PYYAML_VERSION="6.0.3"
 VENV="${FALCONRY_VENV:-.venv}"
 mkdir -p target
 
@@ -23,6 +26,10 @@ fi
 if ! "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('duckdb') != '$DUCKDB_VERSION' or m.version('sqlglot') != '$SQLGLOT_VERSION')" 2>/dev/null; then
   echo "== installing duckdb==$DUCKDB_VERSION sqlglot==$SQLGLOT_VERSION into $VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "duckdb==$DUCKDB_VERSION" "sqlglot==$SQLGLOT_VERSION"
+fi
+if ! "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('cfn-lint') != '$CFN_LINT_VERSION' or m.version('PyYAML') != '$PYYAML_VERSION')" 2>/dev/null; then
+  echo "== installing cfn-lint==$CFN_LINT_VERSION pyyaml==$PYYAML_VERSION into $VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "cfn-lint==$CFN_LINT_VERSION" "pyyaml==$PYYAML_VERSION"
 fi
 FALCONRY_PYTHON="$(cd "$(dirname "$VENV/bin/python")" && pwd)/python"
 export FALCONRY_PYTHON
@@ -54,7 +61,7 @@ if [ -d ../shared/samples ]; then
 fi
 
 status=0
-cargo test --workspace --locked "$@" 2>&1 | tee target/test-output.txt || status=$?
+cargo test --workspace --locked --no-fail-fast "$@" 2>&1 | tee target/test-output.txt || status=$?
 # One closing line for the whole suite (cargo prints one per test binary).
 awk '/^test result:/ {p += $4; f += $6} END {printf "%d passed, %d failed\n", p, f}' target/test-output.txt
 exit "$status"

@@ -63,7 +63,14 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
         format: LogFormat::Text,
         level: "warn".into(),
     });
-    for sub in ["source", "queue", "lake", "stream.ndjson", "issues", "context"] {
+    for sub in [
+        "source",
+        "queue",
+        "lake",
+        "stream.ndjson",
+        "issues",
+        "context",
+    ] {
         let p = dir.join(sub);
         if p.is_dir() {
             std::fs::remove_dir_all(&p).with_context(|| format!("clearing {}", p.display()))?;
@@ -177,7 +184,11 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
     writeln!(out, "  parquet:     {}", lake.join("parquet").display())?;
     writeln!(out, "  quarantine:  {}", lake.join("quarantine").display())?;
     writeln!(out, "  stream:      {}", lake.join("stream").display())?;
-    writeln!(out, "  context:     {} (GeoIP databases, users and assets)", context_dir.display())?;
+    writeln!(
+        out,
+        "  context:     {} (GeoIP databases, users and assets)",
+        context_dir.display()
+    )?;
     writeln!(out, "  issues:      {}", issues.display())?;
     if let Some(first) = &first_issue {
         writeln!(out, "  first issue: {}", first.display())?;

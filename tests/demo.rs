@@ -60,7 +60,9 @@ fn demo_runs_without_aws_and_reports_what_the_fixtures_hold() {
         .expect("first issue path");
     let issue = std::fs::read_to_string(first.trim()).expect("first issue file");
     assert!(issue.contains("falconry:fingerprint="), "{issue}");
-    let files = std::fs::read_dir(dir.path().join("issues/falconry/alerts")).unwrap().count();
+    let files = std::fs::read_dir(dir.path().join("issues/falconry/alerts"))
+        .unwrap()
+        .count();
     assert_eq!(files, opened);
     let events_line = stdout
         .lines()

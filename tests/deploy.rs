@@ -67,7 +67,13 @@ fn run_check(script: &str, args: &[&str]) -> Output {
 
 fn healthcheck(url: &str, timeout_s: u64) -> Output {
     falconry()
-        .args(["healthcheck", "--timeout", &timeout_s.to_string(), "--url", url])
+        .args([
+            "healthcheck",
+            "--timeout",
+            &timeout_s.to_string(),
+            "--url",
+            url,
+        ])
         .output()
         .expect("run falconry healthcheck")
 }
@@ -122,9 +128,10 @@ async fn healthcheck_fails_on_a_closed_port_and_within_its_timeout_on_a_silent_s
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap()
     };
-    let out = tokio::task::spawn_blocking(move || healthcheck(&format!("http://{closed}/healthz"), 3))
-        .await
-        .unwrap();
+    let out =
+        tokio::task::spawn_blocking(move || healthcheck(&format!("http://{closed}/healthz"), 3))
+            .await
+            .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
 
     // Accepts connections and never answers.
@@ -137,9 +144,10 @@ async fn healthcheck_fails_on_a_closed_port_and_within_its_timeout_on_a_silent_s
         }
     });
     let started = Instant::now();
-    let out = tokio::task::spawn_blocking(move || healthcheck(&format!("http://{addr}/healthz"), 1))
-        .await
-        .unwrap();
+    let out =
+        tokio::task::spawn_blocking(move || healthcheck(&format!("http://{addr}/healthz"), 1))
+            .await
+            .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
         started.elapsed() < Duration::from_secs(10),
@@ -191,7 +199,10 @@ fn healthcheck_finds_a_running_forwarders_configured_admin_port() {
         }
         if Instant::now() > deadline {
             let _ = daemon.kill();
-            panic!("the forwarder's admin port never answered healthy: {}", text(&out));
+            panic!(
+                "the forwarder's admin port never answered healthy: {}",
+                text(&out)
+            );
         }
         std::thread::sleep(Duration::from_millis(100));
     };
@@ -243,15 +254,37 @@ fn glue_tables_in_the_template_are_what_the_schema_definition_generates() {
         "the Glue tables in {TEMPLATE} are stale: run `cargo run -- schema glue --write {TEMPLATE}`"
     );
     for t in schema::table_names() {
-        assert!(template.contains(&format!("  {}:\n", glue::logical_id(t))), "{t}");
+        assert!(
+            template.contains(&format!("  {}:\n", glue::logical_id(t))),
+            "{t}"
+        );
     }
+    // The command prints the same block, and --write splices it in place.
+    let out = falconry().args(["schema", "glue"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout) == template[glue::block(&template).unwrap()]);
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("t.yaml");
+    let stale = glue::splice(&template, &format!("  {}\n  {}\n", glue::BEGIN, glue::END)).unwrap();
+    std::fs::write(&copy, &stale).unwrap();
+    let out = falconry()
+        .args(["schema", "glue", "--write"])
+        .arg(&copy)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(std::fs::read_to_string(&copy).unwrap() == template);
 }
 
 #[test]
 fn cloudformation_lints_clean_and_its_policies_are_least_privilege() {
     let out = run_check("deploy/tests/check_cloudformation.py", &[]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("OK:"), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("OK:"),
+        "{}",
+        text(&out)
+    );
 }
 
 /// The checks can fail: a wildcard action, a whole-bucket grant and a second streamer
@@ -286,7 +319,10 @@ fn cloudformation_checks_reject_broadened_policies() {
             "on Resource '*'",
         ),
     ] {
-        assert!(template.contains(from), "{what}: {from:?} not in the template");
+        assert!(
+            template.contains(from),
+            "{what}: {from:?} not in the template"
+        );
         let path = dir.path().join("broadened.yaml");
         std::fs::write(&path, template.replacen(from, to, 1)).unwrap();
         let out = run_check(
@@ -303,7 +339,9 @@ fn cloudformation_checks_reject_broadened_policies() {
 }
 
 /// Every task definition's environment, with its secrets filled, is a configuration
-/// `falconry check-config` accepts, for each way of authenticating to GitHub.
+/// `falconry check-config` accepts, for each way of authenticating to GitHub and with the
+/// optional context providers on and off; the enricher's history settings also pass the
+/// checks its provider makes at start.
 #[test]
 fn every_task_definitions_environment_passes_check_config() {
     let pem = read("enricher/tests/support/github-app-test-key.pem");
@@ -315,9 +353,19 @@ fn every_task_definitions_environment_passes_check_config() {
         "GitHubAppId=Iv23liExampleClient",
         "GitHubInstallationId=7654321",
         "SlackEnabled=true",
+        "FalconHostLookups=true",
+    ];
+    let variants: [&[&str]; 2] = [
+        &[],
+        &[
+            "GitHubAuth=token",
+            "SlackEnabled=false",
+            "FalconHostLookups=false",
+            "HistoryBackend=off",
+        ],
     ];
     let mut seen = std::collections::BTreeSet::new();
-    for extra in [&[][..], &["GitHubAuth=token", "SlackEnabled=false"][..]] {
+    for extra in variants {
         let mut args = vec!["--env"];
         args.extend(base);
         args.extend(extra);
@@ -330,22 +378,27 @@ fn every_task_definitions_environment_passes_check_config() {
             ["enricher", "forwarder", "streamer"]
         );
         for (name, c) in &containers {
-            let mut cmd = falconry();
-            cmd.arg("check-config").env_clear();
-            if let Some(path) = std::env::var_os("PATH") {
-                cmd.env("PATH", path);
-            }
-            for (k, v) in c["env"].as_object().unwrap() {
-                cmd.env(k, v.as_str().unwrap());
-            }
+            let mut env: Vec<(String, String)> = c["env"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+                .collect();
             for (k, s) in c["secrets"].as_object().unwrap() {
                 let value = match s["key"].as_str().unwrap() {
                     "private_key" => pem.clone(),
                     "webhook_url" => "https://hooks.slack.com/services/T0/B0/x".to_owned(),
                     _ => "not-a-real-secret".to_owned(),
                 };
-                cmd.env(k, value);
+                env.push((k.clone(), value));
                 seen.insert(k.clone());
+            }
+            let mut cmd = falconry();
+            cmd.arg("check-config")
+                .env_clear()
+                .envs(env.iter().cloned());
+            if let Some(path) = std::env::var_os("PATH") {
+                cmd.env("PATH", path);
             }
             let out = cmd.output().expect("run falconry check-config");
             assert!(
@@ -353,6 +406,27 @@ fn every_task_definitions_environment_passes_check_config() {
                 "{name} with {extra:?}: {}\nenv: {c}",
                 text(&out)
             );
+            if name == "enricher" {
+                #[derive(serde::Deserialize)]
+                struct File {
+                    enricher: falconry_enricher::EnricherConfig,
+                }
+                let file: File = falconry_common::config::load_from(None, env, &[])
+                    .unwrap_or_else(|e| panic!("{extra:?}: {e}"));
+                let context = &file.enricher.context;
+                context
+                    .history
+                    .validate()
+                    .unwrap_or_else(|e| panic!("{extra:?}: {e:?}"));
+                let falcon_host = extra.is_empty();
+                assert_eq!(context.falcon_host.enabled, falcon_host);
+                if falcon_host {
+                    assert!(
+                        context.falcon_host.client_id.is_some()
+                            && context.falcon_host.client_secret.is_some()
+                    );
+                }
+            }
         }
     }
     for k in [
@@ -361,6 +435,10 @@ fn every_task_definitions_environment_passes_check_config() {
         "FALCONRY__ENRICHER__GITHUB__PRIVATE_KEY",
         "FALCONRY__ENRICHER__GITHUB__TOKEN",
         "FALCONRY__ENRICHER__SLACK__WEBHOOK_URL",
+        "FALCONRY__ENRICHER__CONTEXT__INTEL__VIRUSTOTAL_KEY",
+        "FALCONRY__ENRICHER__CONTEXT__INTEL__ABUSEIPDB_KEY",
+        "FALCONRY__ENRICHER__CONTEXT__INTEL__GREYNOISE_KEY",
+        "FALCONRY__ENRICHER__CONTEXT__FALCON_HOST__CLIENT_SECRET",
     ] {
         assert!(seen.contains(k), "{k} never injected: {seen:?}");
     }
@@ -370,7 +448,9 @@ fn every_task_definitions_environment_passes_check_config() {
 
 /// The compose file's structure, then the laptop pipeline it describes without Docker:
 /// its init script creates the buckets, queues and notification in moto, and each falconry
-/// service's command runs in start order (daemons until their input is drained).
+/// service's command runs (jobs in start order, then the daemons until their input is
+/// drained): FDR fixtures reach the lake bucket, the replayed stream's batches are announced
+/// on the queue, and the enricher opens issues whose history comes from the lake.
 #[test]
 fn compose_pipeline_runs_against_moto() {
     let out = run_check("deploy/tests/check_compose.py", &[]);
@@ -401,9 +481,15 @@ fn compose_pipeline_runs_against_moto() {
     for step in plan["steps"].as_array().unwrap() {
         let service = step["service"].as_str().unwrap().to_owned();
         let mut cmd = falconry();
-        cmd.args(step["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()))
-            .env_remove("FALCONRY_CONFIG")
-            .env("FALCONRY__ADMIN__LISTEN", "off");
+        cmd.args(
+            step["args"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap()),
+        )
+        .env_remove("FALCONRY_CONFIG")
+        .env("FALCONRY__ADMIN__LISTEN", "off");
         if step["daemon"].as_bool().unwrap() {
             cmd.arg("--until-empty");
         }
@@ -412,15 +498,28 @@ fn compose_pipeline_runs_against_moto() {
         }
         let out = cmd.output().expect("run a compose service's command");
         assert!(out.status.success(), "{service}: {}", text(&out));
-        outputs.insert(service.clone(), String::from_utf8_lossy(&out.stdout).into_owned());
+        outputs.insert(
+            service.clone(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        );
         ran.push(service);
     }
-    let pos = |s: &str| ran.iter().position(|r| r == s).unwrap_or_else(|| panic!("{s} not run: {ran:?}"));
+    let pos = |s: &str| {
+        ran.iter()
+            .position(|r| r == s)
+            .unwrap_or_else(|| panic!("{s} not run: {ran:?}"))
+    };
     assert!(pos("fdr-fixtures") < pos("forwarder") && pos("stream-fixtures") < pos("streamer"));
 
     let done = std::fs::read_dir(dir.path().join("fdr/queue/done"))
         .expect("the forwarder moved its notices to done/")
-        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "json"))
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "json")
+        })
         .count();
     assert_eq!(done, 2, "both fixture notices forwarded to the lake bucket");
     assert!(
@@ -435,6 +534,14 @@ fn compose_pipeline_runs_against_moto() {
     assert!(
         !issues.is_empty(),
         "the enricher opened issues from the notified batches: {}",
+        outputs["enricher"]
+    );
+    // The history section reads the Parquet the forwarder wrote to the lake bucket.
+    assert!(
+        issues.iter().any(|p| std::fs::read_to_string(p)
+            .unwrap_or_default()
+            .contains("| process | ")),
+        "no issue shows the host's activity from the lake: {}",
         outputs["enricher"]
     );
 }
@@ -482,15 +589,25 @@ fn instructions(text: &str) -> Vec<(String, String)> {
 fn dockerfile_builds_locked_and_runs_unprivileged_with_a_health_check() {
     let file = instructions(&read("deploy/Dockerfile"));
     let froms: Vec<_> = file.iter().filter(|(op, _)| op == "FROM").collect();
-    assert_eq!(froms.len(), 2, "a build stage and a runtime stage: {froms:?}");
+    assert_eq!(
+        froms.len(),
+        2,
+        "a build stage and a runtime stage: {froms:?}"
+    );
     let arg = |name: &str| {
         file.iter()
-            .find_map(|(op, v)| (op == "ARG").then(|| v.strip_prefix(&format!("{name}="))).flatten())
+            .find_map(|(op, v)| {
+                (op == "ARG")
+                    .then(|| v.strip_prefix(&format!("{name}=")))
+                    .flatten()
+            })
             .map(str::to_owned)
     };
     let rust = arg("RUST_VERSION").expect("ARG RUST_VERSION");
     assert!(
-        froms[0].1.starts_with("rust:${RUST_VERSION}-bookworm AS build"),
+        froms[0]
+            .1
+            .starts_with("rust:${RUST_VERSION}-bookworm AS build"),
         "{:?}",
         froms[0]
     );
@@ -503,7 +620,10 @@ fn dockerfile_builds_locked_and_runs_unprivileged_with_a_health_check() {
         .map(|n| n.parse().unwrap())
         .collect();
     let have: Vec<u32> = rust.split('.').map(|n| n.parse().unwrap()).collect();
-    assert!(have >= wanted, "the image's Rust {rust} is older than rust-version {wanted:?}");
+    assert!(
+        have >= wanted,
+        "the image's Rust {rust} is older than rust-version {wanted:?}"
+    );
     assert_eq!(froms[1].1, "gcr.io/distroless/cc-debian12:nonroot");
 
     let build_stage: Vec<_> = file
@@ -585,10 +705,21 @@ fn dockerignore_excludes_local_state_but_nothing_the_build_needs() {
         "enricher/src/render/templates/issue.md.j2",
     ] {
         assert!(repo(needed).exists(), "{needed} moved: update this test");
-        assert!(!excluded(needed), "{needed} is needed by the build but .dockerignore excludes it");
+        assert!(
+            !excluded(needed),
+            "{needed} is needed by the build but .dockerignore excludes it"
+        );
     }
-    for local in ["target/debug/falconry", ".git/HEAD", ".venv/bin/python", "falconry-demo/lake"] {
-        assert!(excluded(local), "{local} should stay out of the build context");
+    for local in [
+        "target/debug/falconry",
+        ".git/HEAD",
+        ".venv/bin/python",
+        "falconry-demo/lake",
+    ] {
+        assert!(
+            excluded(local),
+            "{local} should stay out of the build context"
+        );
     }
     // The workspace members are all in the context.
     let manifest = read("Cargo.toml");

@@ -225,11 +225,20 @@ async fn sigterm_stops_the_enricher_between_batches() {
     let cursor = issues.join(".falconry/scan/partition=0.json");
     let deadline = Instant::now() + Duration::from_secs(60);
     while !cursor.exists() {
-        assert!(Instant::now() < deadline, "the enricher never finished its batch");
+        assert!(
+            Instant::now() < deadline,
+            "the enricher never finished its batch"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let pid = child.id().expect("pid").to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
         .await
         .expect("exits promptly")

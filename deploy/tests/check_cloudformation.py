@@ -37,6 +37,7 @@ import re
 import sys
 from pathlib import Path
 
+import sqlglot
 from cfnlint.api import lint
 from cfnlint.config import ManualArgs
 from cfnlint.decode.decode import decode_str
@@ -345,13 +346,9 @@ def check_wiring(t: dict, f: Failures) -> None:
     for o in ["LakeBucketName", "StreamBucketName", "EnricherQueueUrl", "AthenaWorkGroupName", "FirstQuery"]:
         f.check(o in outs, "Outputs", f"{o} missing")
     try:
-        import sqlglot
-
         q = sub_text(outs["FirstQuery"]["Value"]).replace("${GlueDatabase}", "falconry")
         parsed = sqlglot.parse_one(q, read="athena")
         f.check(parsed.find(sqlglot.exp.Where) is not None and "dt" in q, "FirstQuery", "filters on the dt partition")
-    except ImportError:
-        pass
     except Exception as e:  # noqa: BLE001 - any parse failure is the finding
         f.check(False, "FirstQuery", f"does not parse as Athena SQL: {e}")
 

@@ -6,8 +6,8 @@ Run with the project's virtualenv (PyYAML and boto3 come with moto; tests/deploy
     .venv/bin/python deploy/tests/check_compose.py           # structure and wiring
     .venv/bin/python deploy/tests/check_compose.py --plan --root DIR --suffix S
         # runs the compose file's init script against $AWS_ENDPOINT_URL (moto) with its
-        # bucket and queue names suffixed, and prints the falconry services' commands in
-        # start order as JSON, rewritten for this machine (volume -> DIR, moto -> the endpoint)
+        # bucket and queue names suffixed, and prints the falconry services' commands as
+        # JSON (jobs in start order, then the daemons), rewritten for this machine (volume -> DIR, moto -> the endpoint)
 
 The structure checks (every failure is reported, then the exit status is 1): the services are
 there; moto's image is the version scripts/test.sh tests with; every falconry service runs the
@@ -163,7 +163,10 @@ def plan(doc: dict, root: str, suffix: str) -> dict:
         os.environ.clear()
         os.environ.update(saved)
     steps = []
-    for name in start_order(services):
+    # Jobs first, then daemons: the daemons run here until their input is drained, whereas
+    # in compose they wait for it.
+    order = start_order(services)
+    for name in sorted(order, key=lambda n: (n in DAEMONS, n == "enricher", order.index(n))):
         if name in ("moto", "init"):
             continue
         s = services[name]

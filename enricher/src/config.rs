@@ -92,7 +92,9 @@ pub struct GitHubConfig {
     pub api_url: Option<String>,
     /// Personal access token (fine-grained: Issues read/write). Or use the App settings.
     pub token: Option<Secret>,
-    /// GitHub App id (or client id).
+    /// GitHub App id (or client id). A number is accepted too
+    /// (`FALCONRY__ENRICHER__GITHUB__APP_ID=123456`).
+    #[serde(default, deserialize_with = "string_or_number")]
     pub app_id: Option<String>,
     /// Installation id of the App on the organisation.
     pub installation_id: Option<u64>,
@@ -111,6 +113,19 @@ pub struct GitHubConfig {
 pub struct SlackConfig {
     /// Incoming-webhook URL (a secret). No Slack notices when unset.
     pub webhook_url: Option<Secret>,
+}
+
+fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Id {
+        Text(String),
+        Number(u64),
+    }
+    Ok(Option::<Id>::deserialize(d)?.map(|id| match id {
+        Id::Text(s) => s,
+        Id::Number(n) => n.to_string(),
+    }))
 }
 
 fn d_issues() -> String {
@@ -505,5 +520,7 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("enricher.state"), "{err}");
+        let parsed: EnricherConfig = toml::from_str("[github]\napp_id = 123456\n").unwrap();
+        assert_eq!(parsed.github.app_id.as_deref(), Some("123456"));
     }
 }

@@ -16,11 +16,16 @@ use std::path::PathBuf;
 fn real_shaped_stream_samples_normalise_and_render() {
     let Some(dir) = std::env::var_os("FALCONRY_SAMPLES").map(|d| PathBuf::from(d).join("stream"))
     else {
-        eprintln!("FALCONRY_SAMPLES is not set (no ../shared/samples beside the repository): nothing to check");
+        eprintln!(
+            "FALCONRY_SAMPLES is not set (no ../shared/samples beside the repository): nothing to check"
+        );
         return;
     };
     let sel = Selection {
-        extra: vec!["CustomerIOCEvent".into(), "OverwatchGenericDetectionSummaryEvent".into()],
+        extra: vec![
+            "CustomerIOCEvent".into(),
+            "OverwatchGenericDetectionSummaryEvent".into(),
+        ],
     };
     let policy = Policy::load(&[], &[]).unwrap();
     let renderer = Renderer::new(None).unwrap();
@@ -31,15 +36,11 @@ fn real_shaped_stream_samples_normalise_and_render() {
             continue;
         }
         let text = std::fs::read_to_string(&path).unwrap();
-        // NDJSON files, and two pretty-printed single objects.
-        let values: Vec<serde_json::Value> = match serde_json::from_str(&text) {
-            Ok(v) => vec![v],
-            Err(_) => text
-                .lines()
-                .filter(|l| !l.trim().is_empty())
-                .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
-                .collect(),
-        };
+        // NDJSON files, and pretty-printed objects one after another.
+        let values: Vec<serde_json::Value> = serde_json::Deserializer::from_str(&text)
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         for v in values {
             let Some(alert) = normalize(&v, &sel, Default::default())
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
@@ -50,14 +51,25 @@ fn real_shaped_stream_samples_normalise_and_render() {
             assert!(!alert.name.is_empty() && !alert.id.is_empty(), "{alert:?}");
             if alert.kind != AlertKind::Incident {
                 assert!(
-                    alert.host.aid.is_some() || alert.host.hostname.is_some() || alert.user.name.is_some(),
+                    alert.host.aid.is_some()
+                        || alert.host.hostname.is_some()
+                        || alert.user.name.is_some(),
                     "{}: no host nor user: {alert:?}",
                     path.display()
                 );
             }
-            assert!(alert.time_ms > 1_000_000_000_000, "{}: time {}", path.display(), alert.time_ms);
+            assert!(
+                alert.time_ms > 1_000_000_000_000,
+                "{}: time {}",
+                path.display(),
+                alert.time_ms
+            );
             let decision = policy.decide(&alert, &Enrichment::default());
-            assert!(decision.policy_error.is_none(), "{:?}", decision.policy_error);
+            assert!(
+                decision.policy_error.is_none(),
+                "{:?}",
+                decision.policy_error
+            );
             let raw = v.to_string();
             let view = IssueView {
                 alert: &alert,
@@ -79,6 +91,9 @@ fn real_shaped_stream_samples_normalise_and_render() {
     }
     eprintln!("alerts per kind in the samples: {kinds:?}");
     for k in ["epp", "idp", "legacy", "incident", "other"] {
-        assert!(kinds.get(k).copied().unwrap_or(0) > 0, "{k} missing: {kinds:?}");
+        assert!(
+            kinds.get(k).copied().unwrap_or(0) > 0,
+            "{k} missing: {kinds:?}"
+        );
     }
 }

@@ -86,13 +86,21 @@ impl ContextConfig {
         let built = [
             ("dns", "DNS", dns::build(&self.dns)),
             ("geoip", "GeoIP / ASN", geoip::build(&self.geoip)),
-            ("directory", "Directory", directory::build(&self.directory, s3)),
+            (
+                "directory",
+                "Directory",
+                directory::build(&self.directory, s3),
+            ),
             (
                 "falcon_host",
                 "Falcon host",
                 falcon_host::build(&self.falcon_host, http.clone(), registry),
             ),
-            ("intel", "Threat intel", intel::build(&self.intel, http, registry)),
+            (
+                "intel",
+                "Threat intel",
+                intel::build(&self.intel, http, registry),
+            ),
             (
                 "history",
                 "Host activity around the detection",

@@ -11,7 +11,7 @@
 //! No I/O here.
 
 use super::super::{Found, LookupError};
-use super::indicator::{Kind, Picked};
+use super::indicator::Picked;
 use crate::alert::Table;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -177,7 +177,7 @@ pub fn merge(
 
 #[cfg(test)]
 mod tests {
-    use super::super::indicator::Indicator;
+    use super::super::indicator::{Indicator, Kind};
     use super::*;
 
     fn report(verdict: Verdict, score: Option<u8>) -> Report {
