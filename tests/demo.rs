@@ -146,3 +146,53 @@ fn bad_configuration_exits_64_with_every_problem() {
     assert_eq!(unknown.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no_such_key"));
 }
+
+/// `falconry policy eval` on one Falcon event (the planted detection): the
+/// built-in policy's decision as JSON.
+#[test]
+fn policy_eval_decides_on_one_event() {
+    let line = falconry_fixtures::stream_events(&falconry_fixtures::StreamOptions::default())
+        .into_iter()
+        .find(|l| l.line.contains(falconry_fixtures::DETECTION_NAME))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("alert.json");
+    std::fs::write(&input, &line.line).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_falconry"))
+        .args(["policy", "eval", "--input"])
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let d: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(d["action"], "issue");
+    assert_eq!(d["severity"], "high");
+    assert!(
+        d["labels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l == "tactic:execution"),
+        "{d}"
+    );
+    // A policy that does not compile is a configuration error (exit 64).
+    let bad = dir.path().join("bad.rego");
+    std::fs::write(&bad, "package falconry\ndecision := {").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_falconry"))
+        .args(["policy", "eval", "--input"])
+        .arg(&input)
+        .arg("--policy")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(64),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

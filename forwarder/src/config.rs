@@ -91,6 +91,7 @@ pub struct SourceAws {
     pub access_key_id: Option<String>,
     /// FDR secret access key (never logged).
     pub secret_access_key: Option<Secret>,
+    /// Session token for temporary credentials (never logged). Optional.
     pub session_token: Option<Secret>,
     /// Region of the FDR bucket and queue. Default: derived from the queue URL.
     pub region: Option<String>,
