@@ -42,23 +42,31 @@ fn main() -> ExitCode {
     }
 }
 
+/// Configuration overrides from the flags that were given, and `until_empty`
+/// when set.
+fn overrides(values: &[(&str, &Option<String>)], until_empty: (&str, bool)) -> Vec<Override> {
+    let mut flags: Vec<Override> = values
+        .iter()
+        .filter_map(|(key, value)| value.as_deref().map(|v| Override::new(key, v)))
+        .collect();
+    if until_empty.1 {
+        flags.push(Override::new(until_empty.0, true));
+    }
+    flags
+}
+
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Forward(args) => {
-            let mut flags = Vec::new();
-            for (key, value) in [
-                ("forwarder.queue", &args.queue),
-                ("forwarder.source", &args.source),
-                ("forwarder.dest", &args.dest),
-                ("admin.listen", &args.admin),
-            ] {
-                if let Some(v) = value {
-                    flags.push(Override::new(key, v.as_str()));
-                }
-            }
-            if args.until_empty {
-                flags.push(Override::new("forwarder.until_empty", true));
-            }
+            let flags = overrides(
+                &[
+                    ("forwarder.queue", &args.queue),
+                    ("forwarder.source", &args.source),
+                    ("forwarder.dest", &args.dest),
+                    ("admin.listen", &args.admin),
+                ],
+                ("forwarder.until_empty", args.until_empty),
+            );
             let config = config::load(cli.config.as_deref(), &flags)?;
             init_logging(&config.log);
             match args.action {
@@ -90,22 +98,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                     );
                 }
                 None => {
-                    let admin = config
-                        .admin
-                        .addr()
-                        .map_err(|e| ConfigError::Invalid(vec![format!("admin.listen: {e}")]))?;
                     let mut registry = Registry::default();
                     let streamer = falconry_streamer::Streamer::new(settings, &mut registry);
-                    if let Some(addr) = admin {
-                        serve_admin(
-                            addr,
-                            Arc::new(registry),
-                            streamer.health.clone(),
-                            shutdown.clone(),
-                        )
-                        .await
-                        .with_context(|| format!("admin port {addr}"))?;
-                    }
+                    admin_port(&config, registry, streamer.health.clone(), &shutdown).await?;
                     let report = streamer.run(shutdown).await?;
                     tracing::info!(?report, "done");
                 }
@@ -113,21 +108,16 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Enrich(args) => {
-            let mut flags = Vec::new();
-            for (key, value) in [
-                ("enricher.from", &args.from),
-                ("enricher.queue", &args.queue),
-                ("enricher.issues", &args.issues),
-                ("enricher.state", &args.state),
-                ("admin.listen", &args.admin),
-            ] {
-                if let Some(v) = value {
-                    flags.push(Override::new(key, v.as_str()));
-                }
-            }
-            if args.until_empty {
-                flags.push(Override::new("enricher.until_empty", true));
-            }
+            let flags = overrides(
+                &[
+                    ("enricher.from", &args.from),
+                    ("enricher.queue", &args.queue),
+                    ("enricher.issues", &args.issues),
+                    ("enricher.state", &args.state),
+                    ("admin.listen", &args.admin),
+                ],
+                ("enricher.until_empty", args.until_empty),
+            );
             let config = config::load(cli.config.as_deref(), &flags)?;
             init_logging(&config.log);
             enrich(&config).await
@@ -359,25 +349,31 @@ async fn healthcheck(
     Ok(())
 }
 
-async fn forward(config: &config::Config) -> anyhow::Result<()> {
-    let settings = config.forwarder().validate()?;
+/// Serves `/metrics`, `/healthz` and `/readyz` on `[admin] listen` (unless `off`).
+async fn admin_port(
+    config: &config::Config,
+    registry: Registry,
+    health: Arc<falconry_common::telemetry::Health>,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> anyhow::Result<()> {
     let admin = config
         .admin
         .addr()
         .map_err(|e| ConfigError::Invalid(vec![format!("admin.listen: {e}")]))?;
+    if let Some(addr) = admin {
+        serve_admin(addr, Arc::new(registry), health, shutdown.clone())
+            .await
+            .with_context(|| format!("admin port {addr}"))?;
+    }
+    Ok(())
+}
+
+async fn forward(config: &config::Config) -> anyhow::Result<()> {
+    let settings = config.forwarder().validate()?;
     let shutdown = falconry_common::shutdown::on_signal();
     let mut registry = Registry::default();
     let forwarder = falconry_forwarder::Forwarder::new(settings, &mut registry).await?;
-    if let Some(addr) = admin {
-        serve_admin(
-            addr,
-            Arc::new(registry),
-            forwarder.health.clone(),
-            shutdown.clone(),
-        )
-        .await
-        .with_context(|| format!("admin port {addr}"))?;
-    }
+    admin_port(config, registry, forwarder.health.clone(), &shutdown).await?;
     let summary = forwarder.run(shutdown).await?;
     tracing::info!(?summary, "done");
     Ok(())
@@ -386,23 +382,10 @@ async fn forward(config: &config::Config) -> anyhow::Result<()> {
 async fn enrich(config: &config::Config) -> anyhow::Result<()> {
     let settings = config.enricher().validate()?;
     let until_empty = settings.until_empty;
-    let admin = config
-        .admin
-        .addr()
-        .map_err(|e| ConfigError::Invalid(vec![format!("admin.listen: {e}")]))?;
     let shutdown = falconry_common::shutdown::on_signal();
     let mut registry = Registry::default();
     let enricher = falconry_enricher::Enricher::new(settings, &mut registry).await?;
-    if let Some(addr) = admin {
-        serve_admin(
-            addr,
-            Arc::new(registry),
-            enricher.health.clone(),
-            shutdown.clone(),
-        )
-        .await
-        .with_context(|| format!("admin port {addr}"))?;
-    }
+    admin_port(config, registry, enricher.health.clone(), &shutdown).await?;
     let s = enricher.run(shutdown).await?;
     println!(
         "{} batch(es), {} alert(s): {} issue(s) opened, {} repeat(s) commented, {} already handled, {} discarded, {} notified, {} failed; {} line(s) quarantined",

@@ -80,6 +80,17 @@ impl PipelineError {
     }
 }
 
+/// One alert on its way through `issue`.
+#[derive(Clone, Copy)]
+struct Job<'a> {
+    alert: &'a Alert,
+    raw: &'a str,
+    decision: &'a Decision,
+    enrichment: &'a Enrichment,
+    fp: &'a str,
+    key: &'a str,
+}
+
 /// Everything an alert needs, shared by the tasks of one enricher.
 pub struct Pipeline {
     /// Context providers, looked up before the policy decides.
@@ -211,6 +222,14 @@ impl Pipeline {
     ) -> Result<Outcome, PipelineError> {
         let fp = self.fingerprinter.of(alert);
         let key = occurrence_key(alert);
+        let job = Job {
+            alert,
+            raw,
+            decision,
+            enrichment,
+            fp: &fp,
+            key: &key,
+        };
         let lock = self.lock(&fp);
         let _held = lock.lock().await;
         let started = std::time::Instant::now();
@@ -238,43 +257,16 @@ impl Pipeline {
                     tokio::time::sleep(WAIT_STEP).await;
                 }
                 Next::Create { previous } => {
-                    let claimed = Record::claimed(&fp, rec, previous, &self.me, now);
-                    if let Some(tag) = self.dedup.swap(&claimed, tag).await? {
-                        return self
-                            .open(
-                                alert,
-                                raw,
-                                decision,
-                                enrichment,
-                                &fp,
-                                &key,
-                                Loaded {
-                                    record: claimed,
-                                    tag,
-                                },
-                                None,
-                            )
-                            .await;
+                    if let Some(done) = self.claim(&job, rec, tag, previous, None, now).await? {
+                        return Ok(done);
                     }
                 }
                 Next::Expired { previous } => {
-                    let claimed = Record::claimed(&fp, rec, Some(previous), &self.me, now);
-                    if let Some(tag) = self.dedup.swap(&claimed, tag).await? {
-                        return self
-                            .open(
-                                alert,
-                                raw,
-                                decision,
-                                enrichment,
-                                &fp,
-                                &key,
-                                Loaded {
-                                    record: claimed,
-                                    tag,
-                                },
-                                None,
-                            )
-                            .await;
+                    if let Some(done) = self
+                        .claim(&job, rec, tag, Some(previous), None, now)
+                        .await?
+                    {
+                        return Ok(done);
                     }
                 }
                 Next::TakeOver => {
@@ -282,46 +274,18 @@ impl Pipeline {
                     // died: look for the marker from just before its claim.
                     let since =
                         rec.and_then(|r| r.claim.as_ref()).map_or(now, |c| c.at_ms) - 60_000;
-                    let claimed = Record::claimed(&fp, rec, None, &self.me, now);
-                    if let Some(tag) = self.dedup.swap(&claimed, tag).await? {
-                        return self
-                            .open(
-                                alert,
-                                raw,
-                                decision,
-                                enrichment,
-                                &fp,
-                                &key,
-                                Loaded {
-                                    record: claimed,
-                                    tag,
-                                },
-                                Some(since),
-                            )
-                            .await;
+                    if let Some(done) = self.claim(&job, rec, tag, None, Some(since), now).await? {
+                        return Ok(done);
                     }
                 }
                 Next::Repeat { issue } => {
                     let Some(l) = &loaded else { continue };
                     if !self.tracker.is_open(&issue).await? {
                         // Closed since: a new issue that links this one.
-                        let claimed = Record::claimed(&fp, rec, Some(issue), &self.me, now);
-                        if let Some(tag) = self.dedup.swap(&claimed, tag).await? {
-                            return self
-                                .open(
-                                    alert,
-                                    raw,
-                                    decision,
-                                    enrichment,
-                                    &fp,
-                                    &key,
-                                    Loaded {
-                                        record: claimed,
-                                        tag,
-                                    },
-                                    None,
-                                )
-                                .await;
+                        if let Some(done) =
+                            self.claim(&job, rec, tag, Some(issue), None, now).await?
+                        {
+                            return Ok(done);
                         }
                         continue;
                     }
@@ -370,6 +334,50 @@ impl Pipeline {
             }
         }
         Err(PipelineError::Contended { fingerprint: fp })
+    }
+
+    /// Claims creation of the fingerprint's issue (retiring `retired` to the
+    /// record's history) and, if the claim wins, opens it. `None`: another
+    /// writer changed the record first; decide again.
+    async fn claim(
+        &self,
+        job: &Job<'_>,
+        rec: Option<&Record>,
+        tag: Option<&falconry_common::store::Tag>,
+        retired: Option<IssueRef>,
+        recover_since: Option<i64>,
+        now: i64,
+    ) -> Result<Option<Outcome>, PipelineError> {
+        let claimed = Record::claimed(job.fp, rec, retired, &self.me, now);
+        match self.dedup.swap(&claimed, tag).await? {
+            Some(tag) => {
+                let loaded = Loaded {
+                    record: claimed,
+                    tag,
+                };
+                let Job {
+                    alert,
+                    raw,
+                    decision,
+                    enrichment,
+                    fp,
+                    key,
+                } = *job;
+                self.open(
+                    alert,
+                    raw,
+                    decision,
+                    enrichment,
+                    fp,
+                    key,
+                    loaded,
+                    recover_since,
+                )
+                .await
+                .map(Some)
+            }
+            None => Ok(None),
+        }
     }
 
     /// Creates the issue under our claim (or finds the one a dead owner
