@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: installs what the tests need
 # (moto's S3/SQS server, pinned, in a project-local virtualenv), starts it on a
-# free port on 127.0.0.1, points the AWS SDK at it, runs `cargo test`, and
-# stops the server again. Extra arguments go to `cargo test`.
+# free port on 127.0.0.1, points the AWS SDK at it, checks formatting and
+# lints (`cargo fmt --check`, `cargo clippy -D warnings`), runs `cargo test`,
+# and stops the server again. Extra arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 MOTO_VERSION="5.2.5"
-# deploy/athena/check.py (run by forwarder/tests/athena_hunts.rs) needs these.
+# deploy/athena/check.py (run by forwarder/tests/it/athena_hunts.rs) needs these.
 DUCKDB_VERSION="2.0.0"
 SQLGLOT_VERSION="30.30.0"
-# deploy/tests/*.py (run by tests/deploy.rs) need these; boto3 comes with moto.
+# deploy/tests/*.py (run by tests/it/deploy.rs) need these; boto3 comes with moto.
 CFN_LINT_VERSION="1.58.0"
 PYYAML_VERSION="6.0.3"
 VENV="${FALCONRY_VENV:-.venv}"
@@ -54,11 +55,21 @@ export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
 export AWS_ACCESS_KEY_ID="testing" AWS_SECRET_ACCESS_KEY="testing" AWS_REGION="us-east-1"
 unset AWS_PROFILE AWS_SESSION_TOKEN AWS_DEFAULT_PROFILE
 export FALCONRY_TEST_MOTO=1
-# The real-shaped samples beside the repository, when present (CI has them).
+# The real-shaped samples beside the repository, when present (CI has them);
+# without them the real-sample tests are skipped, and this says so.
 if [ -d ../shared/samples ]; then
   FALCONRY_SAMPLES="$(cd ../shared/samples && pwd)"
-  export FALCONRY_SAMPLES
+else
+  echo "== no ../shared/samples beside the repository: the real-sample tests are skipped"
+  FALCONRY_SAMPLES=none
 fi
+export FALCONRY_SAMPLES
+
+# The guard rails first: formatting and lints (denied warnings) fail the run.
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy --all-targets -D warnings"
+cargo clippy --workspace --all-targets --locked --quiet -- -D warnings
 
 status=0
 cargo test --workspace --locked --no-fail-fast "$@" 2>&1 | tee target/test-output.txt || status=$?

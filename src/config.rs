@@ -73,5 +73,5 @@ mod tests {
     }
 
     /// The enricher's GitHub App test key (test-only, never a real app's).
-    const TEST_KEY: &str = include_str!("../enricher/tests/support/github-app-test-key.pem");
+    const TEST_KEY: &str = include_str!("../testkit/src/github/app-key.pem");
 }

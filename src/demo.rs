@@ -5,6 +5,7 @@
 //! (issues as Markdown files), and prints what landed where.
 
 use anyhow::Context;
+use falconry_common::telemetry::Telemetry;
 use falconry_common::telemetry::{LogFormat, LogSettings, init_logging};
 use falconry_fixtures::{
     BatchOptions, StreamOptions, fdr_batch, lookup_batch, notice_json, stream_events,
@@ -90,7 +91,8 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
     };
     let settings = config.validate()?;
     let started = std::time::Instant::now();
-    let result = falconry_forwarder::run(settings, CancellationToken::new()).await;
+    let result =
+        falconry_forwarder::run(settings, Telemetry::off(), CancellationToken::new()).await;
     let elapsed = started.elapsed();
     let lake = abs.join("lake");
     // The recorded Event Streams fixture through the streamer's batch and commit path.
@@ -134,7 +136,8 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
         ..Default::default()
     }
     .validate()?;
-    let enriched = falconry_enricher::run(enricher, CancellationToken::new()).await;
+    let enriched =
+        falconry_enricher::run(enricher, Telemetry::off(), CancellationToken::new()).await;
     let first_issue = falconry_enricher::tracker::DirTracker::new(&issues)
         .all()
         .ok()

@@ -46,6 +46,6 @@ pub fn parse_time(s: &str) -> Result<i64, String> {
     } else {
         s.to_owned()
     };
-    falconry_forwarder::schema::columns::iso_ms(&full)
+    falconry_common::time::iso_ms(&full)
         .ok_or_else(|| format!("{s:?} is not a date (YYYY-MM-DD) or an RFC 3339 time"))
 }

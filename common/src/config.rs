@@ -82,7 +82,7 @@ pub fn load_from<T: DeserializeOwned>(
     for (key, value) in env {
         let path: Vec<String> = key[ENV_PREFIX.len()..]
             .split("__")
-            .map(|s| s.to_ascii_lowercase())
+            .map(str::to_ascii_lowercase)
             .collect();
         if path.iter().any(String::is_empty) {
             continue;

@@ -13,6 +13,7 @@ pub mod secret;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;
+pub mod time;
 
 pub use secret::Secret;
 pub use store::{Location, ObjectInfo, Store, StoreError};

@@ -24,7 +24,7 @@ use crate::tracker::{DirTracker, GitHub, Tracker};
 use bytes::Bytes;
 use falconry_common::config::ConfigError;
 use falconry_common::queue::{Message, Queue, SqsQueue};
-use falconry_common::telemetry::{Health, Registry};
+use falconry_common::telemetry::{Health, Registry, Telemetry};
 use falconry_common::{Location, Store, aws};
 use futures::StreamExt;
 use std::sync::Arc;
@@ -70,18 +70,25 @@ pub enum EnricherError {
     State(#[from] falconry_common::StoreError),
     #[error("queue: {0}")]
     Queue(#[from] falconry_common::queue::QueueError),
+    #[error(transparent)]
+    Admin(#[from] falconry_common::telemetry::AdminError),
 }
 
-/// Runs the enricher until `shutdown` (or, with `until_empty`, until there is
-/// nothing left), with its own metrics registry.
+/// The enricher's seam, called by the binary and the tests alike: loads the
+/// policy and templates, builds the clients, registers its metrics and health
+/// on `telemetry`'s admin port, and runs until `shutdown` (or, with
+/// `until_empty`, until there is nothing left).
 pub async fn run(
     settings: Settings,
+    telemetry: Telemetry,
     shutdown: CancellationToken,
 ) -> Result<Summary, EnricherError> {
-    Enricher::new(settings, &mut Registry::default())
-        .await?
-        .run(shutdown)
-        .await
+    let mut registry = Registry::default();
+    let enricher = Enricher::new(settings, &mut registry).await?;
+    telemetry
+        .serve(registry, enricher.health.clone(), &shutdown)
+        .await?;
+    enricher.run(shutdown).await
 }
 
 enum Source {
@@ -90,7 +97,7 @@ enum Source {
 }
 
 /// The enricher, built and checked, not yet running.
-pub struct Enricher {
+struct Enricher {
     settings: Settings,
     pipeline: Arc<Pipeline>,
     source: Source,
@@ -100,7 +107,7 @@ pub struct Enricher {
     state_prefix: String,
     selection: Selection,
     metrics: Metrics,
-    pub health: Arc<Health>,
+    health: Arc<Health>,
 }
 
 async fn store_for(location: &Location) -> Result<Store, EnricherError> {
@@ -114,10 +121,7 @@ async fn store_for(location: &Location) -> Result<Store, EnricherError> {
 impl Enricher {
     /// Loads the policy and templates (a bad one is a configuration error),
     /// builds the clients. No network call.
-    pub async fn new(
-        settings: Settings,
-        registry: &mut Registry,
-    ) -> Result<Enricher, EnricherError> {
+    async fn new(settings: Settings, registry: &mut Registry) -> Result<Enricher, EnricherError> {
         let metrics = Metrics::new(registry);
         let policy = Policy::load(&settings.policy, &settings.policy_data)
             .map_err(|e| ConfigError::Invalid(vec![format!("enricher.policy: {e}")]))?;
@@ -214,7 +218,7 @@ impl Enricher {
         })
     }
 
-    pub async fn run(self, shutdown: CancellationToken) -> Result<Summary, EnricherError> {
+    async fn run(self, shutdown: CancellationToken) -> Result<Summary, EnricherError> {
         info!(tracker = %self.pipeline.tracker.name(), "enricher started");
         self.health.set_ready(true);
         let result = match &self.source {

@@ -23,4 +23,4 @@ pub mod slack;
 pub mod tracker;
 
 pub use config::{EnricherConfig, Settings};
-pub use daemon::{Enricher, EnricherError, Summary, run};
+pub use daemon::{EnricherError, Summary, run};

@@ -205,7 +205,10 @@ impl Pipeline {
     }
 
     fn lock(&self, fingerprint: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        let mut locks = self
+            .locks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         // Drop locks nobody holds, so the map stays small.
         if locks.len() > 1024 {
             locks.retain(|_, l| Arc::strong_count(l) > 1);
@@ -291,6 +294,10 @@ impl Pipeline {
                     }
                     let updated = l.record.repeated(&key, alert, &self.me, now);
                     if let Some(tag) = self.dedup.swap(&updated, tag).await? {
+                        #[allow(
+                            clippy::redundant_closure_for_method_calls,
+                            reason = "the method's path is private"
+                        )]
                         let before = l.record.last.as_ref().and_then(|s| s.alert());
                         self.comment(
                             alert,

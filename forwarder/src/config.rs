@@ -270,7 +270,7 @@ impl ForwarderConfig {
             self.notices_in_flight,
         );
         let cpus = std::thread::available_parallelism()
-            .map(|n| n.get())
+            .map(std::num::NonZero::get)
             .unwrap_or(2);
         let files = nz(
             &mut p,

@@ -32,10 +32,10 @@ pub struct Summary {
 }
 
 /// The forwarder, built (clients, metrics) but not yet running.
-pub struct Forwarder {
+pub(crate) struct Forwarder {
     ctx: Arc<Context>,
     queue: Queue,
-    pub health: Arc<Health>,
+    pub(crate) health: Arc<Health>,
 }
 
 fn now_ms() -> i64 {
@@ -294,7 +294,7 @@ async fn handle(ctx: &Context, queue: &Queue, m: Message) -> Outcome {
                 Ok(()) => tracing::info!(files, rows, quarantined, "notice done"),
                 // Outputs are durable and idempotent: a redelivery only rewrites them.
                 Err(e) => {
-                    tracing::warn!(error = %e, "notice done but delete failed; it will be redelivered")
+                    tracing::warn!(error = %e, "notice done but delete failed; it will be redelivered");
                 }
             }
         }
@@ -312,7 +312,7 @@ async fn handle(ctx: &Context, queue: &Queue, m: Message) -> Outcome {
         Outcome::Failed(errors) => {
             let reason = errors
                 .iter()
-                .map(|e| e.to_string())
+                .map(std::string::ToString::to_string)
                 .collect::<Vec<_>>()
                 .join("; ");
             give_up(ctx, queue, &m, &reason).await;
@@ -346,10 +346,10 @@ async fn give_up(ctx: &Context, queue: &Queue, m: &Message, reason: &str) {
             .await
         {
             Ok(_) => {
-                tracing::error!(receives = m.receive_count, record = %key, "notice keeps failing; failure record written")
+                tracing::error!(receives = m.receive_count, record = %key, "notice keeps failing; failure record written");
             }
             Err(e) => {
-                tracing::error!(receives = m.receive_count, error = %e, "notice keeps failing; writing its failure record failed too")
+                tracing::error!(receives = m.receive_count, error = %e, "notice keeps failing; writing its failure record failed too");
             }
         }
     }

@@ -6,6 +6,7 @@
 use crate::convert::ConvertError;
 use falconry_common::StoreError;
 use falconry_common::queue::QueueError;
+use falconry_common::telemetry::AdminError;
 
 /// Why one file of a notice could not be made durable.
 #[derive(Debug, thiserror::Error)]
@@ -57,8 +58,8 @@ impl FileError {
 /// Why the forwarder could not run at all.
 #[derive(Debug, thiserror::Error)]
 pub enum ForwarderError {
-    #[error("admin port: {0}")]
-    Admin(#[source] std::io::Error),
+    #[error(transparent)]
+    Admin(#[from] AdminError),
     #[error("{0}")]
     Queue(#[from] QueueError),
     #[error("{failed} notice(s) failed (see the log and the failed/ or state/failures/ records)")]

@@ -22,22 +22,25 @@ pub mod replay;
 pub mod schema;
 
 pub use config::{ForwarderConfig, Settings};
-pub use daemon::{Forwarder, Summary};
+pub use daemon::Summary;
 pub use error::ForwarderError;
 pub use outputs::Manifest;
 
-use falconry_common::telemetry::Registry;
+use falconry_common::telemetry::{Registry, Telemetry};
 use tokio_util::sync::CancellationToken;
 
-/// Builds the forwarder and runs it until `shutdown` (or, with
-/// `until_empty`, until the queue is drained).
+/// The forwarder's seam, called by the binary and the tests alike: builds the
+/// clients, registers its metrics and health on `telemetry`'s admin port, and
+/// runs until `shutdown` (or, with `until_empty`, until the queue is drained).
 pub async fn run(
     settings: Settings,
+    telemetry: Telemetry,
     shutdown: CancellationToken,
 ) -> Result<Summary, ForwarderError> {
     let mut registry = Registry::default();
-    Forwarder::new(settings, &mut registry)
-        .await?
-        .run(shutdown)
-        .await
+    let forwarder = daemon::Forwarder::new(settings, &mut registry).await?;
+    telemetry
+        .serve(registry, forwarder.health.clone(), &shutdown)
+        .await?;
+    forwarder.run(shutdown).await
 }

@@ -68,7 +68,7 @@ pub fn convert_files(
                     if let Err(e) = convert_one(path, out, &layout, &opts, &totals) {
                         first_error
                             .lock()
-                            .unwrap_or_else(|p| p.into_inner())
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
                             .get_or_insert(e);
                         return;
                     }
@@ -76,10 +76,15 @@ pub fn convert_files(
             });
         }
     });
-    if let Some(e) = first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+    if let Some(e) = first_error
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    {
         return Err(e);
     }
-    Ok(totals.into_inner().unwrap_or_else(|p| p.into_inner()))
+    Ok(totals
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner))
 }
 
 fn convert_one(
@@ -133,7 +138,9 @@ fn convert_one(
         }
         q.file.persist(&dest).map_err(|e| io(&dest, e.error))?;
     }
-    let mut t = totals.lock().unwrap_or_else(|p| p.into_inner());
+    let mut t = totals
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     t.files += 1;
     t.events += c.rows;
     t.quarantined += c.lines - c.rows;

@@ -12,7 +12,7 @@ use crate::metrics::Metrics;
 use crate::position::{self, Layout};
 use crate::replay::store;
 use crate::session::{Counts, End, Partner, backoff};
-use falconry_common::telemetry::{Health, Registry};
+use falconry_common::telemetry::{Health, Registry, Telemetry};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,26 +21,32 @@ use tokio_util::sync::CancellationToken;
 /// Per-partition counters of a run.
 pub type Report = BTreeMap<u32, Counts>;
 
-/// Runs the live streamer until `shutdown` (with its own metrics registry).
+/// The streamer's seam, called by the binary and the tests alike: registers
+/// its metrics and health on `telemetry`'s admin port and holds the live
+/// stream until `shutdown`.
 pub async fn run(
-    settings: &Settings,
+    settings: Settings,
+    telemetry: Telemetry,
     shutdown: CancellationToken,
 ) -> Result<Report, StreamerError> {
-    Streamer::new(settings.clone(), &mut Registry::default())
-        .run(shutdown)
-        .await
+    let mut registry = Registry::default();
+    let streamer = Streamer::new(settings, &mut registry);
+    telemetry
+        .serve(registry, streamer.health.clone(), &shutdown)
+        .await?;
+    streamer.run(shutdown).await
 }
 
 /// The streamer, with its metrics registered, not yet running.
-pub struct Streamer {
+struct Streamer {
     settings: Settings,
     metrics: Metrics,
     /// Live while some partition has been connected within `unhealthy_after`.
-    pub health: Arc<Health>,
+    health: Arc<Health>,
 }
 
 impl Streamer {
-    pub fn new(settings: Settings, registry: &mut Registry) -> Streamer {
+    fn new(settings: Settings, registry: &mut Registry) -> Streamer {
         let metrics = Metrics::new(registry);
         let health = Arc::new(Health::new(settings.unhealthy_after));
         Streamer {
@@ -50,7 +56,7 @@ impl Streamer {
         }
     }
 
-    pub async fn run(self, shutdown: CancellationToken) -> Result<Report, StreamerError> {
+    async fn run(self, shutdown: CancellationToken) -> Result<Report, StreamerError> {
         let result = hold(&self.settings, &self.metrics, &self.health, shutdown).await;
         self.health.set_ready(false);
         result

@@ -18,4 +18,6 @@ pub enum StreamerError {
     Gzip(#[source] std::io::Error),
     #[error("{0}")]
     Setup(String),
+    #[error(transparent)]
+    Admin(#[from] falconry_common::telemetry::AdminError),
 }

@@ -19,5 +19,5 @@ pub mod session;
 pub mod wire;
 
 pub use config::{Settings, StreamerConfig};
-pub use daemon::{Streamer, run};
+pub use daemon::{Report, run};
 pub use replay::{Summary, replay_file};

@@ -59,7 +59,7 @@ impl DirQueue {
         self.reclaim_stale(&inflight, visibility);
         let mut names: Vec<String> = std::fs::read_dir(&self.dir)
             .map_err(|e| self.err("receive", format!("{}: {e}", self.dir.display())))?
-            .filter_map(|e| e.ok())
+            .filter_map(std::result::Result::ok)
             .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
             .filter_map(|e| e.file_name().into_string().ok())
             .filter(|n| n.ends_with(".json"))
@@ -100,7 +100,7 @@ impl DirQueue {
         let Ok(entries) = std::fs::read_dir(inflight) else {
             return;
         };
-        for e in entries.filter_map(|e| e.ok()) {
+        for e in entries.filter_map(std::result::Result::ok) {
             let stale = e
                 .metadata()
                 .and_then(|m| m.modified())
@@ -131,7 +131,10 @@ impl DirQueue {
         reason: Option<&str>,
     ) -> Result<(), QueueError> {
         let dest_dir = self.dir.join(to);
-        let name = path.file_name().map(|n| n.to_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(std::borrow::ToOwned::to_owned)
+            .unwrap_or_default();
         let op = if to == "done" { "delete" } else { "release" };
         tokio::fs::create_dir_all(&dest_dir)
             .await

@@ -220,7 +220,7 @@ impl S3Store {
         upload_id: &str,
         mut parts: Vec<CompletedPart>,
     ) -> Result<(), StoreError> {
-        parts.sort_by_key(|p| p.part_number());
+        parts.sort_by_key(aws_sdk_s3::types::CompletedPart::part_number);
         self.client
             .complete_multipart_upload()
             .bucket(&self.bucket)

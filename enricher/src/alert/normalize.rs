@@ -282,7 +282,7 @@ pub fn normalize(
             "ipv4" | "ipv6" => push_unique(&mut ips, v),
             "domain" => push_unique(&mut domains, v),
             "hash_sha256" | "sha256" if Some(v) != process.sha256.as_deref() => {
-                push_unique(&mut hashes, &v.to_ascii_lowercase())
+                push_unique(&mut hashes, &v.to_ascii_lowercase());
             }
             _ => {}
         }
@@ -493,45 +493,11 @@ fn first_time(obj: &Map<String, Value>, keys: &[&str]) -> Option<i64> {
     keys.iter().find_map(|k| time_ms(obj.get(*k)))
 }
 
-/// Epoch seconds, milliseconds, microseconds or nanoseconds (told apart by
-/// size), as numbers or strings, or an RFC 3339 / ISO 8601 text. Zero and
-/// unparseable values are `None`.
+/// A member's time in epoch ms, read as every daemon reads times
+/// ([`falconry_common::time`]); zero is no time.
 pub fn time_ms(v: Option<&Value>) -> Option<i64> {
-    let n = match v? {
-        Value::Number(n) => n.as_f64()?,
-        Value::String(s) => {
-            let s = s.trim();
-            match s.parse::<f64>() {
-                Ok(n) => n,
-                Err(_) => return iso_ms(s),
-            }
-        }
-        _ => return None,
-    };
-    if !n.is_finite() || n <= 0.0 {
-        return None;
-    }
-    let ms = if n < 1e11 {
-        n * 1e3
-    } else if n < 1e14 {
-        n
-    } else if n < 1e17 {
-        n / 1e3
-    } else {
-        n / 1e6
-    };
-    Some(ms as i64)
-}
-
-fn iso_ms(s: &str) -> Option<i64> {
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
-        return Some(t.timestamp_millis());
-    }
-    // ISO without a zone: UTC.
-    chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
-        .or_else(|_| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f"))
-        .ok()
-        .map(|t| t.and_utc().timestamp_millis())
+    v.and_then(falconry_common::time::json_time_ms)
+        .filter(|ms| *ms > 0)
 }
 
 #[cfg(test)]

@@ -156,7 +156,7 @@ impl Source {
     fn loaded(&self) -> Option<Arc<Index>> {
         self.current
             .read()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
 
@@ -242,7 +242,10 @@ impl Source {
         }
         tracing::info!(file = %self.shown, rows = index.rows, "directory file loaded");
         check.error = None;
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(index));
+        *self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::new(index));
     }
 }
 
@@ -337,7 +340,11 @@ impl Directory {
             push(&mut rows, "Host", Some(&shown));
             push(&mut rows, "Owner", a.owner.as_deref());
             push(&mut rows, "Team", a.team.as_deref());
-            push(&mut rows, "Criticality", a.criticality.map(|c| c.as_str()));
+            push(
+                &mut rows,
+                "Criticality",
+                a.criticality.map(records::Criticality::as_str),
+            );
             push(&mut rows, "Business unit", a.business_unit.as_deref());
         }
         notes.extend(errors);
@@ -351,7 +358,7 @@ impl Directory {
                 "user": user.as_deref(),
                 "asset": asset.as_deref(),
                 "privileged": user.as_ref().and_then(|u| u.privileged),
-                "criticality": asset.as_ref().and_then(|a| a.criticality).map(|c| c.as_str()),
+                "criticality": asset.as_ref().and_then(|a| a.criticality).map(records::Criticality::as_str),
             }),
         })
     }

@@ -108,7 +108,7 @@ pub fn build(config: &DnsConfig) -> Result<Option<Arc<dyn Provider>>, String> {
     match config.mode {
         DnsMode::Off => return Ok(None),
         DnsMode::Configured if config.nameservers.is_empty() => {
-            errors.push("dns.nameservers: mode = \"configured\" needs at least one".into())
+            errors.push("dns.nameservers: mode = \"configured\" needs at least one".into());
         }
         DnsMode::System if !config.nameservers.is_empty() => errors.push(
             "dns.nameservers: only used with mode = \"configured\" (mode is \"system\")".into(),
@@ -458,8 +458,11 @@ mod tests {
             crate::alert::normalize::normalize(&event, &Default::default(), Default::default())
                 .unwrap()
                 .unwrap();
-        a.domains = domains.iter().map(|s| s.to_string()).collect();
-        a.ips = ips.iter().map(|s| s.to_string()).collect();
+        a.domains = domains
+            .iter()
+            .map(std::string::ToString::to_string)
+            .collect();
+        a.ips = ips.iter().map(std::string::ToString::to_string).collect();
         a
     }
 

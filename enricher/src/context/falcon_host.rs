@@ -280,10 +280,10 @@ pub fn render(main: Option<&Device>, others: &[&Device], main_aid: Option<&str>)
         match text(&d.status) {
             Some("contained") => notes.push("The host is network-contained.".to_owned()),
             Some("containment_pending") => {
-                notes.push("Network containment was requested and is pending.".to_owned())
+                notes.push("Network containment was requested and is pending.".to_owned());
             }
             Some("lift_containment_pending") => {
-                notes.push("Lifting network containment is pending.".to_owned())
+                notes.push("Lifting network containment is pending.".to_owned());
             }
             _ => {}
         }
@@ -341,13 +341,19 @@ fn auth_failure(e: AuthError) -> LookupError {
 
 impl FalconHost {
     fn paused(&self) -> Option<Duration> {
-        let until = (*self.paused_until.lock().unwrap_or_else(|p| p.into_inner()))?;
+        let until = (*self
+            .paused_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner))?;
         let left = until.saturating_duration_since(Instant::now());
         (!left.is_zero()).then_some(left)
     }
 
     fn pause(&self, wait: Duration) {
-        *self.paused_until.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now() + wait);
+        *self
+            .paused_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Instant::now() + wait);
     }
 
     /// One `devices/v2` call for `ids` (at most [`MAX_IDS`], validated aids).

@@ -201,7 +201,7 @@ impl Database {
     fn current(&self) -> Arc<Loaded> {
         self.current
             .read()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
 
@@ -237,7 +237,10 @@ impl Database {
                 tracing::info!(database = self.which.as_str(), path = %self.path.display(),
                     build_epoch = loaded.reader.metadata.build_epoch, "GeoIP database reloaded");
                 let loaded = Arc::new(loaded);
-                *self.current.write().unwrap_or_else(|p| p.into_inner()) = loaded.clone();
+                *self
+                    .current
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = loaded.clone();
                 loaded
             }
             Err(e) => {

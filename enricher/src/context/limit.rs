@@ -56,14 +56,20 @@ impl Limiter {
 
     /// Requests left today (`None`: no daily budget).
     pub fn remaining_today(&self) -> Option<u32> {
-        let s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let s = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         self.per_day.map(|d| d.saturating_sub(s.used_today))
     }
 
     /// Waits for a slot (at most `max_wait`) and takes it.
     pub async fn acquire(&self, max_wait: Duration) -> Result<(), Denied> {
         let at = {
-            let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            let mut s = self
+                .state
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let today = utc_day();
             if today != s.day {
                 s.day = today;

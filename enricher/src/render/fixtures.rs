@@ -322,7 +322,10 @@ pub fn decision(severity: Level, reasons: &[&str]) -> Decision {
     Decision {
         action: Action::Issue,
         severity,
-        reasons: reasons.iter().map(|r| r.to_string()).collect(),
+        reasons: reasons
+            .iter()
+            .map(std::string::ToString::to_string)
+            .collect(),
         labels: vec!["falcon".into()],
         assignees: vec![],
         repo: None,
@@ -344,17 +347,20 @@ pub fn section(
         title: title.into(),
         status,
         table,
-        notes: notes.iter().map(|n| n.to_string()).collect(),
+        notes: notes.iter().map(std::string::ToString::to_string).collect(),
         data: serde_json::Value::Null,
     }
 }
 
 pub fn table(columns: &[&str], rows: &[&[&str]]) -> Table {
     Table {
-        columns: columns.iter().map(|c| c.to_string()).collect(),
+        columns: columns
+            .iter()
+            .map(std::string::ToString::to_string)
+            .collect(),
         rows: rows
             .iter()
-            .map(|r| r.iter().map(|c| c.to_string()).collect())
+            .map(|r| r.iter().map(std::string::ToString::to_string).collect())
             .collect(),
     }
 }

@@ -311,7 +311,11 @@ impl GitHub {
         // App installations create as `name[bot]`, which `creator=` may not
         // match on every GitHub version: only narrow searches for PATs.
         if let (Auth::Token(_), Some(user)) = (&self.inner.transport.auth, user) {
-            let mut login = self.inner.login.lock().unwrap_or_else(|p| p.into_inner());
+            let mut login = self
+                .inner
+                .login
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             *login = Some(user.login.clone());
         }
     }
@@ -320,7 +324,7 @@ impl GitHub {
         self.inner
             .login
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
 }

@@ -68,7 +68,7 @@ impl<R: BufRead> Lines<R> {
                 };
                 let whole = memchr::memchr(b'\n', available)
                     .filter(|i| *i <= self.max)
-                    .map(|i| (i, available[..i].iter().all(|b| b.is_ascii_whitespace())));
+                    .map(|i| (i, available[..i].iter().all(u8::is_ascii_whitespace)));
                 (available.is_empty(), whole)
             };
             if empty {
@@ -138,7 +138,7 @@ impl<R: BufRead> Lines<R> {
                     prefix: &self.buf,
                 }));
             }
-            let is_blank = self.buf.iter().all(|b| b.is_ascii_whitespace());
+            let is_blank = self.buf.iter().all(u8::is_ascii_whitespace);
             if is_blank {
                 continue;
             }

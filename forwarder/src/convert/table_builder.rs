@@ -14,6 +14,7 @@ use arrow_array::builder::{
 };
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::ArrowError;
+use falconry_common::time;
 use std::borrow::Cow;
 use std::sync::Arc;
 
@@ -203,12 +204,10 @@ pub fn row_time(table: &Table, record: &Record<'_>) -> Option<i64> {
             continue;
         };
         let parsed = match (format, string_value(raw)) {
-            (TimeFormat::EpochMsOrIso, Some(s)) => {
-                columns::epoch_ms(&s).or_else(|| columns::iso_ms(&s))
-            }
+            (TimeFormat::EpochMsOrIso, Some(s)) => time::epoch_ms(&s).or_else(|| time::iso_ms(&s)),
             (TimeFormat::EpochMsOrIso, None) => raw.get().parse::<i64>().ok(),
-            (TimeFormat::EpochSeconds, Some(s)) => columns::epoch_seconds_ms(&s),
-            (TimeFormat::EpochSeconds, None) => columns::epoch_seconds_ms(raw.get()),
+            (TimeFormat::EpochSeconds, Some(s)) => time::epoch_seconds_ms(&s),
+            (TimeFormat::EpochSeconds, None) => time::epoch_seconds_ms(raw.get()),
         };
         if parsed.is_some() {
             return parsed;

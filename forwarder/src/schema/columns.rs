@@ -6,6 +6,7 @@
 //!
 //! Pure.
 
+use falconry_common::time::{epoch_ms, iso_ms, time_ms};
 use std::borrow::Cow;
 
 /// How a typed column reads its source member and what Athena type it has.
@@ -43,9 +44,6 @@ pub fn is_placeholder(s: &str) -> bool {
     // Most values are longer than any placeholder but the last: skip the compares.
     (s.len() <= 4 || s.len() == 15) && PLACEHOLDERS.contains(&s)
 }
-
-/// Milliseconds between 1601-01-01 (FILETIME's epoch) and 1970-01-01.
-const FILETIME_EPOCH_MS: i64 = 11_644_473_600_000;
 
 /// What reading a member into a typed column gave.
 #[derive(Debug, PartialEq, Eq)]
@@ -155,67 +153,10 @@ fn u64_digits(s: &str) -> Option<u64> {
     s.parse().ok()
 }
 
-/// Epoch milliseconds from digits (optionally negative), at most 16 digits.
-pub fn epoch_ms(s: &str) -> Option<i64> {
-    let digits = s.strip_prefix('-').unwrap_or(s);
-    if digits.is_empty() || digits.len() > 16 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    s.parse().ok()
-}
-
-/// Epoch seconds with an optional fraction (`"1697992784.144"`) → ms.
-pub fn epoch_seconds_ms(s: &str) -> Option<i64> {
-    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
-    if int.is_empty() || int.len() > 12 || !int.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    if !frac.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let secs: i64 = int.parse().ok()?;
-    let mut ms_part: i64 = 0;
-    for (i, b) in frac.bytes().take(3).enumerate() {
-        ms_part += ((b - b'0') as i64) * [100, 10, 1][i];
-    }
-    secs.checked_mul(1000)?.checked_add(ms_part)
-}
-
-/// The `*Time` forms: FILETIME (17+ digits), epoch ms (12-16 digits), epoch
-/// seconds with or without a fraction, or ISO-8601.
-pub fn time_ms(s: &str) -> Option<i64> {
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-        return match s.len() {
-            17..=19 => s
-                .parse::<i64>()
-                .ok()
-                .map(|ft| ft / 10_000 - FILETIME_EPOCH_MS),
-            12..=16 => s.parse().ok(),
-            1..=11 => s.parse::<i64>().ok().map(|secs| secs * 1000),
-            _ => None,
-        };
-    }
-    epoch_seconds_ms(s).or_else(|| iso_ms(s))
-}
-
-/// ISO-8601 / RFC 3339 (`2024-08-01T11:31:27.123Z`, with an offset, with a
-/// space instead of `T`, or without a zone, read as UTC) → epoch ms.
-pub fn iso_ms(s: &str) -> Option<i64> {
-    if s.len() < 19 || !s.as_bytes()[0].is_ascii_digit() || s.as_bytes().get(4) != Some(&b'-') {
-        return None;
-    }
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
-        return Some(t.timestamp_millis());
-    }
-    chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
-        .or_else(|_| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f"))
-        .ok()
-        .map(|t| t.and_utc().timestamp_millis())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use falconry_common::time::epoch_seconds_ms;
 
     fn r(kind: Kind, s: &str) -> Read<'_> {
         read(kind, Cow::Borrowed(s), true)

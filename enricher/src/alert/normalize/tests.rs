@@ -229,6 +229,8 @@ fn times_in_every_unit() {
     assert_eq!(t(json!(1773480000123u64)), Some(1773480000123));
     assert_eq!(t(json!("1773480000123456")), Some(1773480000123));
     assert_eq!(t(json!(1773480000123456789u64)), Some(1773480000123));
+    // FILETIME (100 ns since 1601), as the older IDP stream shape sends it.
+    assert_eq!(t(json!(134180536001230000u64)), Some(1773580000123));
     assert_eq!(t(json!("2026-03-14T09:20:00Z")), Some(1773480000000));
     assert_eq!(t(json!("2026-03-14T09:20:00.5")), Some(1773480000500));
     assert_eq!(t(json!(0)), None);

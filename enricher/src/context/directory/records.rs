@@ -309,7 +309,7 @@ fn parse_csv(kind: Kind, bytes: &[u8]) -> Result<Index, String> {
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => {
-                let line = e.position().map_or(line, |p| p.line());
+                let line = e.position().map_or(line, csv::Position::line);
                 index.bad.push(BadRow {
                     line,
                     reason: e.to_string(),
@@ -317,7 +317,7 @@ fn parse_csv(kind: Kind, bytes: &[u8]) -> Result<Index, String> {
                 continue;
             }
         }
-        let line = record.position().map_or(line, |p| p.line());
+        let line = record.position().map_or(line, csv::Position::line);
         let mut fields = Fields::new();
         let mut utf8 = true;
         for (h, v) in headers.iter().zip(record.iter()) {

@@ -91,10 +91,9 @@ impl Athena {
             .send()
             .await
             .map_err(sdk("GetWorkGroup"))?;
-        Ok(out
-            .work_group()
-            .and_then(|w| w.configuration())
-            .and_then(|c| c.bytes_scanned_cutoff_per_query()))
+        Ok(out.work_group().and_then(|w| w.configuration()).and_then(
+            aws_sdk_athena::types::WorkGroupConfiguration::bytes_scanned_cutoff_per_query,
+        ))
     }
 
     /// Runs `sql` to its answer within the timeout.
@@ -184,7 +183,7 @@ impl Athena {
             let status = exec.and_then(|e| e.status());
             let scanned = exec
                 .and_then(|e| e.statistics())
-                .and_then(|s| s.data_scanned_in_bytes())
+                .and_then(aws_sdk_athena::types::QueryExecutionStatistics::data_scanned_in_bytes)
                 .unwrap_or(0)
                 .max(0) as u64;
             let state = status.and_then(|s| s.state());
@@ -243,7 +242,11 @@ impl Athena {
             )
             .await?
             .map_err(sdk("GetQueryResults"))?;
-            for row in page.result_set().map(|r| r.rows()).unwrap_or_default() {
+            for row in page
+                .result_set()
+                .map(aws_sdk_athena::types::ResultSet::rows)
+                .unwrap_or_default()
+            {
                 let cells: Vec<Option<String>> = row
                     .data()
                     .iter()

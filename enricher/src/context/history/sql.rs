@@ -13,7 +13,7 @@ use super::summary::{
     Activity, CONNECT_TYPES, Command, Counted, DNS_TYPE, PROCESS_TYPES, Record, Window,
     sort_counted,
 };
-use chrono::{DateTime, Days, NaiveDateTime, Timelike, Utc};
+use chrono::{DateTime, Days, Timelike, Utc};
 use std::fmt::Write as _;
 
 /// Event types shown at most (the rest still count in `events`).
@@ -253,13 +253,7 @@ impl Rows {
     }
 }
 
-/// Athena's text of a timestamp (`2026-03-14 09:22:10.000`) as epoch ms.
-pub fn athena_ms(s: &str) -> Option<i64> {
-    let s = s.trim().trim_end_matches(" UTC");
-    NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f")
-        .ok()
-        .map(|t| t.and_utc().timestamp_millis())
-}
+pub use falconry_common::time::athena_ms;
 
 /// The summary query's answer.
 pub fn read_activity(rows: &Rows) -> Result<Activity, String> {

@@ -326,14 +326,21 @@ impl Service {
     }
 
     fn paused(&self) -> Option<(Duration, String)> {
-        let paused = self.paused.lock().unwrap_or_else(|p| p.into_inner());
+        let paused = self
+            .paused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let (until, why) = paused.as_ref()?;
         let left = until.saturating_duration_since(Instant::now());
         (!left.is_zero()).then(|| (left, why.clone()))
     }
 
     fn pause(&self, wait: Duration, why: String) {
-        *self.paused.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now() + wait, why));
+        *self
+            .paused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some((Instant::now() + wait, why));
     }
 
     /// This service's outcome for `i`: cached, or asked within the time limit.

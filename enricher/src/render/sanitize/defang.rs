@@ -33,7 +33,7 @@ pub fn is_domain(word: &[char]) -> bool {
     if !has_inner_dot || last.len() < 2 || !last.iter().all(|c| c.is_alphabetic()) {
         return false;
     }
-    let lower: String = last.iter().map(|c| c.to_ascii_lowercase()).collect();
+    let lower: String = last.iter().map(char::to_ascii_lowercase).collect();
     !NOT_TLDS.contains(&lower.as_str())
 }
 
@@ -104,7 +104,7 @@ pub(super) fn word_flags(word: &[char], scheme: bool, flags: &mut Vec<Flags>) {
     }
     // A URL scheme the autolinker knows: its `t`s become `x`.
     if scheme {
-        let lower: String = word.iter().map(|c| c.to_ascii_lowercase()).collect();
+        let lower: String = word.iter().map(char::to_ascii_lowercase).collect();
         if let Some(s) = SCHEMES.iter().find(|s| lower.ends_with(**s)) {
             for k in n - s.len()..n {
                 if word[k].eq_ignore_ascii_case(&'t') {

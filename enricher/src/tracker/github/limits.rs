@@ -44,7 +44,10 @@ impl ContentLimiter {
     pub async fn acquire(&self) {
         let now = Instant::now();
         let at = {
-            let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
+            let mut next = self
+                .next
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let at = next.map_or(now, |n| n.max(now));
             *next = Some(at + self.interval);
             at
@@ -62,7 +65,10 @@ pub(super) struct Hold {
 impl Hold {
     /// How long the next request must wait (zero when free to go).
     pub fn remaining(&self) -> Duration {
-        let until = *self.until.lock().unwrap_or_else(|p| p.into_inner());
+        let until = *self
+            .until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         until.map_or(Duration::ZERO, |u| {
             u.saturating_duration_since(Instant::now())
         })
@@ -71,7 +77,10 @@ impl Hold {
     /// Holds all requests for `wait` from now (never shortens a longer hold).
     pub fn extend(&self, wait: Duration) {
         let until = Instant::now() + wait;
-        let mut held = self.until.lock().unwrap_or_else(|p| p.into_inner());
+        let mut held = self
+            .until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         *held = Some(held.map_or(until, |h| h.max(until)));
     }
 }
@@ -218,7 +227,7 @@ mod tests {
         ]);
         match limit_wait(forbidden, &exhausted, false) {
             Limited::For(w) => {
-                assert!(w >= Duration::from_secs(120) && w <= Duration::from_secs(122))
+                assert!(w >= Duration::from_secs(120) && w <= Duration::from_secs(122));
             }
             other => panic!("{other:?}"),
         }

@@ -265,7 +265,10 @@ fn hostile_corpus() {
     let megabyte = "powershell -enc ".to_owned() + &"A".repeat(1 << 20);
     let ticks = "`".repeat(1 << 19) + "x" + &"`".repeat(1 << 19);
     let fences = "```\n~~~\n".repeat(1 << 16);
-    let mut corpus: Vec<String> = FRAGMENTS.iter().map(|s| s.to_string()).collect();
+    let mut corpus: Vec<String> = FRAGMENTS
+        .iter()
+        .map(std::string::ToString::to_string)
+        .collect();
     corpus.extend([
         "@octocat please look at #1 and GH-2 and octo/repo#3".to_owned(),
         "[click](http://evil.example/x) ![img](https://evil.example/i.png) <http://a.b>".to_owned(),

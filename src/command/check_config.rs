@@ -1,0 +1,44 @@
+//! `falconry check-config`: every problem of every section, in one run.
+
+use crate::config;
+use falconry_common::config::ConfigError;
+use std::path::Path;
+
+pub fn run(file: Option<&Path>) -> anyhow::Result<()> {
+    let config = config::load(file, &[])?;
+    let mut problems = Vec::new();
+    // Each daemon section present is checked; a file with none configures nothing.
+    if config.forwarder.is_none() && config.streamer.is_none() && config.enricher.is_none() {
+        problems
+            .push("no [forwarder], [streamer] or [enricher] section: nothing to run".to_owned());
+    }
+    if let Some(Err(ConfigError::Invalid(p))) = config
+        .enricher
+        .as_ref()
+        .map(falconry_enricher::EnricherConfig::validate)
+    {
+        problems.extend(p);
+    }
+    if let Some(Err(ConfigError::Invalid(p))) = config
+        .forwarder
+        .as_ref()
+        .map(falconry_forwarder::ForwarderConfig::validate)
+    {
+        problems.extend(p);
+    }
+    if let Some(Err(ConfigError::Invalid(p))) = config
+        .streamer
+        .as_ref()
+        .map(falconry_streamer::StreamerConfig::validate)
+    {
+        problems.extend(p);
+    }
+    if let Err(e) = config.admin.addr() {
+        problems.push(format!("admin.listen: {e}"));
+    }
+    if !problems.is_empty() {
+        return Err(ConfigError::Invalid(problems).into());
+    }
+    println!("configuration is valid");
+    Ok(())
+}

@@ -1,0 +1,54 @@
+//! `falconry fixtures`: the project's synthetic FDR batches, recorded streams
+//! and benchmark corpus, written to disk.
+
+use crate::cli::FixturesCommand;
+use crate::demo;
+use anyhow::Context;
+
+pub fn run(command: FixturesCommand) -> anyhow::Result<()> {
+    match command {
+        FixturesCommand::Fdr {
+            out,
+            seed,
+            files,
+            events_per_file,
+        } => {
+            let written = demo::write_fixtures(&out, seed, files, events_per_file)?;
+            println!("{written}");
+        }
+        FixturesCommand::Stream {
+            out,
+            seed,
+            events,
+            partition,
+        } => {
+            let opts = falconry_fixtures::StreamOptions {
+                seed,
+                events,
+                partition,
+                ..Default::default()
+            };
+            let lines = falconry_fixtures::stream_events(&opts);
+            std::fs::write(&out, falconry_fixtures::stream_ndjson(&lines))
+                .with_context(|| format!("writing {}", out.display()))?;
+            println!(
+                "{} events of partition {partition} in {}",
+                lines.len(),
+                out.display()
+            );
+        }
+        FixturesCommand::Corpus {
+            out,
+            events,
+            files,
+            seed,
+        } => {
+            let paths = falconry_fixtures::write_corpus(&out, seed, events, files)
+                .with_context(|| format!("writing the corpus to {}", out.display()))?;
+            for p in paths {
+                println!("{}", p.display());
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,3 +1,0 @@
-//! Test servers for the streamer's integration tests.
-
-pub mod falcon;

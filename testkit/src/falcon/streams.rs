@@ -1,0 +1,303 @@
+//! The project's own Falcon API test server on 127.0.0.1, speaking the Event
+//! Streams protocol: OAuth2 token (201), discover (one resource per
+//! partition, empty while "another session" holds the appId), one chunked
+//! NDJSON stream per partition with `\r\n` lines, keep-alives and inclusive
+//! offsets, session refresh (404 once a session is expired), a stale token
+//! (401) on the stream, 429 with `X-RateLimit-RetryAfter`, an HTML error body,
+//! and a disconnect in the middle of a line. Failures are armed per test.
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use falconry_fixtures::StreamLine;
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub const CLIENT_ID: &str = "test-client";
+pub const CLIENT_SECRET: &str = "test-secret-do-not-log";
+
+/// A failure the stream endpoint produces once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Send this many events, then half a line, then close.
+    CutAfter(usize),
+    /// An HTML error page with status 200 instead of the stream.
+    HtmlPage,
+    /// 429 with X-RateLimit-RetryAfter as epoch ms.
+    RateLimitedMs,
+    /// 429 with X-RateLimit-RetryAfter as seconds.
+    RateLimitedSecs,
+    /// 401: the session token is stale.
+    StaleToken,
+}
+
+#[derive(Default)]
+pub struct World {
+    pub partitions: BTreeMap<u32, Vec<StreamLine>>,
+    pub empty_discovers: u32,
+    pub refresh_interval_secs: u64,
+    pub faults: HashMap<u32, Vec<Fault>>,
+    /// Session generation: tokens of older generations are stale.
+    pub generation: u64,
+    /// Expire the current sessions at the next refresh (refresh answers 404).
+    pub expire_on_refresh: bool,
+    /// The region the token answer names in `X-CS-Region` (default us-1).
+    pub region: Option<String>,
+    // What the server saw.
+    pub token_calls: u32,
+    pub discover_calls: u32,
+    pub refresh_calls: BTreeMap<u32, u32>,
+    pub stream_opens: Vec<(u32, Option<u64>)>,
+    pub bad_auth: u32,
+}
+
+#[derive(Clone)]
+pub struct Falcon {
+    pub addr: SocketAddr,
+    pub world: Arc<Mutex<World>>,
+}
+
+impl Falcon {
+    pub async fn start(world: World) -> Falcon {
+        let world = Arc::new(Mutex::new(world));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let app = Router::new()
+            .route("/oauth2/token", post(token))
+            .route("/sensors/entities/datafeed/v2", get(discover))
+            .route("/sensors/entities/datafeed/v1/{partition}", get(stream))
+            .route(
+                "/sensors/entities/datafeed-actions/v1/{partition}",
+                post(refresh),
+            )
+            .with_state((world.clone(), addr));
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Falcon { addr, world }
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn with<T>(&self, f: impl FnOnce(&mut World) -> T) -> T {
+        f(&mut self.world.lock().unwrap())
+    }
+}
+
+type St = State<(Arc<Mutex<World>>, SocketAddr)>;
+
+fn rate_headers(status: StatusCode) -> Response {
+    let mut r = status.into_response();
+    r.headers_mut()
+        .insert("X-RateLimit-Limit", "6000".parse().unwrap());
+    r.headers_mut()
+        .insert("X-RateLimit-Remaining", "5999".parse().unwrap());
+    r
+}
+
+async fn token(State((world, _)): St, body: String) -> Response {
+    let mut w = world.lock().unwrap();
+    w.token_calls += 1;
+    let form: HashMap<String, String> = body
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    if form.get("client_id").map(String::as_str) != Some(CLIENT_ID)
+        || form.get("client_secret").map(String::as_str) != Some(CLIENT_SECRET)
+    {
+        return (
+            StatusCode::UNAUTHORIZED,
+            r#"{"errors":[{"code":401,"message":"access denied"}]}"#,
+        )
+            .into_response();
+    }
+    let mut r = (
+        StatusCode::CREATED,
+        format!(
+            r#"{{"access_token":"bearer-{}","token_type":"bearer","expires_in":1799}}"#,
+            w.token_calls
+        ),
+    )
+        .into_response();
+    r.headers_mut().insert(
+        "X-CS-Region",
+        w.region
+            .clone()
+            .unwrap_or_else(|| "us-1".into())
+            .parse()
+            .unwrap(),
+    );
+    r
+}
+
+fn bearer_ok(h: &HeaderMap) -> bool {
+    h.get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("Bearer bearer-"))
+}
+
+async fn discover(
+    State((world, addr)): St,
+    Query(q): Query<HashMap<String, String>>,
+    h: HeaderMap,
+) -> Response {
+    let mut w = world.lock().unwrap();
+    w.discover_calls += 1;
+    if !bearer_ok(&h) {
+        w.bad_auth += 1;
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let app = q.get("appId").cloned().unwrap_or_default();
+    if w.empty_discovers > 0 {
+        w.empty_discovers -= 1;
+        return (StatusCode::OK, r#"{"meta":{},"resources":[],"errors":[]}"#).into_response();
+    }
+    w.generation += 1;
+    w.expire_on_refresh = false;
+    let g = w.generation;
+    let interval = if w.refresh_interval_secs == 0 {
+        1800
+    } else {
+        w.refresh_interval_secs
+    };
+    let resources: Vec<serde_json::Value> = w
+        .partitions
+        .keys()
+        .map(|p| {
+            serde_json::json!({
+                "dataFeedURL": format!("http://{addr}/sensors/entities/datafeed/v1/{p}?appId={app}"),
+                "sessionToken": {"token": format!("session-{g}-{p}"), "expiration": "2026-03-14T10:00:00Z"},
+                "refreshActiveSessionURL": format!("http://{addr}/sensors/entities/datafeed-actions/v1/{p}?appId={app}&action_name=refresh_active_stream_session"),
+                "refreshActiveSessionInterval": interval,
+            })
+        })
+        .collect();
+    let mut r = (
+        StatusCode::OK,
+        serde_json::json!({"meta":{}, "resources": resources, "errors": []}).to_string(),
+    )
+        .into_response();
+    r.headers_mut()
+        .insert("X-RateLimit-Remaining", "99".parse().unwrap());
+    r
+}
+
+async fn refresh(State((world, _)): St, Path(p): Path<u32>, h: HeaderMap) -> Response {
+    let mut w = world.lock().unwrap();
+    if !bearer_ok(&h) {
+        w.bad_auth += 1;
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    *w.refresh_calls.entry(p).or_default() += 1;
+    if w.expire_on_refresh {
+        return (
+            StatusCode::NOT_FOUND,
+            r#"{"errors":[{"code":404,"message":"session not found"}]}"#,
+        )
+            .into_response();
+    }
+    rate_headers(StatusCode::OK)
+}
+
+async fn stream(
+    State((world, _)): St,
+    Path(p): Path<u32>,
+    Query(q): Query<HashMap<String, String>>,
+    h: HeaderMap,
+) -> Response {
+    let (lines, fault) = {
+        let mut w = world.lock().unwrap();
+        let offset = q.get("offset").and_then(|o| o.parse::<u64>().ok());
+        w.stream_opens.push((p, offset));
+        let expected = format!("Token session-{}-{p}", w.generation);
+        if h.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
+            w.bad_auth += 1;
+            return StatusCode::UNAUTHORIZED.into_response();
+        }
+        let fault = w.faults.get_mut(&p).and_then(|f| {
+            if f.is_empty() {
+                None
+            } else {
+                Some(f.remove(0))
+            }
+        });
+        let from = offset.unwrap_or(0);
+        let lines: Vec<String> = w
+            .partitions
+            .get(&p)
+            .map(|all| {
+                all.iter()
+                    .filter(|l| l.offset >= from)
+                    .map(|l| l.line.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        (lines, fault)
+    };
+    match fault {
+        Some(Fault::HtmlPage) => {
+            return (StatusCode::OK, "<html><head><title>502 Bad Gateway</title></head><body>upstream error</body></html>\r\n").into_response()
+        }
+        Some(Fault::RateLimitedMs) => {
+            let at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() + 300;
+            let mut r = rate_headers(StatusCode::TOO_MANY_REQUESTS);
+            r.headers_mut().insert("X-RateLimit-RetryAfter", at.to_string().parse().unwrap());
+            return r;
+        }
+        Some(Fault::RateLimitedSecs) => {
+            let mut r = rate_headers(StatusCode::TOO_MANY_REQUESTS);
+            r.headers_mut().insert("X-RateLimit-RetryAfter", "1".parse().unwrap());
+            return r;
+        }
+        Some(Fault::StaleToken) => return StatusCode::UNAUTHORIZED.into_response(),
+        _ => {}
+    }
+    let cut = match fault {
+        Some(Fault::CutAfter(n)) => Some(n),
+        _ => None,
+    };
+    // Events (a keep-alive every 5), then keep-alives every 100 ms until the client leaves.
+    let body = futures::stream::unfold((0usize, lines, cut), |(i, lines, cut)| async move {
+        if let Some(n) = cut {
+            if i == n {
+                let half = lines
+                    .get(i)
+                    .map(|l| l[..l.len() / 2].to_owned())
+                    .unwrap_or_default();
+                return Some((
+                    Ok::<_, std::convert::Infallible>(Bytes::from(half)),
+                    (usize::MAX, lines, None),
+                ));
+            }
+            if i == usize::MAX {
+                return None;
+            }
+        }
+        if i == usize::MAX {
+            return None;
+        }
+        if i < lines.len() {
+            let mut chunk = format!("{}\r\n", lines[i]);
+            if i % 5 == 4 {
+                chunk.push_str("\r\n");
+            }
+            return Some((Ok(Bytes::from(chunk)), (i + 1, lines, cut)));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        Some((Ok(Bytes::from_static(b"\r\n")), (i, lines, cut)))
+    });
+    let mut r = Response::new(Body::from_stream(body));
+    r.headers_mut()
+        .insert("content-type", "application/json".parse().unwrap());
+    r
+}

@@ -1,0 +1,11 @@
+//! The `falconry` binary's integration tests, one test binary: the real
+//! binary under signals, the demo, the configuration reference and the
+//! deployment files.
+
+// Test code: a panic is the test failing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod config_reference;
+mod demo;
+mod deploy;
+mod signals;
