@@ -130,8 +130,8 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
         issues: format!("dir://{}", issues.display()),
         until_empty: true,
         event_types: vec![
-            "CustomerIOCEvent".into(),
-            "OverwatchGenericDetectionSummaryEvent".into(),
+            falconry_common::event_types::CUSTOMER_IOC.into(),
+            falconry_common::event_types::OVERWATCH.into(),
         ],
         ..Default::default()
     }
@@ -143,7 +143,8 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
         .ok()
         .and_then(|all| all.into_iter().next())
         .map(|(_, _, path)| path);
-    let counts = falconry_forwarder::lake::table_counts(&lake.join("parquet"))
+    let layout = falconry_common::lake::Layout::default();
+    let counts = falconry_forwarder::lake::table_counts(&lake.join(&layout.parquet))
         .with_context(|| format!("reading back {}", lake.display()))?;
     let mut out = String::new();
     writeln!(
@@ -183,10 +184,23 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
         )?,
         Err(e) => writeln!(out, "  enricher: FAILED: {e}")?,
     }
-    writeln!(out, "  raw copies:  {}", lake.join("raw").display())?;
-    writeln!(out, "  parquet:     {}", lake.join("parquet").display())?;
-    writeln!(out, "  quarantine:  {}", lake.join("quarantine").display())?;
-    writeln!(out, "  stream:      {}", lake.join("stream").display())?;
+    let stream = falconry_common::lake::StreamLayout::under("");
+    writeln!(out, "  raw copies:  {}", lake.join(&layout.raw).display())?;
+    writeln!(
+        out,
+        "  parquet:     {}",
+        lake.join(&layout.parquet).display()
+    )?;
+    writeln!(
+        out,
+        "  quarantine:  {}",
+        lake.join(&layout.quarantine).display()
+    )?;
+    writeln!(
+        out,
+        "  stream:      {}",
+        lake.join(&stream.batches).display()
+    )?;
     writeln!(
         out,
         "  context:     {} (GeoIP databases, users and assets)",

@@ -7,7 +7,9 @@
 
 pub mod aws;
 pub mod config;
+pub mod event_types;
 pub mod falcon_auth;
+pub mod lake;
 pub mod queue;
 pub mod secret;
 pub mod shutdown;

@@ -285,11 +285,17 @@ impl EnricherConfig {
             (None, _, Some(Input::Scan(from))) => Some(match from {
                 Location::S3 { bucket, prefix } => Location::S3 {
                     bucket: bucket.clone(),
-                    prefix: falconry_common::store::join(prefix, "state/enricher"),
+                    prefix: falconry_common::store::join(
+                        prefix,
+                        falconry_common::lake::state::ENRICHER_STATE,
+                    ),
                 },
                 Location::Local { root, prefix } => Location::Local {
                     root: root.clone(),
-                    prefix: falconry_common::store::join(prefix, "state/enricher"),
+                    prefix: falconry_common::store::join(
+                        prefix,
+                        falconry_common::lake::state::ENRICHER_STATE,
+                    ),
                 },
             }),
             _ => {

@@ -23,6 +23,7 @@ use crate::slack::{Slack, SlackSettings};
 use crate::tracker::{DirTracker, GitHub, Tracker};
 use bytes::Bytes;
 use falconry_common::config::ConfigError;
+use falconry_common::lake::state::EnricherState;
 use falconry_common::queue::{Message, Queue, SqsQueue};
 use falconry_common::telemetry::{Health, Registry, Telemetry};
 use falconry_common::{Location, Store, aws};
@@ -104,7 +105,7 @@ struct Enricher {
     /// Object store for batches announced on the queue (any bucket).
     batch_store: Option<Store>,
     state: Store,
-    state_prefix: String,
+    state_keys: EnricherState,
     selection: Selection,
     metrics: Metrics,
     health: Arc<Health>,
@@ -152,8 +153,8 @@ impl Enricher {
             None => None,
         };
         let state = store_for(&settings.state).await?;
-        let state_prefix = settings.state.prefix().trim_matches('/').to_owned();
-        let dedup = DedupStore::new(state.clone(), &state_prefix);
+        let state_keys = EnricherState::new(settings.state.prefix());
+        let dedup = DedupStore::new(state.clone(), state_keys.clone());
         let (source, batch_store) = match &settings.input {
             Input::Scan(from) => {
                 let store = store_for(from).await?;
@@ -162,7 +163,7 @@ impl Enricher {
                         store,
                         from.prefix(),
                         state.clone(),
-                        &state_prefix,
+                        state_keys.clone(),
                     )),
                     None,
                 )
@@ -212,7 +213,7 @@ impl Enricher {
             source,
             batch_store,
             state,
-            state_prefix,
+            state_keys,
             metrics,
             health,
         })
@@ -489,9 +490,7 @@ impl Enricher {
     /// per line with its number, the reason and the text. Idempotent (the
     /// object name derives from the batch key).
     async fn quarantine(&self, key: &str, bad: &[BadLine]) -> bool {
-        let name = key.replace('/', "~");
-        let qkey =
-            falconry_common::store::join(&self.state_prefix, &format!("quarantine/{name}.jsonl"));
+        let qkey = self.state_keys.quarantine_key(key);
         let mut body = String::new();
         for b in bad {
             body.push_str(

@@ -108,16 +108,16 @@ pub enum ChecksumMode {
 }
 
 fn d_raw() -> String {
-    "raw".into()
+    Layout::default().raw
 }
 fn d_parquet() -> String {
-    "parquet".into()
+    Layout::default().parquet
 }
 fn d_quarantine() -> String {
-    "quarantine".into()
+    Layout::default().quarantine
 }
 fn d_state() -> String {
-    "state".into()
+    Layout::default().state
 }
 fn d_notices() -> usize {
     4

@@ -130,9 +130,7 @@ fn convert_one(
         part.file.persist(&dest).map_err(|e| io(&dest, e.error))?;
     }
     if let Some(q) = c.quarantine {
-        let dest = out
-            .join("quarantine")
-            .join(format!("{name}.quarantine.ndjson"));
+        let dest = out.join(layout.quarantine_key(&name));
         if let Some(dir) = dest.parent() {
             std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
         }

@@ -50,7 +50,7 @@ pub async fn replay(
     };
     let dest = Store::new(&settings.dest, client).map_err(ForwarderError::Setup)?;
     let layout = &settings.layout;
-    let prefix = format!("{}/{}", layout.raw, opts.prefix.trim_start_matches('/'));
+    let prefix = layout.raw_listing(&opts.prefix);
     let listed = dest
         .list(&prefix)
         .await

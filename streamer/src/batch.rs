@@ -1,12 +1,12 @@
 //! Cutting one partition's events into batches: raw lines in offset order,
 //! closed at a size or an age bound, each named by the deterministic key
-//! `<prefix>/partition=<p>/dt=YYYY-MM-DD/<first offset>-<last offset>.ndjson.gz`
-//! (offsets zero-padded to 20 digits so keys sort by offset). An offset at or
+//! of the lake's stream layout (`falconry_common::lake::stream`). An offset at or
 //! below the last one taken is a duplicate (a replayed stream, a resume that
 //! overlapped) and is dropped: each offset lands once.
 //!
 //! Pure: time comes in as an argument.
 
+use falconry_common::lake::StreamLayout;
 use std::time::{Duration, Instant};
 
 /// A closed batch, ready to be written.
@@ -23,32 +23,15 @@ pub struct Batch {
 }
 
 impl Batch {
-    /// The object key under `prefix`.
-    pub fn key(&self, prefix: &str) -> String {
-        batch_key(
-            prefix,
+    /// The object key in `layout` (the lake's stream layout).
+    pub fn key(&self, layout: &StreamLayout) -> String {
+        layout.batch_key(
             self.partition,
             &self.dt,
             self.first_offset,
             self.last_offset,
         )
     }
-}
-
-pub fn batch_key(prefix: &str, partition: u32, dt: &str, first: u64, last: u64) -> String {
-    let rel = format!("partition={partition}/dt={dt}/{first:020}-{last:020}.ndjson.gz");
-    if prefix.is_empty() {
-        rel
-    } else {
-        format!("{prefix}/{rel}")
-    }
-}
-
-/// The offsets a batch key covers, if `key` is one.
-pub fn parse_key(key: &str) -> Option<(u64, u64)> {
-    let name = key.rsplit('/').next()?.strip_suffix(".ndjson.gz")?;
-    let (first, last) = name.split_once('-')?;
-    Some((first.parse().ok()?, last.parse().ok()?))
 }
 
 /// Bounds of a batch.
@@ -187,12 +170,10 @@ mod tests {
         );
         assert_eq!(batch.ndjson, b"aaaaaaa\nbbbbbbbbbbbb\n");
         assert_eq!(
-            batch.key("s/stream"),
+            batch.key(&StreamLayout::under("s")),
             "s/stream/partition=3/dt=2026-03-14/00000000000000000010-00000000000000000014.ndjson.gz"
         );
-        assert_eq!(parse_key(&batch.key("x")), Some((10, 14)));
         assert_eq!(b.take(), None);
         assert_eq!(b.next_offset(), Some(15));
-        assert_eq!(parse_key("x/partition=1/dt=2026-01-01/nope.json"), None);
     }
 }

@@ -9,24 +9,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-/// Event types counted by name; anything else is `other`.
-const KNOWN_TYPES: &[&str] = &[
-    "EppDetectionSummaryEvent",
-    "EPPDetectionSummaryEvent",
-    "IdpDetectionSummaryEvent",
-    "XdrDetectionSummaryEvent",
-    "DetectionSummaryEvent",
-    "IncidentSummaryEvent",
-    "AuthActivityAuditEvent",
-    "UserActivityAuditEvent",
-    "CustomerIOCEvent",
-    "RemoteResponseSessionStartEvent",
-    "RemoteResponseSessionEndEvent",
-    "OverwatchGenericDetectionSummaryEvent",
-    "FirewallMatchEvent",
-    "IdentityProtectionEvent",
-];
-
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PartitionLabel {
     pub partition: u32,
@@ -108,11 +90,7 @@ impl Metrics {
     }
 
     pub fn event(&self, event_type: &str) {
-        let label = KNOWN_TYPES
-            .iter()
-            .find(|t| **t == event_type)
-            .copied()
-            .unwrap_or("other");
+        let label = falconry_common::event_types::metric_label(event_type);
         self.events.get_or_create(&[("event_type", label)]).inc();
     }
 

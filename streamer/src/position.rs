@@ -4,46 +4,13 @@
 //! sort after the checkpointed one (keys sort by day, then offset). With no
 //! checkpoint at all, the whole partition prefix is listed once.
 
-use crate::batch::{Batch, parse_key};
+use crate::batch::Batch;
 use crate::error::StreamerError;
 use bytes::Bytes;
+use falconry_common::lake::{BatchKey, StreamLayout};
 use falconry_common::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
-
-/// Key prefixes of one streamer's output.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Layout {
-    /// Batch objects: `<batches>/partition=<p>/dt=.../<first>-<last>.ndjson.gz`.
-    pub batches: String,
-    /// Checkpoints: `<state>/partition=<p>.json`.
-    pub state: String,
-}
-
-impl Layout {
-    /// The default layout under a destination prefix: `stream/` and `state/stream/`.
-    pub fn under(base: &str) -> Layout {
-        let join = |a: &str, b: &str| {
-            if a.is_empty() {
-                b.to_owned()
-            } else {
-                format!("{a}/{b}")
-            }
-        };
-        Layout {
-            batches: join(base, "stream"),
-            state: join(base, "state/stream"),
-        }
-    }
-
-    fn checkpoint_key(&self, partition: u32) -> String {
-        format!("{}/partition={partition}.json", self.state)
-    }
-
-    fn partition_prefix(&self, partition: u32) -> String {
-        format!("{}/partition={partition}/", self.batches)
-    }
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Checkpoint {
@@ -55,7 +22,7 @@ pub struct Checkpoint {
 /// The last offset durable in the store for `partition`, if any.
 pub async fn durable_offset(
     store: &Store,
-    layout: &Layout,
+    layout: &StreamLayout,
     partition: u32,
 ) -> Result<Option<u64>, StoreError> {
     let checkpoint = match store.get_bytes(&layout.checkpoint_key(partition)).await {
@@ -74,8 +41,8 @@ pub async fn durable_offset(
     let newer = store.list_after(&prefix, after).await?;
     let listed = newer
         .iter()
-        .filter_map(|o| parse_key(&o.key))
-        .map(|(_, last)| last)
+        .filter_map(|o| BatchKey::parse(&o.key))
+        .map(|k| k.last)
         .max();
     Ok(match (checkpoint.map(|c| c.last_offset), listed) {
         (Some(a), Some(b)) => Some(a.max(b)),
@@ -84,7 +51,11 @@ pub async fn durable_offset(
 }
 
 /// Gzips `batch` off the async runtime and commits it: the one way a batch is written.
-pub async fn write(store: &Store, layout: &Layout, batch: Batch) -> Result<String, StreamerError> {
+pub async fn write(
+    store: &Store,
+    layout: &StreamLayout,
+    batch: Batch,
+) -> Result<String, StreamerError> {
     let (batch, gz) = tokio::task::spawn_blocking(move || {
         let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         let gz = e.write_all(&batch.ndjson).and_then(|_| e.finish());
@@ -107,11 +78,11 @@ pub async fn write(store: &Store, layout: &Layout, batch: Batch) -> Result<Strin
 /// Makes `ndjson_gz` (the gzip of `batch`) durable, then moves the checkpoint.
 pub async fn commit(
     store: &Store,
-    layout: &Layout,
+    layout: &StreamLayout,
     batch: &Batch,
     ndjson_gz: Bytes,
 ) -> Result<String, StoreError> {
-    let key = batch.key(&layout.batches);
+    let key = batch.key(layout);
     store.put_bytes(&key, ndjson_gz).await?;
     let checkpoint = Checkpoint {
         last_offset: batch.last_offset,

@@ -7,8 +7,9 @@
 use crate::batch::{Batch, Batcher, Pushed};
 use crate::config::Settings;
 pub use crate::error::StreamerError;
-use crate::position::{self, Layout};
+use crate::position;
 use crate::wire::{self, Line};
+use falconry_common::lake::StreamLayout;
 use falconry_common::{Location, Store, aws};
 use std::path::Path;
 use std::time::Instant;
@@ -49,7 +50,7 @@ pub async fn replay_file(
         source,
     };
     let store = store(settings).await?;
-    let layout = Layout::under(settings.dest.prefix());
+    let layout = StreamLayout::under(settings.dest.prefix());
     let durable = position::durable_offset(&store, &layout, partition).await?;
     let mut batcher = Batcher::new(partition, settings.limits, durable);
     let mut summary = Summary {
@@ -95,7 +96,7 @@ pub async fn replay_file(
 
 async fn write(
     store: &Store,
-    layout: &Layout,
+    layout: &StreamLayout,
     batch: Batch,
     summary: &mut Summary,
 ) -> Result<(), StreamerError> {

@@ -12,9 +12,10 @@ use crate::config::{Live, Start};
 use crate::discover::Partition;
 use crate::error::StreamerError;
 use crate::metrics::{Metrics, PartitionLabel};
-use crate::position::{self, Layout};
+use crate::position;
 use crate::wire::{self, Line};
 use falconry_common::Store;
+use falconry_common::lake::StreamLayout;
 use falconry_common::telemetry::Health;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -52,7 +53,7 @@ pub struct Partner<'a> {
     pub health: &'a Health,
     pub live: &'a Live,
     pub store: &'a Store,
-    pub layout: &'a Layout,
+    pub layout: &'a StreamLayout,
     pub batcher: Batcher,
     pub counts: Counts,
 }

@@ -22,12 +22,13 @@ pub struct Selection {
 impl Selection {
     /// The alert kind of an event type, or `None` for events that are not alerts.
     pub fn kind(&self, event_type: &str) -> Option<AlertKind> {
+        use falconry_common::event_types::{EPP, EPP_UPPER, IDP, INCIDENT, LEGACY, XDR};
         match event_type {
-            "EppDetectionSummaryEvent" | "EPPDetectionSummaryEvent" => Some(AlertKind::Epp),
-            "IdpDetectionSummaryEvent" => Some(AlertKind::Idp),
-            "XdrDetectionSummaryEvent" => Some(AlertKind::Xdr),
-            "DetectionSummaryEvent" => Some(AlertKind::Legacy),
-            "IncidentSummaryEvent" => Some(AlertKind::Incident),
+            EPP | EPP_UPPER => Some(AlertKind::Epp),
+            IDP => Some(AlertKind::Idp),
+            XDR => Some(AlertKind::Xdr),
+            LEGACY => Some(AlertKind::Legacy),
+            INCIDENT => Some(AlertKind::Incident),
             t if self.extra.iter().any(|e| e == t) => Some(AlertKind::Other),
             _ => None,
         }
@@ -324,10 +325,12 @@ fn default_name(kind: AlertKind, event_type: &str, e: &Map<String, Value>) -> St
             Some("1") | None => "Incident".into(),
             Some(t) => format!("Incident (type {t})"),
         },
-        _ if event_type == "CustomerIOCEvent" => match first(e, &["IOCType", "Type"]) {
-            Some(t) => format!("Custom IOC match ({t})"),
-            None => "Custom IOC match".into(),
-        },
+        _ if event_type == falconry_common::event_types::CUSTOMER_IOC => {
+            match first(e, &["IOCType", "Type"]) {
+                Some(t) => format!("Custom IOC match ({t})"),
+                None => "Custom IOC match".into(),
+            }
+        }
         _ => event_type.to_owned(),
     }
 }

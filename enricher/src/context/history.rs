@@ -27,6 +27,7 @@ use super::cache::LookupCache;
 use super::{Found, LookupError, Provider};
 use crate::alert::Alert;
 use falconry_common::aws::AwsSettings;
+use falconry_common::lake::Layout;
 use falconry_common::{Location, Store, StoreError, aws};
 use futures::future::BoxFuture;
 use std::sync::Arc;
@@ -90,7 +91,10 @@ pub async fn build(
             };
             Source::Lake(scan::LakeScan {
                 store: Store::new(&location, client)?,
-                root: location.key(&config.parquet_prefix),
+                lake: Layout {
+                    parquet: location.key(&config.parquet_prefix),
+                    ..Layout::default()
+                },
                 max_files: config.max_files,
                 max_bytes: config.max_bytes,
                 lookup_days: config.lookup_days,

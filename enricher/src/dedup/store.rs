@@ -4,13 +4,14 @@
 
 use super::record::Record;
 use bytes::Bytes;
+use falconry_common::lake::state::EnricherState;
 use falconry_common::store::{Precondition, Swap, Tag};
 use falconry_common::{Store, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct DedupStore {
     store: Store,
-    prefix: String,
+    keys: EnricherState,
 }
 
 /// A record as read, with the version a write must match.
@@ -29,21 +30,13 @@ pub enum DedupError {
 }
 
 impl DedupStore {
-    /// `prefix`: the state prefix inside `store` (may be empty).
-    pub fn new(store: Store, prefix: &str) -> DedupStore {
-        let prefix = prefix.trim_matches('/');
-        DedupStore {
-            store,
-            prefix: if prefix.is_empty() {
-                "dedup".into()
-            } else {
-                format!("{prefix}/dedup")
-            },
-        }
+    /// `keys`: the enricher's state keys inside `store`.
+    pub fn new(store: Store, keys: EnricherState) -> DedupStore {
+        DedupStore { store, keys }
     }
 
     pub fn key(&self, fingerprint: &str) -> String {
-        format!("{}/{fingerprint}.json", self.prefix)
+        self.keys.dedup_key(fingerprint)
     }
 
     pub async fn load(&self, fingerprint: &str) -> Result<Option<Loaded>, DedupError> {
@@ -83,7 +76,7 @@ impl DedupStore {
     pub async fn count(&self) -> Result<usize, DedupError> {
         Ok(self
             .store
-            .list(&format!("{}/", self.prefix))
+            .list(&self.keys.dedup_prefix())
             .await?
             .iter()
             .filter(|o| o.key.ends_with(".json"))

@@ -8,6 +8,7 @@
 
 use crate::alert::normalize::{self, Selection};
 use crate::alert::{Alert, Origin};
+use falconry_common::lake::BatchKey;
 use flate2::read::MultiGzDecoder;
 use std::io::Read;
 
@@ -39,13 +40,6 @@ pub enum BatchError {
     TooLarge { key: String },
 }
 
-/// Partition from a key like `…/partition=3/dt=…/….ndjson.gz`.
-pub fn partition_of(key: &str) -> Option<u32> {
-    key.split('/')
-        .find_map(|s| s.strip_prefix("partition="))
-        .and_then(|p| p.parse().ok())
-}
-
 pub fn read_batch(
     key: &str,
     bytes: &[u8],
@@ -69,7 +63,7 @@ pub fn read_batch(
     } else {
         bytes.to_vec()
     };
-    let partition = partition_of(key);
+    let partition = BatchKey::parse(key).map(|k| k.partition);
     let mut contents = BatchContents::default();
     for (i, raw) in text.split(|b| *b == b'\n').enumerate() {
         let line_no = i as u64 + 1;
@@ -117,15 +111,9 @@ pub fn read_batch(
 }
 
 fn mentions_alert_type(line: &str, selection: &Selection) -> bool {
-    const BUILT_IN: [&str; 6] = [
-        "DetectionSummaryEvent",
-        "EPPDetectionSummaryEvent",
-        "IncidentSummaryEvent",
-        "IdpDetectionSummaryEvent",
-        "XdrDetectionSummaryEvent",
-        "EppDetectionSummaryEvent",
-    ];
-    BUILT_IN.iter().any(|t| line.contains(t))
+    falconry_common::event_types::ALERT_TYPES
+        .iter()
+        .any(|t| line.contains(t))
         || selection.extra.iter().any(|t| line.contains(t.as_str()))
 }
 

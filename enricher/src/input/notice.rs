@@ -5,6 +5,7 @@
 //!
 //! Pure.
 
+use falconry_common::lake::BatchKey;
 use falconry_common::queue::s3_event::{self, Envelope, EnvelopeError, ObjectRef};
 
 #[derive(Debug, PartialEq)]
@@ -33,10 +34,9 @@ pub fn decode(body: &str) -> Result<Notice, EnvelopeError> {
     }
 }
 
+/// A stream batch, as the lake's stream layout names them.
 fn is_batch(key: &str) -> bool {
-    (key.ends_with(".ndjson.gz") || key.ends_with(".ndjson"))
-        && key.split('/').any(|s| s == "stream")
-        && key.split('/').any(|s| s.starts_with("partition="))
+    BatchKey::parse(key).is_some()
 }
 
 #[cfg(test)]

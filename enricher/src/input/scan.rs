@@ -4,8 +4,9 @@
 //! batch fully handled, kept in the state store) is all the position there is.
 //! Used on the embedded default and for backfills; deployments use the queue.
 
-use crate::input::batch::partition_of;
 use bytes::Bytes;
+use falconry_common::lake::state::EnricherState;
+use falconry_common::lake::{BatchKey, StreamLayout};
 use falconry_common::{ObjectInfo, Store, StoreError};
 use std::collections::BTreeMap;
 
@@ -15,7 +16,7 @@ pub struct Scanner {
     /// `<prefix>/stream/` (or `stream/`).
     stream_prefix: String,
     state: Store,
-    state_prefix: String,
+    keys: EnricherState,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -24,18 +25,13 @@ struct Cursor {
 }
 
 impl Scanner {
-    /// `prefix`: the streamer's destination prefix; `state_prefix`: where cursors live in `state`.
-    pub fn new(store: Store, prefix: &str, state: Store, state_prefix: &str) -> Scanner {
-        let p = prefix.trim_matches('/');
+    /// `prefix`: the streamer's destination prefix; `keys`: where cursors live in `state`.
+    pub fn new(store: Store, prefix: &str, state: Store, keys: EnricherState) -> Scanner {
         Scanner {
             store,
-            stream_prefix: if p.is_empty() {
-                "stream/".into()
-            } else {
-                format!("{p}/stream/")
-            },
+            stream_prefix: StreamLayout::under(prefix.trim_matches('/')).batches_prefix(),
             state,
-            state_prefix: state_prefix.trim_matches('/').to_owned(),
+            keys,
         }
     }
 
@@ -43,17 +39,8 @@ impl Scanner {
         &self.store
     }
 
-    fn cursor_key(&self, partition: u32) -> String {
-        let base = format!("scan/partition={partition}.json");
-        if self.state_prefix.is_empty() {
-            base
-        } else {
-            format!("{}/{base}", self.state_prefix)
-        }
-    }
-
     async fn cursor(&self, partition: u32) -> Result<Option<String>, StoreError> {
-        match self.state.get_bytes(&self.cursor_key(partition)).await {
+        match self.state.get_bytes(&self.keys.cursor_key(partition)).await {
             Ok(b) => Ok(serde_json::from_slice::<Cursor>(&b).ok().map(|c| c.after)),
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
@@ -64,11 +51,8 @@ impl Scanner {
     pub async fn pending(&self) -> Result<BTreeMap<u32, Vec<ObjectInfo>>, StoreError> {
         let mut by_partition: BTreeMap<u32, Vec<ObjectInfo>> = BTreeMap::new();
         for o in self.store.list(&self.stream_prefix).await? {
-            if !(o.key.ends_with(".ndjson.gz") || o.key.ends_with(".ndjson")) {
-                continue;
-            }
-            if let Some(p) = partition_of(&o.key) {
-                by_partition.entry(p).or_default().push(o);
+            if let Some(k) = BatchKey::parse(&o.key) {
+                by_partition.entry(k.partition).or_default().push(o);
             }
         }
         let mut out = BTreeMap::new();
@@ -85,7 +69,7 @@ impl Scanner {
 
     /// Every alert of `key` has its outcome: move the partition's cursor past it.
     pub async fn done(&self, key: &str) -> Result<(), StoreError> {
-        let Some(p) = partition_of(key) else {
+        let Some(p) = BatchKey::parse(key).map(|k| k.partition) else {
             return Ok(());
         };
         let body = serde_json::to_vec(&Cursor {
@@ -93,7 +77,7 @@ impl Scanner {
         })
         .unwrap_or_default();
         self.state
-            .put_bytes(&self.cursor_key(p), Bytes::from(body))
+            .put_bytes(&self.keys.cursor_key(p), Bytes::from(body))
             .await
             .map(|_| ())
     }

@@ -4,9 +4,9 @@
 //! RetryAfter units), a stale session token, an empty discover while the
 //! appId is held, session expiry found by refresh, and a stop and restart.
 
+use falconry_common::lake::BatchKey;
 use falconry_common::telemetry::Telemetry;
 use falconry_fixtures::{StreamLine, StreamOptions, stream_events};
-use falconry_streamer::batch::parse_key;
 use falconry_streamer::{Settings, StreamerConfig};
 use falconry_testkit::falcon::streams::{CLIENT_ID, CLIENT_SECRET, Falcon, Fault, World};
 use std::io::Read;
@@ -50,7 +50,7 @@ fn landed(root: &Path, partition: u32) -> Vec<(u64, String)> {
     let mut out = Vec::new();
     for f in files {
         let key = f.to_string_lossy().into_owned();
-        let (first, last) = parse_key(&key).expect("batch key");
+        let BatchKey { first, last, .. } = BatchKey::parse(&key).expect("batch key");
         let mut text = String::new();
         flate2::read::MultiGzDecoder::new(std::fs::File::open(&f).unwrap())
             .read_to_string(&mut text)
@@ -541,7 +541,7 @@ async fn landed_in(store: &falconry_common::Store, partition: u32) -> Vec<(u64, 
         flate2::read::MultiGzDecoder::new(&body[..])
             .read_to_string(&mut text)
             .unwrap();
-        let (first, last) = parse_key(&o.key).expect("batch key");
+        let BatchKey { first, last, .. } = BatchKey::parse(&o.key).expect("batch key");
         let lines: Vec<(u64, String)> = text
             .lines()
             .map(|l| {

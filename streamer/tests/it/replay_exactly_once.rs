@@ -3,8 +3,8 @@
 //! crash between a batch and its checkpoint, and a stop half-way; junk lines
 //! and keep-alives are never written. On a local store and on moto's S3.
 
+use falconry_common::lake::BatchKey;
 use falconry_fixtures::{StreamLine, StreamOptions, stream_events, stream_ndjson};
-use falconry_streamer::batch::parse_key;
 use falconry_streamer::{Settings, StreamerConfig, replay_file};
 use std::io::Read;
 use std::path::Path;
@@ -35,7 +35,7 @@ fn gunzip(b: &[u8]) -> Vec<u8> {
 fn landed(objects: Vec<(String, Vec<u8>)>) -> Vec<(u64, String)> {
     let mut out = Vec::new();
     for (key, body) in objects {
-        let Some((first, last)) = parse_key(&key) else {
+        let Some(BatchKey { first, last, .. }) = BatchKey::parse(&key) else {
             continue;
         };
         let text = String::from_utf8(gunzip(&body)).expect("utf-8");

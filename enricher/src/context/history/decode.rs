@@ -19,6 +19,7 @@ use arrow_array::types::{
 use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch};
 use arrow_schema::{ArrowError, DataType, TimeUnit};
 use bytes::Bytes;
+use falconry_common::lake::fdr::column;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ArrowPredicateFn, ParquetRecordBatchReaderBuilder, RowFilter};
 use parquet::basic::{LogicalType, TimeUnit as ParquetUnit};
@@ -63,23 +64,24 @@ impl Groups {
 
 /// The `events` columns the summary reads.
 const EVENT_COLUMNS: [&str; 9] = [
-    "timestamp",
-    "event_simplename",
-    "aid",
-    "image_file_name",
-    "command_line",
-    "domain_name",
-    "remote_address_ip4",
-    "remote_address_ip6",
-    "remote_port",
+    column::TIMESTAMP,
+    column::EVENT_SIMPLENAME,
+    column::AID,
+    column::IMAGE_FILE_NAME,
+    column::COMMAND_LINE,
+    column::DOMAIN_NAME,
+    column::REMOTE_ADDRESS_IP4,
+    column::REMOTE_ADDRESS_IP6,
+    column::REMOTE_PORT,
 ];
 
 /// Counts the rows of `aid` within `window` in one `events` file.
 pub fn events(bytes: Bytes, aid: &str, window: Window) -> Result<(Tally, Groups), DecodeError> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)?;
     let descr = builder.parquet_schema();
-    let aid_leaf = leaf(descr, "aid").ok_or(DecodeError::MissingColumn("aid"))?;
-    let ts_leaf = leaf(descr, "timestamp").ok_or(DecodeError::MissingColumn("timestamp"))?;
+    let aid_leaf = leaf(descr, column::AID).ok_or(DecodeError::MissingColumn(column::AID))?;
+    let ts_leaf =
+        leaf(descr, column::TIMESTAMP).ok_or(DecodeError::MissingColumn(column::TIMESTAMP))?;
     let scale = ms_scale(descr, ts_leaf);
     let rgs = builder.metadata().row_groups();
     let keep: Vec<usize> = (0..rgs.len())
@@ -101,8 +103,8 @@ pub fn events(bytes: Bytes, aid: &str, window: Window) -> Result<(Tally, Groups)
     let predicate = ArrowPredicateFn::new(
         ProjectionMask::leaves(descr, [aid_leaf, ts_leaf]),
         move |batch: RecordBatch| {
-            let aids = Col::of(&batch, "aid").map_err(external)?;
-            let times = Col::of(&batch, "timestamp").map_err(external)?;
+            let aids = Col::of(&batch, column::AID).map_err(external)?;
+            let times = Col::of(&batch, column::TIMESTAMP).map_err(external)?;
             let keep: Vec<bool> = (0..batch.num_rows())
                 .map(|i| {
                     aids.str(i) == Some(wanted.as_str())
@@ -122,8 +124,8 @@ pub fn events(bytes: Bytes, aid: &str, window: Window) -> Result<(Tally, Groups)
         let batch = batch?;
         let c = |name| Col::of(&batch, name);
         let (ts, kind, image, cmd) = (
-            c("timestamp")?,
-            c("event_simplename")?,
+            c(column::TIMESTAMP)?,
+            c(column::EVENT_SIMPLENAME)?,
             c("image_file_name")?,
             c("command_line")?,
         );
@@ -165,21 +167,21 @@ pub enum Want {
 impl Want {
     fn columns(&self) -> &'static [&'static str] {
         match self {
-            Want::Host { .. } => &["aid"],
-            Want::User { .. } => &["user_name", "user_sid_readable"],
+            Want::Host { .. } => &[column::AID],
+            Want::User { .. } => &[column::USER_NAME, column::USER_SID_READABLE],
         }
     }
 
     fn matches(&self, batch: &RecordBatch, i: usize) -> Result<bool, DecodeError> {
         Ok(match self {
-            Want::Host { aid } => Col::of(batch, "aid")?.str(i) == Some(aid.as_str()),
+            Want::Host { aid } => Col::of(batch, column::AID)?.str(i) == Some(aid.as_str()),
             Want::User { name, sid } => {
                 let by_sid = sid.as_deref().is_some_and(|s| {
-                    Col::of(batch, "user_sid_readable").is_ok_and(|c| c.str(i) == Some(s))
+                    Col::of(batch, column::USER_SID_READABLE).is_ok_and(|c| c.str(i) == Some(s))
                 });
                 by_sid
                     || name.as_deref().is_some_and(|n| {
-                        Col::of(batch, "user_name")
+                        Col::of(batch, column::USER_NAME)
                             .is_ok_and(|c| c.str(i).is_some_and(|v| v.to_lowercase() == n))
                     })
             }
@@ -199,7 +201,9 @@ pub fn latest(
     let rgs = builder.metadata().row_groups();
     let keep: Vec<usize> = (0..rgs.len())
         .filter(|&i| match want {
-            Want::Host { aid } => leaf(descr, "aid").is_none_or(|l| may_hold_text(&rgs[i], l, aid)),
+            Want::Host { aid } => {
+                leaf(descr, column::AID).is_none_or(|l| may_hold_text(&rgs[i], l, aid))
+            }
             Want::User { .. } => true,
         })
         .collect();
@@ -213,7 +217,7 @@ pub fn latest(
     let names = fields
         .iter()
         .chain(want.columns())
-        .chain(&["time"])
+        .chain(&[column::TIME])
         .copied();
     let projection = ProjectionMask::columns(descr, names);
     let reader = builder
@@ -224,7 +228,7 @@ pub fn latest(
     let mut best: Option<(i64, Record)> = None;
     for batch in reader {
         let batch = batch?;
-        let time = Col::of(&batch, "time")?;
+        let time = Col::of(&batch, column::TIME)?;
         for i in 0..batch.num_rows() {
             if !want.matches(&batch, i)? {
                 continue;

@@ -11,16 +11,18 @@
 use super::HistoryError;
 use super::decode::{self, Groups, Want};
 use super::summary::{HOST_FIELDS, Provenance, Record, Tally, USER_FIELDS, Window};
-use chrono::{DateTime, Days, Timelike};
-use falconry_common::{ObjectInfo, Store, store::join};
+use chrono::{DateTime, Days};
+use falconry_common::lake::fdr::table;
+use falconry_common::lake::{Hour, Layout};
+use falconry_common::{ObjectInfo, Store};
 use serde_json::json;
 
 /// Caps and place of one lake.
 #[derive(Debug, Clone)]
 pub struct LakeScan {
     pub store: Store,
-    /// `<lake prefix>/<parquet prefix>`: where the table folders are.
-    pub root: String,
+    /// The lake's layout (its `parquet` prefix: where the table folders are).
+    pub lake: Layout,
     pub max_files: usize,
     pub max_bytes: u64,
     pub lookup_days: u32,
@@ -78,19 +80,10 @@ fn day_of(ms: i64) -> Option<chrono::NaiveDate> {
 }
 
 impl LakeScan {
-    /// `<root>/<table>/dt=<day>/hour=<HH>/`, as the forwarder's layout writes it.
+    /// The listing prefix of one hour of `table`, in the lake's layout.
     fn hour_prefix(&self, table: &str, hour_start_ms: i64) -> Option<String> {
-        let t = DateTime::from_timestamp_millis(hour_start_ms)?;
-        Some(format!(
-            "{}/dt={}/hour={:02}/",
-            join(&self.root, table),
-            t.format("%Y-%m-%d"),
-            t.hour()
-        ))
-    }
-
-    fn day_prefix(&self, table: &str, day: chrono::NaiveDate) -> String {
-        format!("{}/dt={}/", join(&self.root, table), day.format("%Y-%m-%d"))
+        DateTime::from_timestamp_millis(hour_start_ms)?;
+        Some(self.lake.hour_prefix(table, Hour::from_ms(hour_start_ms)))
     }
 
     async fn parquet_files(&self, prefix: &str) -> Result<Vec<ObjectInfo>, HistoryError> {
@@ -117,7 +110,7 @@ impl LakeScan {
         let first_hour = window.from_ms.div_euclid(3_600_000);
         let last_hour = window.to_ms.div_euclid(3_600_000);
         'hours: for hour in first_hour..=last_hour {
-            let Some(prefix) = self.hour_prefix("events", hour * 3_600_000) else {
+            let Some(prefix) = self.hour_prefix(table::EVENTS, hour * 3_600_000) else {
                 continue;
             };
             for object in self.parquet_files(&prefix).await? {
@@ -152,8 +145,13 @@ impl LakeScan {
         let want = Want::Host {
             aid: aid.to_owned(),
         };
-        self.latest("aidmaster", want, HOST_FIELDS.map(|f| f.0).to_vec(), window)
-            .await
+        self.latest(
+            table::AIDMASTER,
+            want,
+            HOST_FIELDS.map(|f| f.0).to_vec(),
+            window,
+        )
+        .await
     }
 
     /// The account's newest `userinfo` row.
@@ -167,8 +165,13 @@ impl LakeScan {
             return Ok((None, Scanned::default()));
         }
         let want = Want::User { name, sid };
-        self.latest("userinfo", want, USER_FIELDS.map(|f| f.0).to_vec(), window)
-            .await
+        self.latest(
+            table::USERINFO,
+            want,
+            USER_FIELDS.map(|f| f.0).to_vec(),
+            window,
+        )
+        .await
     }
 
     /// The newest matching row of a lookup table: partitions newest first,
@@ -188,7 +191,9 @@ impl LakeScan {
             let Some(day) = last_day.checked_sub_days(Days::new(back)) else {
                 break;
             };
-            let mut files = self.parquet_files(&self.day_prefix(table, day)).await?;
+            let mut files = self
+                .parquet_files(&self.lake.day_prefix(table, day))
+                .await?;
             files.reverse();
             // Files of one hour partition form one snapshot: read all of them.
             let mut best: Option<(i64, Record)> = None;

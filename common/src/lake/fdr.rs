@@ -1,0 +1,267 @@
+//! The FDR side of the lake, as the forwarder writes it and the enricher's
+//! history reads it: `<raw>/<source key>` (byte-identical copies),
+//! `<parquet>/<table>/dt=YYYY-MM-DD/hour=HH/<stem>.parquet` (Hive-style
+//! partitions Athena projects), `<quarantine>/<source key>.quarantine.ndjson`,
+//! and `<state>/manifests/…`, `<state>/failures/…`; the table names and the
+//! columns other daemons read by name.
+
+use crate::store::join;
+use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
+
+/// The kinds of FDR lookup ("secondary") data under `fdrv2/`, each its own table.
+pub const LOOKUP_KINDS: [&str; 5] = [
+    "aidmaster",
+    "managedassets",
+    "notmanaged",
+    "appinfo",
+    "userinfo",
+];
+
+/// Table for `fdrv2/<kind>` folders we do not know yet: converted losslessly all the same.
+pub const OTHER_LOOKUP: &str = "lookup_other";
+
+/// The Parquet tables other daemons read by name.
+pub mod table {
+    /// Sensor events (`data/…`).
+    pub const EVENTS: &str = "events";
+    /// Host details (`fdrv2/aidmaster/…`).
+    pub const AIDMASTER: &str = "aidmaster";
+    /// User details (`fdrv2/userinfo/…`).
+    pub const USERINFO: &str = "userinfo";
+}
+
+/// Columns other daemons read by name (the schema in `forwarder/src/schema/`
+/// defines them all; a test there checks these exist).
+pub mod column {
+    pub const TIMESTAMP: &str = "timestamp";
+    pub const EVENT_SIMPLENAME: &str = "event_simplename";
+    pub const AID: &str = "aid";
+    pub const TIME: &str = "time";
+    pub const IMAGE_FILE_NAME: &str = "image_file_name";
+    pub const COMMAND_LINE: &str = "command_line";
+    pub const DOMAIN_NAME: &str = "domain_name";
+    pub const REMOTE_ADDRESS_IP4: &str = "remote_address_ip4";
+    pub const REMOTE_ADDRESS_IP6: &str = "remote_address_ip6";
+    pub const REMOTE_PORT: &str = "remote_port";
+    pub const USER_NAME: &str = "user_name";
+    pub const USER_SID_READABLE: &str = "user_sid_readable";
+}
+
+/// The destination prefixes inside the destination location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    pub raw: String,
+    pub parquet: String,
+    pub quarantine: String,
+    pub state: String,
+}
+
+impl Default for Layout {
+    fn default() -> Self {
+        Layout {
+            raw: "raw".into(),
+            parquet: "parquet".into(),
+            quarantine: "quarantine".into(),
+            state: "state".into(),
+        }
+    }
+}
+
+impl Layout {
+    /// Applies the destination location's own prefix (`s3://bucket/<prefix>`).
+    pub fn under(&self, base: &str) -> Layout {
+        Layout {
+            raw: join(base, &self.raw),
+            parquet: join(base, &self.parquet),
+            quarantine: join(base, &self.quarantine),
+            state: join(base, &self.state),
+        }
+    }
+
+    /// `<raw>/<original key>`: the byte-identical copy.
+    pub fn raw_key(&self, source_key: &str) -> String {
+        join(&self.raw, source_key)
+    }
+
+    /// The listing prefix of the raw copies whose source keys start with `source_prefix`.
+    pub fn raw_listing(&self, source_prefix: &str) -> String {
+        let p = source_prefix.trim_start_matches('/');
+        if self.raw.is_empty() {
+            p.to_owned()
+        } else {
+            format!("{}/{p}", self.raw)
+        }
+    }
+
+    /// The source key a raw key was copied from (for replay), if it is one.
+    pub fn source_key_of_raw<'a>(&self, raw_key: &'a str) -> Option<&'a str> {
+        if self.raw.is_empty() {
+            return Some(raw_key);
+        }
+        raw_key.strip_prefix(self.raw.as_str())?.strip_prefix('/')
+    }
+
+    /// The folder of one table partition: `<parquet>/<table>/dt=YYYY-MM-DD/hour=HH`.
+    pub fn partition(&self, table: &str, hour: Hour) -> String {
+        format!(
+            "{}/dt={}/hour={:02}",
+            join(&self.parquet, table),
+            hour.date(),
+            hour.hour()
+        )
+    }
+
+    /// The listing prefix of one hour partition (with its trailing `/`).
+    pub fn hour_prefix(&self, table: &str, hour: Hour) -> String {
+        format!("{}/", self.partition(table, hour))
+    }
+
+    /// The listing prefix of one day of a table: `<parquet>/<table>/dt=YYYY-MM-DD/`.
+    pub fn day_prefix(&self, table: &str, day: NaiveDate) -> String {
+        format!(
+            "{}/dt={}/",
+            join(&self.parquet, table),
+            day.format("%Y-%m-%d")
+        )
+    }
+
+    /// One Parquet file of `source_key` in a partition; `seq` > 0 when the
+    /// source's rows for that hour span more than one file.
+    pub fn parquet_key(&self, table: &str, hour: Hour, source_key: &str, seq: u32) -> String {
+        let stem = file_stem(source_key);
+        if seq == 0 {
+            format!("{}/{stem}.parquet", self.partition(table, hour))
+        } else {
+            format!("{}/{stem}.{seq}.parquet", self.partition(table, hour))
+        }
+    }
+
+    /// Lines of `source_key` that could not be converted, as NDJSON records.
+    pub fn quarantine_key(&self, source_key: &str) -> String {
+        format!("{}.quarantine.ndjson", join(&self.quarantine, source_key))
+    }
+
+    /// What the last conversion of `source_key` wrote (to clean up after re-conversions).
+    pub fn manifest_key(&self, source_key: &str) -> String {
+        format!("{}.json", join(&join(&self.state, "manifests"), source_key))
+    }
+
+    /// The record of a notice that keeps failing (on queues without a DLQ).
+    pub fn failure_key(&self, message_id: &str) -> String {
+        let safe: String = message_id
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        format!("{}.json", join(&join(&self.state, "failures"), &safe))
+    }
+}
+
+/// A file name derived from the whole source key, so distinct sources never
+/// collide in one partition: `data/<uuid>/part-00000.gz` → `data_<uuid>_part-00000`.
+pub fn file_stem(source_key: &str) -> String {
+    let trimmed = source_key
+        .strip_suffix(".gz")
+        .or_else(|| source_key.strip_suffix(".gzip"))
+        .unwrap_or(source_key);
+    let s: String = trimmed
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '=') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    // Athena skips files whose names start with '_' or '.'.
+    match s.chars().next() {
+        Some('_' | '.') | None => format!("f{s}"),
+        _ => s,
+    }
+}
+
+/// One UTC hour: the partition unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Hour(i64);
+
+impl Hour {
+    pub fn from_ms(ms: i64) -> Hour {
+        Hour(ms.div_euclid(3_600_000))
+    }
+
+    pub fn start_ms(self) -> i64 {
+        self.0 * 3_600_000
+    }
+
+    fn time(self) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(self.start_ms()).unwrap_or_default()
+    }
+
+    /// `YYYY-MM-DD`, the `dt=` partition.
+    pub fn date(self) -> String {
+        let t = self.time();
+        format!("{:04}-{:02}-{:02}", t.year(), t.month(), t.day())
+    }
+
+    /// 0-23, the `hour=` partition.
+    pub fn hour(self) -> u32 {
+        self.time().hour()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_deterministic_and_partitioned() {
+        let l = Layout::default().under("falconry");
+        let h = Hour::from_ms(1_773_480_000_000); // 2026-03-14T09:20:00Z
+        assert_eq!(
+            l.raw_key("data/u/part-00000.gz"),
+            "falconry/raw/data/u/part-00000.gz"
+        );
+        assert_eq!(l.raw_listing(""), "falconry/raw/");
+        assert_eq!(l.raw_listing("/fdrv2/"), "falconry/raw/fdrv2/");
+        assert_eq!(
+            l.source_key_of_raw("falconry/raw/data/u/part-00000.gz"),
+            Some("data/u/part-00000.gz")
+        );
+        assert_eq!(
+            l.parquet_key("events", h, "data/u/part-00000.gz", 0),
+            "falconry/parquet/events/dt=2026-03-14/hour=09/data_u_part-00000.parquet"
+        );
+        assert_eq!(
+            l.parquet_key("events", h, "data/u/part-00000.gz", 2),
+            "falconry/parquet/events/dt=2026-03-14/hour=09/data_u_part-00000.2.parquet"
+        );
+        assert_eq!(
+            l.hour_prefix(table::EVENTS, h),
+            "falconry/parquet/events/dt=2026-03-14/hour=09/"
+        );
+        assert_eq!(
+            l.day_prefix(
+                table::AIDMASTER,
+                NaiveDate::from_ymd_opt(2026, 3, 14).unwrap()
+            ),
+            "falconry/parquet/aidmaster/dt=2026-03-14/"
+        );
+        assert_eq!(
+            l.quarantine_key("data/u/p.gz"),
+            "falconry/quarantine/data/u/p.gz.quarantine.ndjson"
+        );
+        assert_eq!(
+            l.manifest_key("data/u/p.gz"),
+            "falconry/state/manifests/data/u/p.gz.json"
+        );
+        assert_eq!(l.failure_key("a/b:c"), "falconry/state/failures/a_b_c.json");
+        assert_eq!(file_stem("_x/y.gz"), "f_x_y");
+        assert_eq!(Hour::from_ms(-1).date(), "1969-12-31");
+    }
+}

@@ -1,0 +1,45 @@
+//! The enricher's records under its state prefix (default `state/enricher`):
+//! one dedup record per fingerprint, one scan cursor per stream partition,
+//! and the quarantined lines of each batch.
+
+use crate::store::join;
+
+/// The enricher's state prefix inside its state location, by default.
+pub const ENRICHER_STATE: &str = "state/enricher";
+
+/// Keys under one enricher state prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnricherState {
+    prefix: String,
+}
+
+impl EnricherState {
+    pub fn new(prefix: &str) -> EnricherState {
+        EnricherState {
+            prefix: prefix.trim_matches('/').to_owned(),
+        }
+    }
+
+    /// The listing prefix of every dedup record.
+    pub fn dedup_prefix(&self) -> String {
+        join(&self.prefix, "dedup/")
+    }
+
+    /// The dedup record of one fingerprint.
+    pub fn dedup_key(&self, fingerprint: &str) -> String {
+        join(&self.prefix, &format!("dedup/{fingerprint}.json"))
+    }
+
+    /// The scan cursor of one stream partition.
+    pub fn cursor_key(&self, partition: u32) -> String {
+        join(&self.prefix, &format!("scan/partition={partition}.json"))
+    }
+
+    /// The quarantined lines of one batch (its key flattened into one name).
+    pub fn quarantine_key(&self, batch_key: &str) -> String {
+        join(
+            &self.prefix,
+            &format!("quarantine/{}.jsonl", batch_key.replace('/', "~")),
+        )
+    }
+}
