@@ -325,12 +325,7 @@ impl EnricherConfig {
                 format!("{:?} is not owner/name", self.repo),
             );
         }
-        if self.athena_database.is_empty()
-            || !self
-                .athena_database
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-        {
+        if !crate::sql::valid_database(&self.athena_database) {
             p.add(
                 "enricher.athena_database",
                 "lower-case letters, digits and _ only",

@@ -20,6 +20,8 @@ pub mod pipeline;
 pub mod policy;
 pub mod render;
 pub mod slack;
+mod sql;
+mod text;
 pub mod tracker;
 
 pub use config::{EnricherConfig, Settings};

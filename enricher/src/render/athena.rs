@@ -8,7 +8,8 @@
 //! configuration and must match `[a-z0-9_]+`. When neither the aid nor the
 //! host name is usable, there is no query rather than a guessed one.
 
-use chrono::{DateTime, Days, Timelike, Utc};
+use crate::sql;
+use chrono::{DateTime, Days, Utc};
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -34,12 +35,15 @@ pub fn host_window_query(
     time_ms: i64,
     window: Duration,
 ) -> Option<String> {
-    if !valid_database(database) {
+    if !sql::valid_database(database) {
         return None;
     }
-    let host = match (aid.and_then(valid_aid), hostname.and_then(valid_hostname)) {
+    let host = match (
+        aid.and_then(sql::valid_aid),
+        hostname.and_then(|h| sql::safe_text(h, 255)),
+    ) {
         (Some(aid), _) => HostFilter::Aid(aid),
-        (None, Some(name)) => HostFilter::Name(name),
+        (None, Some(name)) => HostFilter::Name(name.to_owned()),
         (None, None) => return None,
     };
     let at = DateTime::<Utc>::from_timestamp_millis(time_ms)?;
@@ -48,7 +52,7 @@ pub fn host_window_query(
     let start = at.checked_sub_signed(span)?;
     let end = at.checked_add_signed(span)?;
     let (amount, unit) = interval(window);
-    let moment = timestamp_literal(at);
+    let moment = sql::timestamp(at, true);
 
     let mut q = String::with_capacity(1024);
     if let HostFilter::Name(name) = &host {
@@ -58,11 +62,10 @@ pub fn host_window_query(
         let _ = write!(
             q,
             "WITH host AS (\n  SELECT DISTINCT aid\n  FROM {database}.aidmaster\n  \
-             WHERE dt BETWEEN '{from}' AND '{to}'\n    \
-             AND upper(computer_name) = upper('{name}')\n)\n",
-            from = from.format("%Y-%m-%d"),
-            to = end.format("%Y-%m-%d"),
-            name = name.replace('\'', "''"),
+             WHERE {days}\n    \
+             AND upper(computer_name) = upper({name})\n)\n",
+            days = sql::day_range("", from, end.date_naive()),
+            name = sql::literal(name),
         );
     }
     q.push_str(
@@ -93,40 +96,6 @@ enum HostFilter {
     Name(String),
 }
 
-fn valid_database(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 255
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-}
-
-/// A Falcon agent id: 32 hex digits, lower-cased.
-fn valid_aid(aid: &str) -> Option<String> {
-    let aid = aid.trim();
-    (aid.len() == 32 && aid.bytes().all(|b| b.is_ascii_hexdigit()))
-        .then(|| aid.to_ascii_lowercase())
-}
-
-/// A host name usable in a string literal: not blank, at most 255 chars, no
-/// control or invisible characters (its quotes are doubled later).
-fn valid_hostname(name: &str) -> Option<String> {
-    let name = name.trim();
-    let ok = !name.is_empty()
-        && name.chars().count() <= 255
-        && !name.chars().any(super::sanitize::is_hidden);
-    ok.then(|| name.to_owned())
-}
-
-/// `TIMESTAMP '2026-03-14 09:50:40'` (milliseconds only when there are some).
-fn timestamp_literal(at: DateTime<Utc>) -> String {
-    if at.timestamp_subsec_millis() == 0 {
-        format!("TIMESTAMP '{}'", at.format("%Y-%m-%d %H:%M:%S"))
-    } else {
-        format!("TIMESTAMP '{}'", at.format("%Y-%m-%d %H:%M:%S%.3f"))
-    }
-}
-
 /// Whole minutes when the window is some, else seconds (rounded up).
 fn interval(window: Duration) -> (u64, &'static str) {
     let secs = window.as_secs() + u64::from(window.subsec_nanos() > 0);
@@ -140,30 +109,25 @@ fn interval(window: Duration) -> (u64, &'static str) {
 /// The `dt`/`hour` partitions from `start` to `end`: one disjunct per day,
 /// with the hour range on the first and last day.
 fn partitions(start: DateTime<Utc>, end: DateTime<Utc>) -> String {
-    let (first, last) = (start.date_naive(), end.date_naive());
-    if first == last {
+    let days = sql::window_days(start, end);
+    if let [one] = days.as_slice() {
         return format!(
             "e.dt = '{}' AND {}",
-            first.format("%Y-%m-%d"),
-            hours(Some(start.hour()), Some(end.hour()))
+            one.day.format("%Y-%m-%d"),
+            hours(one.from, one.to)
         );
     }
-    let mut days = Vec::new();
-    let mut day = first;
-    while day <= last {
-        let from = (day == first).then(|| start.hour());
-        let to = (day == last).then(|| end.hour());
-        let hours = hours(from, to);
-        days.push(if hours.is_empty() {
-            format!("e.dt = '{}'", day.format("%Y-%m-%d"))
-        } else {
-            format!("(e.dt = '{}' AND {hours})", day.format("%Y-%m-%d"))
-        });
-        match day.succ_opt() {
-            Some(next) => day = next,
-            None => break,
-        }
-    }
+    let days: Vec<String> = days
+        .iter()
+        .map(|d| {
+            let hours = hours(d.from, d.to);
+            if hours.is_empty() {
+                format!("e.dt = '{}'", d.day.format("%Y-%m-%d"))
+            } else {
+                format!("(e.dt = '{}' AND {hours})", d.day.format("%Y-%m-%d"))
+            }
+        })
+        .collect();
     format!("(\n    {}\n  )", days.join("\n    OR "))
 }
 

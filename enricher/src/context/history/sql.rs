@@ -13,18 +13,14 @@ use super::summary::{
     Activity, CONNECT_TYPES, Command, Counted, DNS_TYPE, PROCESS_TYPES, Record, Window,
     sort_counted,
 };
-use chrono::{DateTime, Days, Timelike, Utc};
+use crate::sql;
+use chrono::{DateTime, Days, Utc};
 use std::fmt::Write as _;
 
 /// Event types shown at most (the rest still count in `events`).
 pub const MAX_TYPES: usize = 100;
 
-/// A Falcon agent id: 32 hex digits, lower-cased.
-pub fn valid_aid(aid: &str) -> Option<String> {
-    let aid = aid.trim();
-    (aid.len() == 32 && aid.bytes().all(|b| b.is_ascii_hexdigit()))
-        .then(|| aid.to_ascii_lowercase())
-}
+pub use crate::sql::{literal, valid_aid, valid_database};
 
 /// A Windows SID (`S-1-5-21-...`): `S-`, then digits and dashes.
 pub fn valid_sid(sid: &str) -> Option<String> {
@@ -43,28 +39,7 @@ pub fn bare_user(name: &str) -> Option<String> {
     let name = name.trim();
     let name = name.rsplit_once('\\').map_or(name, |(_, n)| n);
     let name = name.split_once('@').map_or(name, |(n, _)| n).trim();
-    let ok = !name.is_empty()
-        && name.chars().count() <= 256
-        && !name
-            .chars()
-            .any(|c| c.is_control() || crate::render::sanitize::is_hidden(c));
-    ok.then(|| name.to_lowercase())
-}
-
-/// A single-quoted SQL string literal: quotes doubled, nothing else special
-/// in Trino. Callers pass only text already checked by [`bare_user`] or the
-/// validators above.
-pub fn literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
-
-/// A database name safe as a bare identifier.
-pub fn valid_database(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 255
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    sql::safe_text(name, 256).map(str::to_lowercase)
 }
 
 fn list(items: &[&str]) -> String {
@@ -77,8 +52,7 @@ fn list(items: &[&str]) -> String {
 
 /// `TIMESTAMP '2026-03-14 09:22:10.000'`.
 fn timestamp(ms: i64) -> Option<String> {
-    let t = DateTime::<Utc>::from_timestamp_millis(ms)?;
-    Some(format!("TIMESTAMP '{}'", t.format("%Y-%m-%d %H:%M:%S%.3f")))
+    DateTime::<Utc>::from_timestamp_millis(ms).map(|t| sql::timestamp(t, false))
 }
 
 /// The `dt`/`hour` partitions of the window: one disjunct per day with its
@@ -86,20 +60,18 @@ fn timestamp(ms: i64) -> Option<String> {
 fn partitions(window: Window) -> Option<String> {
     let start = DateTime::<Utc>::from_timestamp_millis(window.from_ms)?;
     let end = DateTime::<Utc>::from_timestamp_millis(window.to_ms)?;
-    let (first, last) = (start.date_naive(), end.date_naive());
-    let mut days = Vec::new();
-    let mut day = first;
-    while day <= last {
-        let from = if day == first { start.hour() } else { 0 };
-        let to = if day == last { end.hour() } else { 23 };
-        let hours = if from == to {
-            format!("hour = '{from:02}'")
-        } else {
-            format!("hour BETWEEN '{from:02}' AND '{to:02}'")
-        };
-        days.push(format!("(dt = '{}' AND {hours})", day.format("%Y-%m-%d")));
-        day = day.succ_opt()?;
-    }
+    let mut days: Vec<String> = sql::window_days(start, end)
+        .into_iter()
+        .map(|d| {
+            let (from, to) = (d.from.unwrap_or(0), d.to.unwrap_or(23));
+            let hours = if from == to {
+                format!("hour = '{from:02}'")
+            } else {
+                format!("hour BETWEEN '{from:02}' AND '{to:02}'")
+            };
+            format!("(dt = '{}' AND {hours})", d.day.format("%Y-%m-%d"))
+        })
+        .collect();
     Some(if days.len() == 1 {
         days.remove(0)
     } else {
@@ -111,11 +83,7 @@ fn partitions(window: Window) -> Option<String> {
 fn lookup_days(window: Window, days: u32) -> Option<String> {
     let last = DateTime::<Utc>::from_timestamp_millis(window.to_ms)?.date_naive();
     let first = last.checked_sub_days(Days::new(u64::from(days)))?;
-    Some(format!(
-        "dt BETWEEN '{}' AND '{}'",
-        first.format("%Y-%m-%d"),
-        last.format("%Y-%m-%d")
-    ))
+    Some(sql::day_range("", first, last))
 }
 
 /// The window summary of host `aid` (validated): rows `kind, key, n,
