@@ -53,7 +53,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             policy,
             data,
         }) => command::policy::eval(file, &input, policy, data),
-        Command::CheckConfig => command::check_config::run(file),
+        Command::CheckConfig => command::check_config::run(file).await,
         Command::Demo(args) => demo::run(&args.dir).await,
         Command::Convert(args) => command::convert::run(args).await,
         Command::Fixtures(c) => command::fixtures::run(c),

@@ -253,56 +253,14 @@ fn transient(e: reqwest::Error) -> AuthError {
     AuthError::Transient(e.to_string())
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-/// How long a 429 asks to wait: `X-RateLimit-RetryAfter` (Falcon's), else
-/// `Retry-After` (seconds). `None` when neither says.
+/// How long a 429 asks to wait ([`crate::http::retry_after`]), at most an hour.
 pub fn retry_wait(headers: &HeaderMap) -> Option<Duration> {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    if let Some(wait) = header("X-RateLimit-RetryAfter").and_then(|v| retry_after(v, now_ms())) {
-        return Some(wait);
-    }
-    header("Retry-After")
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(|s| Duration::from_secs(s.min(3600)))
-}
-
-/// How long to wait after a 429, from `X-RateLimit-RetryAfter`: documented as
-/// an epoch time (ms), seen as epoch seconds and as a plain number of seconds;
-/// all are accepted. `now_ms` is the current epoch time in ms.
-pub fn retry_after(value: &str, now_ms: i64) -> Option<Duration> {
-    let v: i64 = value.trim().parse().ok()?;
-    let wait_ms = if v > 100_000_000_000 {
-        v - now_ms // epoch ms
-    } else if v > 1_000_000_000 {
-        v * 1000 - now_ms // epoch seconds
-    } else {
-        v * 1000 // seconds from now
-    };
-    Some(Duration::from_millis(wait_ms.clamp(0, 3_600_000) as u64))
+    crate::http::retry_after(headers).map(|d| d.min(Duration::from_secs(3600)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn retry_after_units() {
-        let now = 1_773_480_000_000;
-        assert_eq!(
-            retry_after("1773480005000", now),
-            Some(Duration::from_secs(5))
-        );
-        assert_eq!(retry_after("1773480007", now), Some(Duration::from_secs(7)));
-        assert_eq!(retry_after("3", now), Some(Duration::from_secs(3)));
-        assert_eq!(retry_after("1773479990000", now), Some(Duration::ZERO));
-        assert_eq!(retry_after("soon", now), None);
-    }
 
     #[test]
     fn retry_wait_prefers_falcons_header() {
@@ -312,6 +270,8 @@ mod tests {
         assert_eq!(retry_wait(&h), Some(Duration::from_secs(7)));
         h.insert("X-RateLimit-RetryAfter", "2".parse().unwrap());
         assert_eq!(retry_wait(&h), Some(Duration::from_secs(2)));
+        h.insert("X-RateLimit-RetryAfter", "86400".parse().unwrap());
+        assert_eq!(retry_wait(&h), Some(Duration::from_secs(3600)));
     }
 
     #[test]

@@ -11,6 +11,7 @@
 
 use crate::alert::normalize::Selection;
 use crate::config::{Input, Issues, Settings};
+use crate::context::Context;
 use crate::dedup::{DedupStore, Fingerprinter};
 use crate::input::Scanner;
 use crate::input::batch::{BadLine, read_batch};
@@ -24,10 +25,12 @@ use crate::tracker::{DirTracker, GitHub, Tracker};
 use bytes::Bytes;
 use falconry_common::config::ConfigError;
 use falconry_common::lake::state::EnricherState;
+use falconry_common::queue::consumer::{self, Disposition, Event, Handled, Handler};
 use falconry_common::queue::{Message, Queue, SqsQueue};
 use falconry_common::telemetry::{Health, Registry, Telemetry};
 use falconry_common::{Location, Store, aws};
 use futures::StreamExt;
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -119,39 +122,104 @@ async fn store_for(location: &Location) -> Result<Store, EnricherError> {
     Store::new(location, client).map_err(EnricherError::Setup)
 }
 
+/// What the enricher builds from its settings before it runs: each part
+/// checks its own configuration (the policy compiles, the templates parse,
+/// the GitHub key and the Slack URL are usable, every context provider is
+/// configured well). Every problem of every part is reported at once.
+struct Parts {
+    policy: Policy,
+    renderer: Renderer,
+    tracker: Tracker,
+    slack: Option<Slack>,
+    context: Context,
+}
+
+impl Parts {
+    /// `online`: whether remote services may be asked (not from `check-config`).
+    async fn build(
+        settings: &Settings,
+        registry: &mut Registry,
+        online: bool,
+    ) -> Result<Parts, EnricherError> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("falconry/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| EnricherError::Setup(format!("HTTP client: {e}")))?;
+        let mut problems = Vec::new();
+        let mut check = |section: &str, e: String| problems.push(format!("{section}: {e}"));
+        let policy = Policy::load(&settings.policy, &settings.policy_data)
+            .map_err(|e| check("enricher.policy", e.to_string()))
+            .ok();
+        let renderer = Renderer::new(settings.templates.as_deref())
+            .map_err(|e| check("enricher.templates", e.to_string()))
+            .ok();
+        let tracker = match &settings.issues {
+            Issues::Dir(path) => Some(Tracker::Dir(DirTracker::new(path))),
+            Issues::GitHub(g) => GitHub::new(g.clone(), http.clone())
+                .map(Tracker::GitHub)
+                .map_err(|e| check("enricher.github", e.to_string()))
+                .ok(),
+        };
+        let slack = match &settings.slack_webhook {
+            Some(url) => Slack::new(
+                SlackSettings {
+                    webhook_url: url.clone(),
+                    timeout: Duration::from_secs(10),
+                },
+                http.clone(),
+            )
+            .map(Some)
+            .map_err(|e| check("enricher.slack", e.to_string()))
+            .ok(),
+            None => Some(None),
+        };
+        let context = match settings.context.build(http, registry, online).await {
+            Ok(c) => Some(c),
+            Err(p) => {
+                problems.extend(p);
+                None
+            }
+        };
+        match (policy, renderer, tracker, slack, context) {
+            (Some(policy), Some(renderer), Some(tracker), Some(slack), Some(context))
+                if problems.is_empty() =>
+            {
+                Ok(Parts {
+                    policy,
+                    renderer,
+                    tracker,
+                    slack,
+                    context,
+                })
+            }
+            _ => Err(ConfigError::Invalid(problems).into()),
+        }
+    }
+}
+
+/// Everything `run` would refuse at start for a configuration reason, found
+/// without starting: what `falconry check-config` runs for `[enricher]`. No
+/// network call.
+pub async fn preflight(settings: &Settings) -> Result<(), ConfigError> {
+    match Parts::build(settings, &mut Registry::default(), false).await {
+        Ok(_) => Ok(()),
+        Err(EnricherError::Config(e)) => Err(e),
+        Err(e) => Err(ConfigError::Invalid(vec![format!("enricher: {e}")])),
+    }
+}
+
 impl Enricher {
     /// Loads the policy and templates (a bad one is a configuration error),
     /// builds the clients. No network call.
     async fn new(settings: Settings, registry: &mut Registry) -> Result<Enricher, EnricherError> {
         let metrics = Metrics::new(registry);
-        let policy = Policy::load(&settings.policy, &settings.policy_data)
-            .map_err(|e| ConfigError::Invalid(vec![format!("enricher.policy: {e}")]))?;
-        let renderer = Renderer::new(settings.templates.as_deref())
-            .map_err(|e| ConfigError::Invalid(vec![format!("enricher.templates: {e}")]))?;
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("falconry/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| EnricherError::Setup(format!("HTTP client: {e}")))?;
-        let tracker = match &settings.issues {
-            Issues::Dir(path) => Tracker::Dir(DirTracker::new(path)),
-            Issues::GitHub(g) => Tracker::GitHub(
-                GitHub::new(g.clone(), http.clone())
-                    .map_err(|e| ConfigError::Invalid(vec![format!("enricher.github: {e}")]))?,
-            ),
-        };
-        let slack = match &settings.slack_webhook {
-            Some(url) => Some(
-                Slack::new(
-                    SlackSettings {
-                        webhook_url: url.clone(),
-                        timeout: Duration::from_secs(10),
-                    },
-                    http.clone(),
-                )
-                .map_err(|e| ConfigError::Invalid(vec![format!("enricher.slack: {e}")]))?,
-            ),
-            None => None,
-        };
+        let Parts {
+            policy,
+            renderer,
+            tracker,
+            slack,
+            context,
+        } = Parts::build(&settings, registry, true).await?;
         let state = store_for(&settings.state).await?;
         let state_keys = EnricherState::new(settings.state.prefix());
         let dedup = DedupStore::new(state.clone(), state_keys.clone());
@@ -181,11 +249,6 @@ impl Enricher {
                 )
             }
         };
-        let context = settings
-            .context
-            .build(http.clone(), registry)
-            .await
-            .map_err(ConfigError::Invalid)?;
         let pipeline = Pipeline::new(
             context,
             policy,
@@ -222,11 +285,12 @@ impl Enricher {
     async fn run(self, shutdown: CancellationToken) -> Result<Summary, EnricherError> {
         info!(tracker = %self.pipeline.tracker.name(), "enricher started");
         self.health.set_ready(true);
-        let result = match &self.source {
-            Source::Scan(scanner) => self.scan(scanner, &shutdown).await,
-            Source::Queue(queue) => self.consume(queue, &shutdown).await,
+        let this = Arc::new(self);
+        let result = match &this.source {
+            Source::Scan(scanner) => this.scan(scanner, &shutdown).await,
+            Source::Queue(queue) => Ok(this.consume(queue, &shutdown).await),
         };
-        self.health.set_ready(false);
+        this.health.set_ready(false);
         if let Ok(s) = &result {
             info!(?s, "enricher stopped");
         }
@@ -283,113 +347,38 @@ impl Enricher {
         Ok(total)
     }
 
-    async fn consume(
-        &self,
-        queue: &Queue,
-        shutdown: &CancellationToken,
-    ) -> Result<Summary, EnricherError> {
-        let mut total = Summary::default();
-        let visibility = self.settings.visibility_timeout;
-        while !shutdown.is_cancelled() {
-            self.health.beat();
-            let wait = if self.settings.until_empty {
+    /// Queue mode: S3 event notifications of new batches, through the one queue loop.
+    async fn consume(self: &Arc<Self>, queue: &Queue, shutdown: &CancellationToken) -> Summary {
+        let policy = consumer::Policy {
+            concurrency: MESSAGES_IN_FLIGHT,
+            wait: if self.settings.until_empty {
                 Duration::from_secs(1)
             } else {
                 Duration::from_secs(20)
-            };
-            let messages = tokio::select! {
-                r = queue.receive(10, wait, visibility) => r,
-                _ = shutdown.cancelled() => break,
-            };
-            let messages = match messages {
-                Ok(m) => m,
-                Err(e) => {
-                    warn!(error = %e, "receive failed; trying again");
-                    sleep(Duration::from_secs(5), shutdown).await;
-                    continue;
-                }
-            };
-            if messages.is_empty() {
-                if self.settings.until_empty {
-                    break;
-                }
-                continue;
-            }
-            let results = futures::stream::iter(messages)
-                .map(|m| self.message(queue, m, shutdown))
-                .buffer_unordered(2)
-                .collect::<Vec<_>>()
-                .await;
-            for s in results {
-                total.add(&s);
-            }
-        }
-        Ok(total)
-    }
-
-    #[tracing::instrument(skip_all, fields(message = %m.id))]
-    async fn message(&self, queue: &Queue, m: Message, shutdown: &CancellationToken) -> Summary {
-        let mut summary = Summary::default();
-        let objects = match notice::decode(&m.body) {
-            Ok(Notice::Batches(b)) => b,
-            Ok(Notice::Nothing(why)) => {
-                info!(why, "message without work");
-                if let Err(e) = queue.delete(&m).await {
-                    warn!(error = %e, "delete failed");
-                }
-                return summary;
-            }
-            Err(e) => {
-                // Not ours to read: leave it for the DLQ (released, not deleted).
-                warn!(error = %e, "unreadable message");
-                self.metrics.batch("unreadable_message");
-                let _ = queue
-                    .release(&m, &e.to_string(), Duration::from_secs(60))
-                    .await;
-                return summary;
-            }
+            },
+            visibility: self.settings.visibility_timeout,
+            grace: GRACE_PERIOD,
+            until_empty: self.settings.until_empty,
         };
-        // Keep the message invisible while its alerts are handled.
-        let beat = CancellationToken::new();
-        let heartbeat = {
-            let (queue, m, beat) = (queue.clone(), m.clone(), beat.clone());
-            let every = self.settings.visibility_timeout / 3;
-            tokio::spawn(async move {
-                loop {
-                    tokio::select! {
-                        _ = tokio::time::sleep(every) => {}
-                        _ = beat.cancelled() => return,
-                    }
-                    if let Err(e) = queue.extend(&m, every * 3).await {
-                        warn!(error = %e, "visibility heartbeat failed");
-                    }
-                }
-            })
-        };
-        let _stop = beat.clone().drop_guard();
-        let mut ok = true;
-        for o in objects {
-            let store = match &self.batch_store {
-                Some(s) => s.with_bucket(&o.bucket),
-                None => continue,
-            };
-            let (s, done) = self.batch(&store, &o.key, shutdown).await;
-            summary.add(&s);
-            ok &= done;
-        }
-        beat.cancel();
-        let _ = heartbeat.await;
-        let result = if ok {
-            queue.delete(&m).await
-        } else {
-            queue
-                .release(&m, "some alerts failed", Duration::from_secs(30))
-                .await
-        };
-        if let Err(e) = result {
-            warn!(error = %e, "acknowledging the message failed; it will come back and be recognised");
-        }
-        summary
+        let batches = Arc::new(Batches {
+            enricher: self.clone(),
+            shutdown: shutdown.clone(),
+        });
+        let mut total = Summary::default();
+        consumer::consume(
+            queue,
+            batches,
+            &policy,
+            &self.health,
+            shutdown,
+            |event| match event {
+                Event::Handled(s) => total.add(&s),
+                Event::Panicked => total.failed += 1,
+                Event::ReceiveFailed { .. } => self.metrics.error("queue_receive"),
+            },
+        )
+        .await;
+        total
     }
 
     /// Reads one batch and handles its alerts. `true` when every alert has a
@@ -453,8 +442,11 @@ impl Enricher {
         }
         summary.alerts = contents.alerts.len() as u64;
         let pipeline = &self.pipeline;
-        let results: Vec<Result<Outcome, PipelineError>> = futures::stream::iter(&contents.alerts)
-            .map(|(alert, raw)| async move {
+        let alerts = &contents.alerts;
+        // By index: a closure over borrowed items is not general enough for a Send future.
+        let results: Vec<Result<Outcome, PipelineError>> = futures::stream::iter(0..alerts.len())
+            .map(|i| async move {
+                let (alert, raw) = &alerts[i];
                 if shutdown.is_cancelled() {
                     return Err(PipelineError::Busy {
                         fingerprint: "shutting down".into(),
@@ -513,4 +505,69 @@ impl Enricher {
 
 async fn sleep(wait: Duration, shutdown: &CancellationToken) {
     tokio::select! { _ = tokio::time::sleep(wait) => {}, _ = shutdown.cancelled() => {} }
+}
+
+/// Messages handled at once in queue mode.
+const MESSAGES_IN_FLIGHT: NonZeroUsize = NonZeroUsize::MIN.saturating_add(1);
+/// How long messages in flight may finish after SIGTERM (ECS waits 30 s).
+const GRACE_PERIOD: Duration = Duration::from_secs(25);
+
+/// The enricher's part of the queue loop: one notification, its batches read
+/// and their alerts handled.
+struct Batches {
+    enricher: Arc<Enricher>,
+    shutdown: CancellationToken,
+}
+
+impl Handler for Batches {
+    type Report = Summary;
+
+    async fn handle(&self, m: Message) -> Handled<Summary> {
+        let e = &self.enricher;
+        let mut summary = Summary::default();
+        let objects = match notice::decode(&m.body) {
+            Ok(Notice::Batches(b)) => b,
+            Ok(Notice::Nothing(why)) => {
+                info!(why, "message without work");
+                return Handled {
+                    disposition: Disposition::Ack,
+                    report: summary,
+                };
+            }
+            Err(err) => {
+                // Not ours to read: leave it for the DLQ (released, not deleted).
+                warn!(error = %err, "unreadable message");
+                e.metrics.batch("unreadable_message");
+                return Handled {
+                    disposition: Disposition::Release {
+                        reason: err.to_string(),
+                        retry_after: Duration::from_secs(60),
+                    },
+                    report: summary,
+                };
+            }
+        };
+        let mut ok = true;
+        for o in objects {
+            let store = match &e.batch_store {
+                Some(s) => s.with_bucket(&o.bucket),
+                None => continue,
+            };
+            let (s, done) = e.batch(&store, &o.key, &self.shutdown).await;
+            summary.add(&s);
+            ok &= done;
+        }
+        let disposition = if ok {
+            Disposition::Ack
+        } else {
+            Disposition::Release {
+                reason: "some alerts failed".into(),
+                retry_after: Duration::from_secs(30),
+            }
+        };
+        Handled {
+            disposition,
+            report: summary,
+        }
+    }
 }

@@ -3,10 +3,13 @@
 //!
 //! Where an alert travels: `input/` (which batches, from a queue or a scan;
 //! read the lines, keep the detections) → `alert/` (one model for every shape)
-//! → `policy.rs` (what to do) → `dedup/` (new issue, repeat, or already done)
-//! → `render/` (a safe Markdown body) → `tracker/` (GitHub or a directory of
-//! Markdown files) and `slack.rs`. `pipeline.rs` drives one alert through it;
-//! `daemon.rs` runs the loop.
+//! → `context/` (what the providers know: DNS, GeoIP, the directory, Falcon's
+//! host details, threat intel, the lake's history) → `policy.rs` (what to do)
+//! → `dedup/` (new issue, repeat, or already done) → `render/` (a safe
+//! Markdown body, with the Athena query of `sql.rs`) → `tracker/` (GitHub or a
+//! directory of Markdown files) and `slack.rs`. `pipeline.rs` drives one alert
+//! through it; `daemon.rs` builds the parts and runs the scan, or the queue
+//! through `falconry_common::queue::consumer`.
 
 pub mod alert;
 pub mod config;
@@ -25,4 +28,4 @@ mod text;
 pub mod tracker;
 
 pub use config::{EnricherConfig, Settings};
-pub use daemon::{EnricherError, Summary, run};
+pub use daemon::{EnricherError, Summary, preflight, run};

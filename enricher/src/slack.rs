@@ -9,8 +9,7 @@
 //! it never appears in an error or a log line. Slack is best effort: the
 //! caller logs a failure and never holds an issue back for it.
 
-use backon::{BackoffBuilder, ExponentialBuilder};
-use falconry_common::Secret;
+use falconry_common::{Secret, http};
 use reqwest::header::CONTENT_TYPE;
 use reqwest::{StatusCode, Url};
 use serde_json::{Value, json};
@@ -18,8 +17,6 @@ use std::time::Duration;
 
 /// Default per request.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Tries of one notice (the first and the retries).
-const MAX_TRIES: u32 = 4;
 /// A `Retry-After` longer than this is not waited out: the notice is dropped.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
@@ -226,12 +223,7 @@ impl Slack {
     pub async fn send(&self, n: &SlackNotice) -> Result<(), SlackError> {
         let body = serde_json::to_vec(&Slack::message(n))
             .map_err(|e| SlackError::Settings(format!("cannot encode the message: {e}")))?;
-        let mut backoff = ExponentialBuilder::default()
-            .with_min_delay(Duration::from_secs(1))
-            .with_max_delay(Duration::from_secs(20))
-            .with_jitter()
-            .with_max_times((MAX_TRIES - 1) as usize)
-            .build();
+        let mut backoff = http::backoff::webhook();
         let mut tries = 0;
         loop {
             tries += 1;
@@ -261,12 +253,7 @@ impl Slack {
             if status.is_success() {
                 return Ok(());
             }
-            let retry_after = response
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
+            let retry_after = http::retry_after(response.headers());
             let reason = self.reason(response.text().await.unwrap_or_default());
             let transient = status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
             if !transient {

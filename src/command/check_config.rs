@@ -4,7 +4,7 @@ use crate::config;
 use falconry_common::config::ConfigError;
 use std::path::Path;
 
-pub fn run(file: Option<&Path>) -> anyhow::Result<()> {
+pub async fn run(file: Option<&Path>) -> anyhow::Result<()> {
     let config = config::load(file, &[])?;
     let mut problems = Vec::new();
     // Each daemon section present is checked; a file with none configures nothing.
@@ -12,12 +12,20 @@ pub fn run(file: Option<&Path>) -> anyhow::Result<()> {
         problems
             .push("no [forwarder], [streamer] or [enricher] section: nothing to run".to_owned());
     }
-    if let Some(Err(ConfigError::Invalid(p))) = config
+    // The enricher's section, then what it would build at start (policy,
+    // templates, GitHub key, Slack URL, every context provider).
+    match config
         .enricher
         .as_ref()
         .map(falconry_enricher::EnricherConfig::validate)
     {
-        problems.extend(p);
+        Some(Err(ConfigError::Invalid(p))) => problems.extend(p),
+        Some(Ok(settings)) => {
+            if let Err(ConfigError::Invalid(p)) = falconry_enricher::preflight(&settings).await {
+                problems.extend(p);
+            }
+        }
+        _ => {}
     }
     if let Some(Err(ConfigError::Invalid(p))) = config
         .forwarder

@@ -10,6 +10,7 @@ use crate::config::{Live, Start, StartName};
 use crate::discover::{self, Partition};
 use falconry_common::Secret;
 use falconry_common::falcon_auth::{AuthError, Credentials, Endpoint, FalconAuth, retry_wait};
+use falconry_common::http;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -113,9 +114,7 @@ impl Api {
     /// Keeps a partition's session alive.
     pub async fn refresh(&self, p: &Partition) -> Result<(), ApiError> {
         let token = self.token().await?;
-        let resp = self
-            .http
-            .post(&p.refresh_url)
+        let resp = http::bodyless(self.http.post(&p.refresh_url))
             .bearer_auth(token.expose())
             .send()
             .await

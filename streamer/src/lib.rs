@@ -1,10 +1,12 @@
 //! The streamer: Falcon Event Streams → gzip NDJSON batches in S3, each offset
 //! exactly once.
 //!
-//! Where an event travels: `wire.rs` (classify the line) → `batch.rs` (cut
-//! batches, drop duplicates) → `position.rs` (commit batch then checkpoint;
-//! find where to resume) . `replay.rs` feeds recorded stream files through
-//! the same path.
+//! Where an event travels: `daemon.rs` (discover the partitions through
+//! `api.rs`/`discover.rs`, hold one `session.rs` per partition) → `wire.rs`
+//! (classify the line) → `batch.rs` (cut batches, drop duplicates) →
+//! `position.rs` (commit batch then checkpoint under the lake's stream layout;
+//! find where to resume). `replay.rs` feeds recorded stream files through the
+//! same path.
 
 pub mod api;
 pub mod batch;

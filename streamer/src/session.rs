@@ -296,11 +296,5 @@ impl Partner<'_> {
 
 /// Jittered exponential backoff for reconnects, reset after a healthy connection.
 pub fn backoff() -> impl Iterator<Item = Duration> {
-    use backon::BackoffBuilder;
-    backon::ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(200))
-        .with_max_delay(Duration::from_secs(60))
-        .with_jitter()
-        .without_max_times()
-        .build()
+    falconry_common::http::backoff::reconnect()
 }

@@ -547,8 +547,23 @@ impl World {
             api_version: header(headers, "x-github-api-version"),
             credential: None,
         };
-        let (mut response, delay) =
-            self.respond(&parsed, &base, path, &query, headers, body, now, &mut seen);
+        // GitHub's front end answers 411 to a POST, PUT or PATCH that gives
+        // no length at all (octocrab #463): a bodyless one must say `Content-Length: 0`.
+        let (mut response, delay) = if matches!(*method, Method::POST | Method::PUT | Method::PATCH)
+            && !headers.contains_key("content-length")
+            && !headers.contains_key("transfer-encoding")
+        {
+            (
+                message(
+                    StatusCode::LENGTH_REQUIRED,
+                    "Length Required",
+                    "https://docs.github.com/rest",
+                ),
+                None,
+            )
+        } else {
+            self.respond(&parsed, &base, path, &query, headers, body, now, &mut seen)
+        };
         if seen.credential.is_some() && parsed.route != Route::RateLimit {
             self.used += 1;
         }

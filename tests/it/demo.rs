@@ -147,6 +147,46 @@ fn bad_configuration_exits_64_with_every_problem() {
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no_such_key"));
 }
 
+/// `check-config` finds what the enricher would only refuse at start: a policy
+/// that does not compile, a Slack URL that is not a URL, a missing GeoIP
+/// database; all of them in one run, exit 64, the webhook's secret unshown.
+#[test]
+fn check_config_finds_what_the_enricher_would_refuse_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("bad.rego");
+    std::fs::write(&policy, "package falconry\n\ndecision := {\n").unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[enricher]\nfrom = \"file://{lake}\"\nissues = \"dir://{issues}\"\npolicy = [\"{policy}\"]\n\
+             [enricher.slack]\nwebhook_url = \"not-a-url-s3cr3t\"\n\
+             [enricher.context.geoip]\ncity = \"{missing}\"\n",
+            lake = dir.path().join("lake").display(),
+            issues = dir.path().join("issues").display(),
+            policy = policy.display(),
+            missing = dir.path().join("no-such.mmdb").display(),
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_falconry"))
+        .arg("--config")
+        .arg(&path)
+        .arg("check-config")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    for needle in [
+        "enricher.policy",
+        "enricher.slack",
+        "enricher.context.geoip",
+    ] {
+        assert!(stderr.contains(needle), "{needle}: {stderr}");
+    }
+    assert!(!stderr.contains("s3cr3t"), "a secret leaked: {stderr}");
+}
+
 /// `falconry policy eval` on one Falcon event (the planted detection): the
 /// built-in policy's decision as JSON.
 #[test]

@@ -126,13 +126,14 @@ impl Layout {
     }
 
     /// One Parquet file of `source_key` in a partition; `seq` > 0 when the
-    /// source's rows for that hour span more than one file.
+    /// source's rows for that hour span more than one file (`<stem>(<seq>)`:
+    /// parentheses never occur in a stem, so no two files share a name).
     pub fn parquet_key(&self, table: &str, hour: Hour, source_key: &str, seq: u32) -> String {
         let stem = file_stem(source_key);
         if seq == 0 {
             format!("{}/{stem}.parquet", self.partition(table, hour))
         } else {
-            format!("{}/{stem}.{seq}.parquet", self.partition(table, hour))
+            format!("{}/{stem}({seq}).parquet", self.partition(table, hour))
         }
     }
 
@@ -162,28 +163,37 @@ impl Layout {
     }
 }
 
-/// A file name derived from the whole source key, so distinct sources never
-/// collide in one partition: `data/<uuid>/part-00000.gz` → `data_<uuid>_part-00000`.
+/// A file name derived from the whole source key, injectively (two source
+/// keys never share a name, so one source can never overwrite another's
+/// rows) and still readable: `data/<uuid>/part-00000.gz` →
+/// `data_<uuid>_part-00000.gz`. Letters, digits, `-`, `.` and `=` stay; `/`
+/// becomes `_`; every other byte (`_` itself included) becomes `!XX` (its hex),
+/// as does a leading `.` or `/` (Athena skips files whose names start with `.`
+/// or `_`). Only characters S3 calls safe are produced.
 pub fn file_stem(source_key: &str) -> String {
-    let trimmed = source_key
-        .strip_suffix(".gz")
-        .or_else(|| source_key.strip_suffix(".gzip"))
-        .unwrap_or(source_key);
-    let s: String = trimmed
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '=') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    // Athena skips files whose names start with '_' or '.'.
-    match s.chars().next() {
-        Some('_' | '.') | None => format!("f{s}"),
-        _ => s,
+    if source_key.is_empty() {
+        // `!` is otherwise always followed by two hex digits.
+        return "!".to_owned();
     }
+    let mut out = String::with_capacity(source_key.len() + 8);
+    for (i, b) in source_key.bytes().enumerate() {
+        match b {
+            b'.' | b'/' if i == 0 => escape(&mut out, b),
+            b'/' => out.push('_'),
+            b if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'=') => {
+                out.push(char::from(b));
+            }
+            b => escape(&mut out, b),
+        }
+    }
+    out
+}
+
+fn escape(out: &mut String, b: u8) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    out.push('!');
+    out.push(char::from(HEX[usize::from(b >> 4)]));
+    out.push(char::from(HEX[usize::from(b & 0xF)]));
 }
 
 /// One UTC hour: the partition unit.
@@ -235,11 +245,11 @@ mod tests {
         );
         assert_eq!(
             l.parquet_key("events", h, "data/u/part-00000.gz", 0),
-            "falconry/parquet/events/dt=2026-03-14/hour=09/data_u_part-00000.parquet"
+            "falconry/parquet/events/dt=2026-03-14/hour=09/data_u_part-00000.gz.parquet"
         );
         assert_eq!(
             l.parquet_key("events", h, "data/u/part-00000.gz", 2),
-            "falconry/parquet/events/dt=2026-03-14/hour=09/data_u_part-00000.2.parquet"
+            "falconry/parquet/events/dt=2026-03-14/hour=09/data_u_part-00000.gz(2).parquet"
         );
         assert_eq!(
             l.hour_prefix(table::EVENTS, h),
@@ -261,7 +271,65 @@ mod tests {
             "falconry/state/manifests/data/u/p.gz.json"
         );
         assert_eq!(l.failure_key("a/b:c"), "falconry/state/failures/a_b_c.json");
-        assert_eq!(file_stem("_x/y.gz"), "f_x_y");
+        assert_eq!(file_stem("_x/y.gz"), "!5Fx_y.gz");
         assert_eq!(Hour::from_ms(-1).date(), "1969-12-31");
+    }
+
+    /// The inverse of [`file_stem`], for the tests: a stem names one source key.
+    fn source_of_stem(stem: &str) -> Option<String> {
+        if stem == "!" {
+            return Some(String::new());
+        }
+        let mut bytes = Vec::new();
+        let mut it = stem.bytes();
+        while let Some(b) = it.next() {
+            match b {
+                b'_' => bytes.push(b'/'),
+                b'!' => {
+                    let hex = [it.next()?, it.next()?];
+                    bytes.push(u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?);
+                }
+                b => bytes.push(b),
+            }
+        }
+        String::from_utf8(bytes).ok()
+    }
+
+    /// Keys that used to share a Parquet object (issue #12): now each has its own.
+    #[test]
+    fn keys_that_once_collided_get_their_own_files() {
+        let l = Layout::default();
+        let h = Hour::from_ms(0);
+        for (a, b) in [
+            ("data/a_b/part.gz", "data/a/b_part.gz"),
+            ("p.gz", "p.gzip"),
+            ("p.gz", "p"),
+            ("data/x y/p.gz", "data/x_y/p.gz"),
+            ("data/é/p.gz", "data/__/p.gz"),
+            (".x", "fx"),
+            ("x.1", "x"),
+        ] {
+            assert_ne!(file_stem(a), file_stem(b), "{a} / {b}");
+            for (sa, sb) in [(0, 0), (0, 1), (1, 0), (1, 2)] {
+                assert_ne!(
+                    l.parquet_key("events", h, a, sa),
+                    l.parquet_key("events", h, b, sb),
+                    "{a}#{sa} / {b}#{sb}"
+                );
+            }
+        }
+        assert!(!file_stem(".hidden").starts_with(['.', '_']));
+        assert!(!file_stem("/abs").starts_with(['.', '_']));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// Injective: the stem gives its source key back, whatever the key.
+        #[test]
+        fn stems_name_exactly_one_source(key in "\\PC{0,40}") {
+            let stem = file_stem(&key);
+            proptest::prop_assert_eq!(source_of_stem(&stem), Some(key));
+            proptest::prop_assert!(stem.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.=_!".contains(&b)));
+        }
     }
 }

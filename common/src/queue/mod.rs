@@ -5,6 +5,7 @@
 //! envelopes (direct, SNS, EventBridge) both the forwarder and the enricher
 //! receive.
 
+pub mod consumer;
 mod dir;
 pub mod s3_event;
 mod sqs;

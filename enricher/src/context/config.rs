@@ -64,10 +64,13 @@ impl Default for ContextConfig {
 impl ContextConfig {
     /// Every provider that is configured; the others show as "off".
     /// Errors: every provider's problems, each prefixed with its section.
+    /// With `online` false nothing is asked of a remote service (what
+    /// `check-config` runs); the Athena workgroup's cutoff is then checked at start.
     pub async fn build(
         &self,
         http: reqwest::Client,
         registry: &mut Registry,
+        online: bool,
     ) -> Result<Context, Vec<String>> {
         let mut problems = Vec::new();
         let mut context = Context::new(self.deadline).with_metrics(ContextMetrics::new(registry));
@@ -104,7 +107,7 @@ impl ContextConfig {
             (
                 "history",
                 "Host activity around the detection",
-                history::build(&self.history, &Default::default()).await,
+                history::build(&self.history, &Default::default(), online).await,
             ),
         ];
         for (id, title, result) in built {

@@ -73,11 +73,12 @@ pub enum HistoryError {
 }
 
 /// The provider `config` asks for (`None` when off). The `athena` back end
-/// checks the workgroup once (GetWorkGroup): without a bytes-scanned cutoff
-/// there, `max_bytes_scanned` is required.
+/// checks the workgroup once (GetWorkGroup, only when `online`): without a
+/// bytes-scanned cutoff there, `max_bytes_scanned` is required.
 pub async fn build(
     config: &HistoryConfig,
     aws_settings: &AwsSettings,
+    online: bool,
 ) -> Result<Option<Arc<dyn Provider>>, String> {
     config.validate().map_err(|e| e.join("; "))?;
     let source = match config.backend {
@@ -112,7 +113,7 @@ pub async fn build(
                 poll_interval: a.poll_interval,
                 timeout: a.timeout,
             };
-            if a.max_bytes_scanned.is_none() {
+            if online && a.max_bytes_scanned.is_none() {
                 let cutoff = athena.cutoff().await.map_err(|e| {
                     format!("history.athena: checking workgroup {:?}: {e}", a.workgroup)
                 })?;

@@ -106,7 +106,7 @@ fn parquet_config(root: &Path) -> HistoryConfig {
 }
 
 async fn provider(config: &HistoryConfig, aws: &AwsSettings) -> Arc<dyn Provider> {
-    build(config, aws)
+    build(config, aws, true)
         .await
         .unwrap()
         .expect("a provider when not off")
@@ -302,7 +302,7 @@ async fn the_lake_tells_what_the_host_did_around_the_detection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn config_is_checked_before_any_call() {
     assert!(
-        build(&HistoryConfig::default(), &AwsSettings::default())
+        build(&HistoryConfig::default(), &AwsSettings::default(), true)
             .await
             .unwrap()
             .is_none()
@@ -586,10 +586,24 @@ async fn athena_answers_the_same_questions_within_partitions_and_host() {
 async fn a_workgroup_without_a_cutoff_needs_our_own_bound() {
     let server = AthenaServer::start(lake_answers).await;
     let unbounded = athena_config(|a| a.max_bytes_scanned = None);
-    let err = build(&unbounded, &aws(&server)).await.err().unwrap();
+    let err = build(&unbounded, &aws(&server), true).await.err().unwrap();
     assert!(err.contains("no per-query bytes-scanned cutoff"), "{err}");
     server.set_cutoff(Some(10_000_000_000));
-    assert!(build(&unbounded, &aws(&server)).await.unwrap().is_some());
+    assert!(
+        build(&unbounded, &aws(&server), true)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(server.calls(), ["GetWorkGroup", "GetWorkGroup"]);
+    // Offline (check-config): built without asking Athena anything.
+    server.set_cutoff(None);
+    assert!(
+        build(&unbounded, &aws(&server), false)
+            .await
+            .unwrap()
+            .is_some()
+    );
     assert_eq!(server.calls(), ["GetWorkGroup", "GetWorkGroup"]);
 }
 

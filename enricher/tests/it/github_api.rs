@@ -156,6 +156,8 @@ async fn app_token_is_cached_and_refreshed_before_the_hour_is_up() {
     assert_eq!(gh.token_exchanges(), 2, "refreshed 5 minutes before expiry");
 
     assert_eq!(gh.count_status(401), 0);
+    // The bodyless token exchange said `Content-Length: 0` (else: 411).
+    assert_eq!(gh.count_status(411), 0);
     assert_eq!(gh.issues(REPO)[0].author, APP_LOGIN);
     let credentials: Vec<_> = gh.seen().iter().map(|s| (s.route, s.credential)).collect();
     assert_eq!(

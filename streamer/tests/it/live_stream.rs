@@ -234,6 +234,8 @@ async fn quiet_streams_are_refreshed_and_an_expired_session_is_rediscovered() {
         refreshes >= 2,
         "refreshed {refreshes} times on a quiet stream"
     );
+    // Each bodyless refresh POST said `Content-Length: 0` (the server answers 411 otherwise).
+    assert_eq!(falcon.with(|w| w.length_required), 0);
     // The server forgets the session: the next refresh gets 404 and the streamer discovers again.
     let before = falcon.with(|w| {
         w.expire_on_refresh = true;

@@ -54,6 +54,8 @@ pub struct World {
     pub refresh_calls: BTreeMap<u32, u32>,
     pub stream_opens: Vec<(u32, Option<u64>)>,
     pub bad_auth: u32,
+    /// POSTs refused for giving no length.
+    pub length_required: u32,
 }
 
 #[derive(Clone)]
@@ -194,6 +196,11 @@ async fn discover(
 
 async fn refresh(State((world, _)): St, Path(p): Path<u32>, h: HeaderMap) -> Response {
     let mut w = world.lock().unwrap();
+    // A POST without a body must still say `Content-Length: 0` (RFC 9110).
+    if !h.contains_key("content-length") && !h.contains_key("transfer-encoding") {
+        w.length_required += 1;
+        return StatusCode::LENGTH_REQUIRED.into_response();
+    }
     if !bearer_ok(&h) {
         w.bad_auth += 1;
         return StatusCode::UNAUTHORIZED.into_response();

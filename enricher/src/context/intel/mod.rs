@@ -243,16 +243,9 @@ pub fn build(
     })))
 }
 
-/// `Retry-After` in seconds (at most a day), as the intel services send it.
+/// What a rate-limited answer asks to wait ([`falconry_common::http::retry_after`]), at most a day.
 fn retry_after_secs(headers: &HeaderMap) -> Option<Duration> {
-    let secs: u64 = headers
-        .get("Retry-After")?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    Some(Duration::from_secs(secs.min(86_400)))
+    falconry_common::http::retry_after(headers).map(|d| d.min(Duration::from_secs(86_400)))
 }
 
 #[derive(Debug, Clone, Copy)]

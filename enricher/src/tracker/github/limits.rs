@@ -12,11 +12,12 @@
 //!
 //! Nothing here sends requests or decides whether a wait is too long.
 
+use falconry_common::http;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use std::num::NonZeroU32;
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
 /// The first wait after a secondary limit that names no time (GitHub: "wait at
@@ -87,23 +88,17 @@ impl Hold {
 
 /// `x-ratelimit-remaining`, if GitHub sent it.
 pub(super) fn remaining(headers: &HeaderMap) -> Option<u64> {
-    header_u64(headers, "x-ratelimit-remaining")
+    http::ratelimit_remaining(headers)
 }
 
-/// How long until `x-ratelimit-reset` (epoch seconds, GitHub's clock), plus a
-/// second so we do not arrive a moment early. At least one second.
+/// How long until `x-ratelimit-reset` (GitHub's clock), plus a second.
 pub(super) fn until_reset(headers: &HeaderMap) -> Option<Duration> {
-    let reset = header_u64(headers, "x-ratelimit-reset")?;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
-    Some(Duration::from_secs(reset.saturating_sub(now) + 1))
+    http::ratelimit_reset_in(headers, SystemTime::now())
 }
 
-/// `retry-after` in seconds (GitHub sends seconds, never an HTTP date).
+/// `retry-after` (GitHub sends seconds).
 pub(super) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    header_u64(headers, "retry-after").map(Duration::from_secs)
+    http::retry_after(headers)
 }
 
 /// Whether a failed answer is a rate limit, and what GitHub asks us to wait.
@@ -141,14 +136,11 @@ pub(super) fn limit_wait(
     Limited::Unspecified
 }
 
-fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
-    headers.get(name)?.to_str().ok()?.trim().parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use reqwest::header::HeaderValue;
+    use std::time::UNIX_EPOCH;
 
     fn headers(pairs: &[(&'static str, String)]) -> HeaderMap {
         let mut h = HeaderMap::new();

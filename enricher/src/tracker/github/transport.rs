@@ -14,9 +14,8 @@ use super::GitHubError;
 use super::app::App;
 use super::limits::{self, ContentLimiter, Hold, Limited, SECONDARY_MIN_WAIT};
 use super::wire::{ErrorBody, InstallationToken, has_next_page};
-use backon::{BackoffBuilder, ExponentialBuilder};
 use bytes::Bytes;
-use falconry_common::Secret;
+use falconry_common::{Secret, http};
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, LINK, USER_AGENT};
 use reqwest::{Method, StatusCode, Url};
 use std::time::Duration;
@@ -32,13 +31,7 @@ const USER_AGENT_VALUE: &str = concat!("falconry-enricher/", env!("CARGO_PKG_VER
 
 /// Delays between tries of one call after 5xx or a broken connection.
 pub(super) fn backoff() -> impl Iterator<Item = Duration> {
-    ExponentialBuilder::default()
-        .with_min_delay(Duration::from_secs(1))
-        .with_max_delay(Duration::from_secs(30))
-        .with_factor(2.0)
-        .with_jitter()
-        .with_max_times(4)
-        .build()
+    http::backoff::api_call()
 }
 
 pub(super) enum Auth {
@@ -361,10 +354,14 @@ impl Transport {
             .header("x-github-api-version", API_VERSION)
             .header(USER_AGENT, USER_AGENT_VALUE)
             .header(AUTHORIZATION, format!("Bearer {}", credential.expose()));
-        if let Some(body) = &call.body {
-            request = request
-                .header(CONTENT_TYPE, "application/json")
-                .body(body.clone());
+        match &call.body {
+            Some(body) => {
+                request = request
+                    .header(CONTENT_TYPE, "application/json")
+                    .body(body.clone());
+            }
+            None if call.method != Method::GET => request = http::bodyless(request),
+            None => {}
         }
         let mut response = request.send().await?;
         let status = response.status();
