@@ -51,6 +51,32 @@ pub async fn sdk_config(settings: &AwsSettings) -> SdkConfig {
     conf
 }
 
+/// Longest error text falconry logs or reports for one AWS call.
+const MAX_ERROR_TEXT: usize = 512;
+
+/// What went wrong with an AWS call, for logs and errors: the error's message
+/// and its causes, never the raw HTTP response (its body, or headers a proxy
+/// echoed back, signed ones included), and at most 512 characters. Use it for
+/// every SDK error instead of `DisplayErrorContext`, whose text ends with the
+/// whole response.
+pub fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let m = c.to_string();
+        if !m.is_empty() && !text.contains(&m) {
+            text.push_str(": ");
+            text.push_str(&m);
+        }
+        cause = c.source();
+    }
+    if text.chars().count() > MAX_ERROR_TEXT {
+        text = text.chars().take(MAX_ERROR_TEXT).collect();
+        text.push('…');
+    }
+    text
+}
+
 /// An S3 client. Path-style addressing is used whenever an endpoint override
 /// is in effect (S3 stand-ins on 127.0.0.1 have no per-bucket host names).
 pub fn s3_client(conf: &SdkConfig) -> aws_sdk_s3::Client {
@@ -80,6 +106,46 @@ pub fn region_from_queue_url(url: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An error whose Debug holds the raw response (as the SDK's do): only
+    /// the messages reach the text, and a huge one is cut.
+    #[test]
+    fn error_text_keeps_messages_not_responses() {
+        #[derive(Debug)]
+        struct Outer {
+            raw_response: &'static str,
+            inner: Inner,
+        }
+        #[derive(Debug)]
+        struct Inner(String);
+        impl std::fmt::Display for Outer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("dispatch failure")
+            }
+        }
+        impl std::fmt::Display for Inner {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl std::error::Error for Inner {}
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.inner)
+            }
+        }
+        let e = Outer {
+            raw_response: "x-amz-security-token: SESSIONTOKEN",
+            inner: Inner("connection refused".into()),
+        };
+        assert!(e.raw_response.contains("SESSIONTOKEN"));
+        assert_eq!(error_text(&e), "dispatch failure: connection refused");
+        let huge = Outer {
+            raw_response: "",
+            inner: Inner("<html>".repeat(200_000)),
+        };
+        assert!(error_text(&huge).chars().count() <= 513);
+    }
 
     #[test]
     fn region_from_queue_urls() {

@@ -54,6 +54,20 @@ pub fn load<T: DeserializeOwned>(
     load_from(file, std::env::vars(), flags)
 }
 
+/// Where and what a TOML syntax error is, never the text around it: the
+/// line may hold a secret (`token = "ghp_…`).
+fn syntax_message(text: &str, e: &toml::de::Error) -> String {
+    match e.span() {
+        Some(span) => {
+            let before = &text.as_bytes()[..span.start.min(text.len())];
+            let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+            let column = before.iter().rev().take_while(|b| **b != b'\n').count() + 1;
+            format!("line {line}, column {column}: {}", e.message())
+        }
+        None => e.message().to_owned(),
+    }
+}
+
 /// As [`load`], with the environment given explicitly (for tests).
 pub fn load_from<T: DeserializeOwned>(
     file: Option<&Path>,
@@ -69,7 +83,7 @@ pub fn load_from<T: DeserializeOwned>(
             text.parse::<toml::Table>()
                 .map_err(|e| ConfigError::Syntax {
                     path: path.to_owned(),
-                    message: e.to_string(),
+                    message: syntax_message(&text, &e),
                 })?
         }
         None => toml::Table::new(),
@@ -165,6 +179,23 @@ impl Problems {
 mod tests {
     use super::*;
     use serde::Deserialize;
+
+    /// A syntax error says where, never what the line holds (it may be a secret).
+    #[test]
+    fn syntax_errors_do_not_quote_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "[enricher.github]\ntoken = \"ghp_s3cr3tvalue\nrepo = 1\n",
+        )
+        .unwrap();
+        let err = load_from::<toml::Table>(Some(&path), [], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 2"), "{err}");
+        assert!(!err.contains("s3cr3t"), "the secret leaked: {err}");
+    }
 
     #[derive(Deserialize, Debug)]
     #[serde(deny_unknown_fields)]

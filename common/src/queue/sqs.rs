@@ -3,7 +3,6 @@
 //! calls are retried by the SDK; nothing here loops.
 
 use super::{Message, QueueError, Receipt};
-use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use std::time::Duration;
 
@@ -25,11 +24,11 @@ impl SqsQueue {
         &self.url
     }
 
-    fn err(&self, op: &'static str, e: impl std::error::Error) -> QueueError {
+    fn err(&self, op: &'static str, e: impl std::error::Error + 'static) -> QueueError {
         QueueError {
             queue: self.url.clone(),
             op,
-            message: DisplayErrorContext(e).to_string(),
+            message: crate::aws::error_text(&e),
         }
     }
 

@@ -11,7 +11,7 @@
 use super::StoreError;
 use super::local::LocalStore;
 use super::s3::S3Store;
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 use md5::{Digest, Md5};
@@ -117,7 +117,7 @@ impl S3Store {
                         op: "conditional put",
                         store: self.name(),
                         key: key.to_owned(),
-                        message: DisplayErrorContext(&e).to_string(),
+                        message: crate::aws::error_text(&e),
                     })
                 }
             }

@@ -213,7 +213,7 @@ impl ObjectReader {
                     op: "read",
                     store: store.clone(),
                     key: key.clone(),
-                    message: aws_sdk_s3::error::DisplayErrorContext(&e).to_string(),
+                    message: crate::aws::error_text(&e),
                 })
             }
             ObjectReader::Local(file, store, key) => {

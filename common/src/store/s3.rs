@@ -4,7 +4,7 @@
 
 use super::StoreError;
 use super::object_store::{ObjectInfo, ObjectReader};
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use base64::Engine;
@@ -69,7 +69,7 @@ impl S3Store {
             op,
             store: self.name(),
             key: key.to_owned(),
-            message: DisplayErrorContext(&e).to_string(),
+            message: crate::aws::error_text(&e),
         }
     }
 
@@ -248,7 +248,7 @@ impl S3Store {
             .await
         {
             // A lifecycle rule for incomplete uploads cleans up after us.
-            tracing::warn!(bucket = %self.bucket, key, error = %DisplayErrorContext(&e), "abort multipart upload failed");
+            tracing::warn!(bucket = %self.bucket, key, error = %crate::aws::error_text(&e), "abort multipart upload failed");
         }
     }
 }

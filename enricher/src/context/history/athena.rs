@@ -13,7 +13,6 @@
 use super::HistoryError;
 use super::sql::Rows;
 use aws_sdk_athena::Client;
-use aws_sdk_athena::error::DisplayErrorContext;
 use aws_sdk_athena::types::{QueryExecutionContext, QueryExecutionState, ResultConfiguration};
 use backon::{BackoffBuilder, ExponentialBuilder};
 use std::future::Future;
@@ -50,11 +49,11 @@ pub struct Answer {
 fn sdk<E, R>(op: &'static str) -> impl FnOnce(aws_sdk_athena::error::SdkError<E, R>) -> HistoryError
 where
     E: std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     move |e| HistoryError::Athena {
         op,
-        message: DisplayErrorContext(&e).to_string(),
+        message: falconry_common::aws::error_text(&e),
     }
 }
 
@@ -74,7 +73,7 @@ impl Drop for Running {
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
                 if let Err(e) = client.stop_query_execution().query_execution_id(&id).send().await {
-                    tracing::warn!(query = %id, error = %DisplayErrorContext(&e), "could not stop an abandoned Athena query");
+                    tracing::warn!(query = %id, error = %falconry_common::aws::error_text(&e), "could not stop an abandoned Athena query");
                 }
             });
         }
@@ -148,7 +147,7 @@ impl Athena {
             .send()
             .await
         {
-            tracing::warn!(query = %id, error = %DisplayErrorContext(&e), "could not stop an Athena query");
+            tracing::warn!(query = %id, error = %falconry_common::aws::error_text(&e), "could not stop an Athena query");
         }
     }
 
