@@ -47,6 +47,8 @@ pub struct Summary {
     pub discarded: u64,
     pub notified: u64,
     pub failed: u64,
+    /// Of the failed: alerts whose only outcome, a Slack notice, was not sent.
+    pub notify_failed: u64,
     pub quarantined_lines: u64,
 }
 
@@ -59,6 +61,7 @@ impl Summary {
         self.duplicates += other.duplicates;
         self.discarded += other.discarded;
         self.notified += other.notified;
+        self.notify_failed += other.notify_failed;
         self.failed += other.failed;
         self.quarantined_lines += other.quarantined_lines;
     }
@@ -468,6 +471,9 @@ impl Enricher {
                 Err(e) => {
                     ok = false;
                     summary.failed += 1;
+                    if matches!(e, PipelineError::Notify(_)) {
+                        summary.notify_failed += 1;
+                    }
                     self.metrics.error(e.kind());
                     self.metrics.alert(alert.kind.as_str(), "failed");
                     warn!(alert = %alert.id, error = %e, "alert not handled; the batch will be read again");

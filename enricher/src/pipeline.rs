@@ -18,7 +18,7 @@ use crate::dedup::{
 use crate::metrics::Metrics;
 use crate::policy::Policy;
 use crate::render::{self, CommentView, IssueView, Renderer};
-use crate::slack::{Slack, SlackNotice};
+use crate::slack::{Slack, SlackError, SlackNotice};
 use crate::tracker::{IssueRef, NewIssue, Tracker, TrackerError};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -66,6 +66,9 @@ pub enum PipelineError {
     Busy { fingerprint: String },
     #[error("fingerprint {fingerprint}: gave up after {MAX_ROUNDS} conflicting updates")]
     Contended { fingerprint: String },
+    /// The alert's only outcome is a Slack notice, and it was not sent.
+    #[error("Slack notice (the alert's only outcome) not sent: {0}")]
+    Notify(#[source] SlackError),
 }
 
 impl PipelineError {
@@ -76,6 +79,7 @@ impl PipelineError {
             PipelineError::Render { .. } => "render",
             PipelineError::Busy { .. } => "busy",
             PipelineError::Contended { .. } => "contended",
+            PipelineError::Notify(_) => "slack_only",
         }
     }
 }
@@ -172,7 +176,10 @@ impl Pipeline {
                 Outcome::Discarded
             }
             Action::Notify => {
-                self.notify(alert, &decision, None).await;
+                // Slack is this alert's only outcome: a failed post fails the alert.
+                self.notify(alert, &decision, None)
+                    .await
+                    .map_err(PipelineError::Notify)?;
                 Outcome::Notified
             }
             Action::Issue => self.issue(alert, raw, &decision, &enrichment).await?,
@@ -453,7 +460,9 @@ impl Pipeline {
                 };
                 let issue = self.tracker.create(&repo, &new, &marker).await?;
                 info!(fingerprint = fp, repo = %issue.repo, issue = issue.number, "issue opened");
-                self.notify(alert, decision, Some(&issue)).await;
+                if let Err(e) = self.notify(alert, decision, Some(&issue)).await {
+                    warn!(error = %e, "Slack notice failed; the issue is unaffected");
+                }
                 issue
             }
         };
@@ -545,9 +554,18 @@ impl Pipeline {
         })
     }
 
-    /// Slack never blocks the issue: failures are logged and counted.
-    async fn notify(&self, alert: &Alert, decision: &Decision, issue: Option<&IssueRef>) {
-        let Some(slack) = &self.slack else { return };
+    /// Posts the Slack notice (when Slack is configured); a failure is
+    /// counted here and decided by the caller: it never blocks an issue, and
+    /// it fails an alert whose only outcome it is.
+    async fn notify(
+        &self,
+        alert: &Alert,
+        decision: &Decision,
+        issue: Option<&IssueRef>,
+    ) -> Result<(), SlackError> {
+        let Some(slack) = &self.slack else {
+            return Ok(());
+        };
         let notice = SlackNotice {
             severity: decision.severity.as_str().to_owned(),
             title: alert.name.clone(),
@@ -560,10 +578,11 @@ impl Pipeline {
         match slack.send(&notice).await {
             Ok(()) => {
                 self.metrics.slack_sent.inc();
+                Ok(())
             }
             Err(e) => {
                 self.metrics.error(e.kind());
-                warn!(error = %e, "Slack notice failed; the issue is unaffected");
+                Err(e)
             }
         }
     }

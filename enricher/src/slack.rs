@@ -17,8 +17,12 @@ use std::time::Duration;
 
 /// Default per request.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-/// A `Retry-After` longer than this is not waited out: the notice is dropped.
+/// A `Retry-After` longer than this is not waited out: the notice fails.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// After a notice failed for want of Slack (retries spent), the next ones
+/// fail at once for this long instead of each spending its retries: a batch
+/// of Slack-only alerts is then retried later, not stalled.
+const DOWN_HOLD: Duration = Duration::from_secs(60);
 
 // Block Kit limits.
 const HEADER_MAX: usize = 150;
@@ -71,6 +75,9 @@ pub enum SlackError {
         status: u16,
         reason: String,
     },
+    /// A notice failed for want of Slack moments ago: not tried again yet.
+    #[error("Slack webhook down (a notice failed moments ago); trying again in {retry_in_secs} s")]
+    Down { retry_in_secs: u64 },
     /// No answer after the retries (connection refused, timeout).
     #[error("Slack webhook unreachable after {tries} tries: {}", describe(source))]
     Transport {
@@ -85,7 +92,7 @@ impl SlackError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            SlackError::Unavailable { .. } | SlackError::Transport { .. }
+            SlackError::Unavailable { .. } | SlackError::Transport { .. } | SlackError::Down { .. }
         )
     }
 
@@ -95,6 +102,7 @@ impl SlackError {
             SlackError::Rejected { .. } => "rejected",
             SlackError::Unavailable { .. } => "unavailable",
             SlackError::Transport { .. } => "transport",
+            SlackError::Down { .. } => "down",
         }
     }
 }
@@ -119,6 +127,8 @@ pub struct Slack {
     http: reqwest::Client,
     url: Secret,
     timeout: Duration,
+    /// Until when Slack counts as down (tokio time).
+    down_until: std::sync::Arc<std::sync::Mutex<Option<tokio::time::Instant>>>,
 }
 
 impl std::fmt::Debug for Slack {
@@ -152,6 +162,7 @@ impl Slack {
             http,
             url: Secret::new(url.as_str()),
             timeout: settings.timeout,
+            down_until: std::sync::Arc::new(std::sync::Mutex::new(None)),
         })
     }
 
@@ -219,8 +230,31 @@ impl Slack {
     }
 
     /// Posts a notice; retries 429 (after `Retry-After`) and 5xx or a broken
-    /// connection with jittered backoff, up to four tries in all.
+    /// connection with jittered backoff, up to four tries in all. Once a
+    /// notice failed that way, the next ones fail at once for a minute.
     pub async fn send(&self, n: &SlackNotice) -> Result<(), SlackError> {
+        let now = tokio::time::Instant::now();
+        let held = *self
+            .down_until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(until) = held.filter(|u| *u > now) {
+            return Err(SlackError::Down {
+                retry_in_secs: (until - now).as_secs().max(1),
+            });
+        }
+        let sent = self.post(n).await;
+        if matches!(&sent, Err(e) if e.is_retryable()) {
+            *self
+                .down_until
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                Some(tokio::time::Instant::now() + DOWN_HOLD);
+        }
+        sent
+    }
+
+    async fn post(&self, n: &SlackNotice) -> Result<(), SlackError> {
         let body = serde_json::to_vec(&Slack::message(n))
             .map_err(|e| SlackError::Settings(format!("cannot encode the message: {e}")))?;
         let mut backoff = http::backoff::webhook();

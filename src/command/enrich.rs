@@ -18,14 +18,14 @@ pub async fn run(file: Option<&Path>, args: EnrichArgs) -> anyhow::Result<()> {
         Some(("enricher.until_empty", args.until_empty)),
     );
     let config = config::load(file, &flags)?;
-    init_logging(&config.log);
+    init_logging(&config.log)?;
     let settings = config.enricher().validate()?;
     let until_empty = settings.until_empty;
     let telemetry = telemetry(&config)?;
     let shutdown = falconry_common::shutdown::on_signal();
     let s = falconry_enricher::run(settings, telemetry, shutdown).await?;
     println!(
-        "{} batch(es), {} alert(s): {} issue(s) opened, {} repeat(s) commented, {} already handled, {} discarded, {} notified, {} failed; {} line(s) quarantined",
+        "{} batch(es), {} alert(s): {} issue(s) opened, {} repeat(s) commented, {} already handled, {} discarded, {} notified, {} failed ({} of them Slack-only notices not sent); {} line(s) quarantined",
         s.batches,
         s.alerts,
         s.created,
@@ -34,6 +34,7 @@ pub async fn run(file: Option<&Path>, args: EnrichArgs) -> anyhow::Result<()> {
         s.discarded,
         s.notified,
         s.failed,
+        s.notify_failed,
         s.quarantined_lines
     );
     if until_empty && s.failed > 0 {

@@ -76,6 +76,11 @@ impl SlackServer {
         self.with(|w| w.faults.push_back(fault));
     }
 
+    /// Disarms every fault not struck yet (Slack is back).
+    pub fn clear_faults(&self) {
+        self.with(|w| w.faults.clear());
+    }
+
     /// Messages accepted (answered `ok`).
     pub fn payloads(&self) -> Vec<Value> {
         self.with(|w| w.payloads.clone())

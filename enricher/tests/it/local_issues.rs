@@ -5,14 +5,17 @@
 //! (dedup records), quarantined bad lines, and bodies that stay safe and
 //! under GitHub's limit with hostile events.
 
+use falconry_common::Secret;
 use falconry_common::telemetry::Telemetry;
 use falconry_enricher::alert::normalize::{Selection, normalize};
+use falconry_enricher::config::SlackConfig;
 use falconry_enricher::decision::Action;
 use falconry_enricher::dedup::Fingerprinter;
 use falconry_enricher::policy::Policy;
 use falconry_enricher::tracker::DirTracker;
 use falconry_enricher::{EnricherConfig, Summary};
 use falconry_fixtures::{StreamOptions, stream_events, stream_ndjson};
+use falconry_testkit::slack::{SlackFault, SlackServer};
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::Path;
@@ -44,11 +47,18 @@ async fn streamed_lake(root: &Path) -> std::path::PathBuf {
 }
 
 async fn enrich(lake: &Path, issues: &Path) -> Summary {
+    enrich_with_slack(lake, issues, None).await
+}
+
+async fn enrich_with_slack(lake: &Path, issues: &Path, slack: Option<&SlackServer>) -> Summary {
     let settings = EnricherConfig {
         from: Some(format!("file://{}", lake.display())),
         issues: format!("dir://{}", issues.display()),
         until_empty: true,
         event_types: EXTRA.iter().map(std::string::ToString::to_string).collect(),
+        slack: SlackConfig {
+            webhook_url: slack.map(|s| Secret::new(s.webhook_url())),
+        },
         ..Default::default()
     }
     .validate()
@@ -131,6 +141,54 @@ async fn stream_batches_become_one_issue_per_fingerprint_and_a_rerun_opens_nothi
     assert_eq!((reread.created, reread.commented), (0, 0), "{reread:?}");
     assert_eq!(reread.duplicates, s.created + s.commented + s.duplicates);
     assert_eq!(DirTracker::new(&issues).all().unwrap().len(), distinct);
+}
+
+/// Alerts the default policy only notifies about (no issue).
+fn notify_only() -> u64 {
+    let policy = Policy::load(&[], &[]).unwrap();
+    let sel = Selection {
+        extra: EXTRA.iter().map(std::string::ToString::to_string).collect(),
+    };
+    stream_events(&StreamOptions::default())
+        .iter()
+        .filter_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(&l.line).unwrap();
+            normalize(&v, &sel, Default::default()).unwrap()
+        })
+        .filter(|a| policy.decide(a, &Default::default()).action == Action::Notify)
+        .count() as u64
+}
+
+/// Slack down: an alert whose only outcome is a Slack notice fails (counted
+/// apart), its batch stays unread, and the first failure holds the others
+/// back instead of each spending its retries. Slack back: the rerun sends them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slack_only_alerts_are_not_lost_while_slack_is_down() {
+    let root = tempfile::tempdir().unwrap();
+    let lake = streamed_lake(root.path()).await;
+    let issues = root.path().join("issues");
+    let wanted = notify_only();
+    assert!(wanted > 3, "fixture shape: {wanted} notify-only alerts");
+    let slack = SlackServer::start().await;
+    for _ in 0..1000 {
+        slack.fault(SlackFault::ServerError);
+    }
+    let down = enrich_with_slack(&lake, &issues, Some(&slack)).await;
+    assert!(down.notify_failed > 0, "{down:?}");
+    assert!(down.failed >= down.notify_failed, "{down:?}");
+    assert_eq!(slack.payloads().len(), 0);
+    // One notice's four tries per alert in flight at most, not four per alert.
+    assert!(slack.requests() <= 4 * 4, "{} requests", slack.requests());
+
+    slack.clear_faults();
+    // The hold lasts a minute; a new process starts without it.
+    let back = enrich_with_slack(&lake, &issues, Some(&slack)).await;
+    assert_eq!(back.failed, 0, "{back:?}");
+    let sent = slack.payloads().len() as u64;
+    assert!(
+        sent >= wanted,
+        "{sent} notices sent, {wanted} notify-only alerts: {back:?}"
+    );
 }
 
 fn write_batch(lake: &Path, name: &str, lines: &[String]) {
