@@ -63,7 +63,7 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
     init_logging(&LogSettings {
         format: LogFormat::Text,
         level: "warn".into(),
-    });
+    })?;
     for sub in [
         "source",
         "queue",

@@ -41,6 +41,9 @@ pub async fn run(file: Option<&Path>) -> anyhow::Result<()> {
     {
         problems.extend(p);
     }
+    if let Err(p) = config.log.check() {
+        problems.push(p);
+    }
     if let Err(e) = config.admin.addr() {
         problems.push(format!("admin.listen: {e}"));
     }

@@ -18,7 +18,7 @@ pub async fn run(file: Option<&Path>, args: ForwardArgs) -> anyhow::Result<()> {
         Some(("forwarder.until_empty", args.until_empty)),
     );
     let config = config::load(file, &flags)?;
-    init_logging(&config.log);
+    init_logging(&config.log)?;
     match args.action {
         Some(ForwardAction::Replay {
             prefix,

@@ -10,7 +10,7 @@ use std::path::Path;
 pub async fn run(file: Option<&Path>, args: StreamArgs) -> anyhow::Result<()> {
     let flags = overrides(&[("streamer.dest", &args.dest)], None);
     let config = config::load(file, &flags)?;
-    init_logging(&config.log);
+    init_logging(&config.log)?;
     let settings = config.streamer().validate()?;
     let shutdown = falconry_common::shutdown::on_signal();
     match &args.from {

@@ -48,22 +48,50 @@ pub struct StreamerConfig {
     pub unhealthy_after: Duration,
 }
 
-/// Where a partition without durable state starts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase", untagged)]
+/// Where a partition without durable state starts: `"oldest"` (default),
+/// `"newest"`, or an offset.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Start {
     #[default]
-    #[serde(skip)]
     Oldest,
     Offset(u64),
     Named(StartName),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StartName {
     Oldest,
     Newest,
+}
+
+/// Says what is accepted when the value is wrong (an untagged enum would
+/// only say "data did not match any variant").
+impl<'de> Deserialize<'de> for Start {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Start, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Start;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("\"oldest\", \"newest\" or an offset (a whole number of 0 or more)")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Start, E> {
+                Ok(Start::Offset(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Start, E> {
+                u64::try_from(v)
+                    .map(Start::Offset)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(v), &self))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Start, E> {
+                match v {
+                    "oldest" => Ok(Start::Named(StartName::Oldest)),
+                    "newest" => Ok(Start::Named(StartName::Newest)),
+                    _ => Err(E::invalid_value(serde::de::Unexpected::Str(v), &self)),
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 fn d_cloud() -> String {

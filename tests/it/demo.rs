@@ -187,6 +187,38 @@ fn check_config_finds_what_the_enricher_would_refuse_at_start() {
     assert!(!stderr.contains("s3cr3t"), "a secret leaked: {stderr}");
 }
 
+/// Messages that say what is accepted, and a log level that is refused rather
+/// than silently replaced by `info`.
+#[test]
+fn wrong_values_say_what_is_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |text: &str| {
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, text).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_falconry"))
+            .arg("--config")
+            .arg(&path)
+            .arg("check-config")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = check("[streamer]\nstart = \"yesterday\"\n");
+    assert_eq!(code, Some(64), "{stderr}");
+    assert!(
+        stderr.contains("\"oldest\", \"newest\" or an offset") && stderr.contains("yesterday"),
+        "{stderr}"
+    );
+    let (code, stderr) = check(
+        "[log]\nlevel = \"loud[\"\n[forwarder]\nqueue = \"dir:///tmp/q\"\ndest = \"file:///tmp/l\"\nsource = \"file:///tmp/s\"\n",
+    );
+    assert_eq!(code, Some(64), "{stderr}");
+    assert!(stderr.contains("log.level"), "{stderr}");
+}
+
 /// `falconry policy eval` on one Falcon event (the planted detection): the
 /// built-in policy's decision as JSON.
 #[test]

@@ -59,8 +59,29 @@ impl LocalStore {
         }
     }
 
-    pub async fn get(&self, key: &str) -> Result<ObjectReader, StoreError> {
+    /// The real path of an existing `key`, refused when a symlink leads it
+    /// out of the root (a source tree is not a way to read the whole disk).
+    async fn inside(&self, op: &'static str, key: &str) -> Result<PathBuf, StoreError> {
         let path = self.path(key)?;
+        let real = tokio::fs::canonicalize(&path)
+            .await
+            .map_err(|e| self.io(op, key, e))?;
+        let root = tokio::fs::canonicalize(&self.root)
+            .await
+            .map_err(|e| self.io(op, key, e))?;
+        if real.starts_with(&root) {
+            Ok(real)
+        } else {
+            Err(StoreError::BadKey {
+                store: self.name(),
+                key: key.to_owned(),
+                why: "leads outside the root through a symbolic link",
+            })
+        }
+    }
+
+    pub async fn get(&self, key: &str) -> Result<ObjectReader, StoreError> {
+        let path = self.inside("get", key).await?;
         let file = tokio::fs::File::open(&path)
             .await
             .map_err(|e| self.io("get", key, e))?;
@@ -68,7 +89,11 @@ impl LocalStore {
     }
 
     pub async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, StoreError> {
-        let path = self.path(key)?;
+        let path = match self.inside("head", key).await {
+            Ok(p) => p,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e),
+        };
         match tokio::fs::metadata(&path).await {
             Ok(m) if m.is_file() => Ok(Some(ObjectInfo {
                 key: key.to_owned(),
@@ -167,4 +192,34 @@ fn modified_ms(m: &std::fs::Metadata) -> Option<i64> {
         .duration_since(std::time::UNIX_EPOCH)
         .ok()
         .map(|d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod symlink_tests {
+    use super::*;
+
+    /// A symlink inside the root to a file outside it is refused; one that
+    /// stays inside is followed.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn symlinks_out_of_the_root_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(root.join("data")).unwrap();
+        std::fs::write(dir.path().join("secret.txt"), b"outside").unwrap();
+        std::fs::write(root.join("data/in.gz"), b"inside").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("secret.txt"), root.join("data/out.gz"))
+            .unwrap();
+        std::os::unix::fs::symlink(dir.path(), root.join("up")).unwrap();
+        std::os::unix::fs::symlink(root.join("data/in.gz"), root.join("data/alias.gz")).unwrap();
+        let store = LocalStore::new(root);
+        for key in ["data/out.gz", "up/secret.txt"] {
+            let err = store.get(key).await.err().expect("refused");
+            assert!(matches!(err, StoreError::BadKey { .. }), "{key}: {err}");
+            assert!(store.head(key).await.is_err(), "{key}");
+        }
+        assert!(store.get("data/alias.gz").await.is_ok());
+        assert!(store.get("data/in.gz").await.is_ok());
+        assert!(store.head("data/missing.gz").await.unwrap().is_none());
+    }
 }

@@ -41,8 +41,22 @@ impl Default for LogSettings {
     }
 }
 
-/// Installs the global subscriber; a second call is a no-op.
-pub fn init_logging(settings: &LogSettings) {
+impl LogSettings {
+    /// Why `level` is not a filter `tracing` understands (it is refused, not
+    /// silently replaced by `info`).
+    pub fn check(&self) -> Result<(), String> {
+        EnvFilter::try_new(&self.level)
+            .map(drop)
+            .map_err(|e| format!("log.level: {:?} is not a level or filter such as info or falconry_forwarder=debug: {e}", self.level))
+    }
+}
+
+/// Installs the global subscriber (a second call is a no-op). A `log.level`
+/// that is not a filter is a configuration error.
+pub fn init_logging(settings: &LogSettings) -> Result<(), crate::config::ConfigError> {
+    settings
+        .check()
+        .map_err(|p| crate::config::ConfigError::Invalid(vec![p]))?;
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&settings.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
@@ -66,4 +80,5 @@ pub fn init_logging(settings: &LogSettings) {
             .with_ansi(std::io::stderr().is_terminal())
             .try_init()
     };
+    Ok(())
 }

@@ -408,7 +408,61 @@ fn mitre(e: &Map<String, Value>) -> Vec<Mitre> {
             });
         }
     }
-    out
+    let mut seen = Vec::with_capacity(out.len());
+    for mut m in out {
+        (m.tactic, m.tactic_id) = tactic(m.tactic.as_deref(), m.tactic_id.as_deref());
+        if !seen.contains(&m) {
+            seen.push(m);
+        }
+    }
+    seen
+}
+
+/// MITRE ATT&CK's Enterprise tactics: id and name.
+const TACTICS: [(&str, &str); 14] = [
+    ("TA0043", "Reconnaissance"),
+    ("TA0042", "Resource Development"),
+    ("TA0001", "Initial Access"),
+    ("TA0002", "Execution"),
+    ("TA0003", "Persistence"),
+    ("TA0004", "Privilege Escalation"),
+    ("TA0005", "Defense Evasion"),
+    ("TA0006", "Credential Access"),
+    ("TA0007", "Discovery"),
+    ("TA0008", "Lateral Movement"),
+    ("TA0009", "Collection"),
+    ("TA0011", "Command and Control"),
+    ("TA0010", "Exfiltration"),
+    ("TA0040", "Impact"),
+];
+
+/// One spelling per tactic: `CredentialAccess`, `credential_access` and
+/// `Credential Access` (or only `TA0006`) all become MITRE's name and id, so
+/// they make one label, one filter, one report row. Falcon's own tactics
+/// (`Malware`, `Machine Learning`, ...) stay as written.
+fn tactic(name: Option<&str>, id: Option<&str>) -> (Option<String>, Option<String>) {
+    let squash = |s: &str| -> String {
+        s.chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_lowercase())
+            .collect()
+    };
+    let known = name
+        .and_then(|n| TACTICS.iter().find(|(_, t)| squash(t) == squash(n)))
+        .or_else(|| {
+            id.and_then(|i| {
+                TACTICS
+                    .iter()
+                    .find(|(t, _)| t.eq_ignore_ascii_case(i.trim()))
+            })
+        });
+    match known {
+        Some((tid, tname)) => (
+            Some((*tname).to_owned()),
+            Some(id.map_or_else(|| (*tid).to_owned(), |i| i.trim().to_ascii_uppercase())),
+        ),
+        None => (name.map(str::to_owned), id.map(str::to_owned)),
+    }
 }
 
 fn push_unique(list: &mut Vec<String>, v: &str) {

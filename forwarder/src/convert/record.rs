@@ -110,7 +110,9 @@ impl<'de> Deserialize<'de> for Key<'de> {
 }
 
 /// Removes earlier duplicates of a key. A 64-bit filter keeps the common case
-/// (no duplicates) to one hash per key.
+/// (no duplicates, few keys) to one hash per key; past it, one hash map pass:
+/// linear in the keys, whatever their number (a 16 MiB line can hold a
+/// million).
 fn dedup_keys(fields: &mut Vec<(Cow<'_, str>, Raw<'_>)>) {
     let mut seen: u64 = 0;
     let mut maybe_dup = false;
@@ -125,12 +127,17 @@ fn dedup_keys(fields: &mut Vec<(Cow<'_, str>, Raw<'_>)>) {
     if !maybe_dup {
         return;
     }
-    let mut keep = vec![true; fields.len()];
-    for i in 0..fields.len() {
-        if fields[i + 1..].iter().any(|(k, _)| *k == fields[i].0) {
-            keep[i] = false;
-        }
+    // The index of each key's last occurrence: that one stays.
+    let mut last: rustc_hash::FxHashMap<&str, usize> =
+        rustc_hash::FxHashMap::with_capacity_and_hasher(fields.len(), Default::default());
+    for (i, (k, _)) in fields.iter().enumerate() {
+        last.insert(k.as_ref(), i);
     }
+    let keep: Vec<bool> = fields
+        .iter()
+        .enumerate()
+        .map(|(i, (k, _))| last.get(k.as_ref()) == Some(&i))
+        .collect();
     let mut it = keep.iter();
     fields.retain(|_| *it.next().unwrap_or(&true));
 }
@@ -185,6 +192,23 @@ mod tests {
             assert!(parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }
         assert!(parse(b"{}\r").unwrap().fields.is_empty());
+    }
+
+    #[test]
+    fn many_keys_with_duplicates_keep_the_last_of_each() {
+        // Past the 64-bit filter: the hash map pass.
+        let mut line = String::from("{");
+        for i in 0..5000 {
+            line.push_str(&format!("\"k{}\":{i},", i % 1000));
+        }
+        line.push_str("\"end\":1}");
+        let r = parse(line.as_bytes()).unwrap();
+        assert_eq!(r.fields.len(), 1001);
+        let k7 = r.fields.iter().find(|(k, _)| k == "k7").unwrap();
+        assert_eq!(k7.1.get(), "4007");
+        // Order: each key where its last occurrence was.
+        assert_eq!(r.fields[0].0, "k0");
+        assert_eq!(r.fields[1000].0, "end");
     }
 
     #[test]

@@ -277,3 +277,35 @@ fn every_alert_in_the_stream_fixtures_normalises() {
     );
     assert_eq!(a.severity.level, Level::High);
 }
+
+/// `CredentialAccess` and `Credential Access` were two labels (issue #12):
+/// every spelling of a MITRE tactic is its one name and id.
+#[test]
+fn tactics_have_one_spelling() {
+    for spelling in [
+        "CredentialAccess",
+        "Credential Access",
+        "credential_access",
+        " CREDENTIAL-ACCESS ",
+    ] {
+        assert_eq!(
+            super::tactic(Some(spelling), None),
+            (
+                Some("Credential Access".to_owned()),
+                Some("TA0006".to_owned())
+            ),
+            "{spelling}"
+        );
+    }
+    assert_eq!(
+        super::tactic(None, Some("ta0011")),
+        (
+            Some("Command and Control".to_owned()),
+            Some("TA0011".to_owned())
+        )
+    );
+    assert_eq!(
+        super::tactic(Some("Malware"), None),
+        (Some("Malware".to_owned()), None)
+    );
+}
