@@ -378,6 +378,7 @@ impl Enricher {
                 Event::Handled(s) => total.add(&s),
                 Event::Panicked => total.failed += 1,
                 Event::ReceiveFailed { .. } => self.metrics.error("queue_receive"),
+                Event::LeftClaimed(_) => {}
             },
         )
         .await;

@@ -28,6 +28,8 @@ pub struct Summary {
     pub files: u64,
     pub rows: u64,
     pub quarantined: u64,
+    /// With `until_empty`: notices still claimed elsewhere when the run stopped.
+    pub claimed: u64,
 }
 
 /// The forwarder, built (clients, metrics) but not yet running.
@@ -135,10 +137,16 @@ impl Forwarder {
                 Event::Handled(outcome) => record(&mut summary, &outcome),
                 Event::Panicked => summary.failed += 1,
                 Event::ReceiveFailed { .. } => self.ctx.metrics.failure("queue_receive"),
+                Event::LeftClaimed(n) => summary.claimed = n,
             },
         )
         .await;
         tracing::info!(?summary, "forwarder stopped");
+        if summary.claimed > 0 {
+            return Err(ForwarderError::NoticesClaimed {
+                claimed: summary.claimed,
+            });
+        }
         if s.until_empty && summary.failed + summary.rejected > 0 {
             return Err(ForwarderError::NoticesFailed {
                 failed: summary.failed + summary.rejected,

@@ -66,4 +66,8 @@ pub enum ForwarderError {
     NoticesFailed { failed: u64 },
     #[error("{0}")]
     Setup(String),
+    #[error(
+        "the queue is empty but {claimed} notice(s) are still claimed (in flight with another forwarder, or abandoned by one that crashed); run again once they are back"
+    )]
+    NoticesClaimed { claimed: u64 },
 }

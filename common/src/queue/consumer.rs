@@ -79,7 +79,14 @@ pub enum Event<'a, R> {
         error: &'a QueueError,
         retry_in: Duration,
     },
+    /// `until_empty` stopped with this many messages still claimed by another
+    /// consumer (or by one that crashed) after waiting a visibility timeout
+    /// for them to come back.
+    LeftClaimed(u64),
 }
+
+/// How much longer than a visibility timeout claimed messages are waited for.
+const CLAIM_MARGIN: Duration = Duration::from_secs(5);
 
 /// Runs the loop until `shutdown` (or, with `until_empty`, an empty queue),
 /// then drains. `health` beats once per turn and is ready while receiving.
@@ -92,13 +99,18 @@ pub async fn consume<H: Handler>(
     mut observe: impl FnMut(Event<'_, H::Report>),
 ) {
     let slots = Arc::new(Semaphore::new(policy.concurrency.get()));
-    let mut tasks: JoinSet<H::Report> = JoinSet::new();
+    // Each task's report, and whether it released its message (SQS keeps a
+    // released message invisible until its retry time: not "claimed elsewhere").
+    let mut tasks: JoinSet<(H::Report, bool)> = JoinSet::new();
+    let mut released: u64 = 0;
     let mut backoff = crate::http::backoff::queue_receive();
+    // With `until_empty`: since when the queue has been empty but not drained.
+    let mut claimed_since: Option<tokio::time::Instant> = None;
     health.set_ready(true);
     loop {
         health.beat();
         while let Some(r) = tasks.try_join_next() {
-            done(&mut observe, r);
+            done(&mut observe, &mut released, r);
         }
         let first = tokio::select! {
             p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
@@ -132,13 +144,43 @@ pub async fn consume<H: Handler>(
             drop(first);
             if policy.until_empty {
                 match tasks.join_next().await {
-                    None => break,
                     // Wait for one task so the loop does not spin.
-                    Some(r) => done(&mut observe, r),
+                    Some(r) => done(&mut observe, &mut released, r),
+                    None => match queue.claimed().await.map(|n| n.saturating_sub(released)) {
+                        Ok(0) => break,
+                        Ok(claimed) => {
+                            // Empty, but not drained: messages claimed elsewhere
+                            // (or abandoned by a crash) come back after their
+                            // visibility timeout. Wait that long, then say so.
+                            let since =
+                                *claimed_since.get_or_insert_with(tokio::time::Instant::now);
+                            if since.elapsed() > policy.visibility + policy.wait + CLAIM_MARGIN {
+                                tracing::error!(
+                                    claimed,
+                                    "the queue is empty but messages are still claimed elsewhere"
+                                );
+                                observe(Event::LeftClaimed(claimed));
+                                break;
+                            }
+                            tracing::info!(
+                                claimed,
+                                "the queue looks empty but messages are still claimed (in flight elsewhere, or abandoned by a crash); waiting for them"
+                            );
+                            tokio::select! {
+                                () = tokio::time::sleep(policy.wait.min(Duration::from_secs(1))) => {},
+                                () = shutdown.cancelled() => break,
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot tell whether messages are still claimed; stopping");
+                            break;
+                        }
+                    },
                 }
             }
             continue;
         }
+        claimed_since = None;
         let mut permit = Some(first);
         for m in messages {
             let permit = match permit.take() {
@@ -165,7 +207,7 @@ pub async fn consume<H: Handler>(
     }
     let drained = tokio::time::timeout(policy.grace, async {
         while let Some(r) = tasks.join_next().await {
-            done(&mut observe, r);
+            done(&mut observe, &mut released, r);
         }
     })
     .await;
@@ -180,9 +222,16 @@ pub async fn consume<H: Handler>(
 }
 
 /// Tells the daemon how a message task ended.
-fn done<R>(observe: &mut impl FnMut(Event<'_, R>), r: Result<R, tokio::task::JoinError>) {
+fn done<R>(
+    observe: &mut impl FnMut(Event<'_, R>),
+    released: &mut u64,
+    r: Result<(R, bool), tokio::task::JoinError>,
+) {
     match r {
-        Ok(report) => observe(Event::Handled(report)),
+        Ok((report, was_released)) => {
+            *released += u64::from(was_released);
+            observe(Event::Handled(report));
+        }
         Err(e) if e.is_cancelled() => {}
         Err(e) => {
             tracing::error!(error = %e, "message handler panicked; the message is left for redelivery");
@@ -197,7 +246,7 @@ async fn one<H: Handler>(
     handler: &H,
     m: Message,
     visibility: Duration,
-) -> H::Report {
+) -> (H::Report, bool) {
     let beat = CancellationToken::new();
     // If this task is aborted (grace period over), the heartbeat stops with it
     // and the message reappears after its visibility timeout.
@@ -222,6 +271,7 @@ async fn one<H: Handler>(
     let handled = handler.handle(m.clone()).await;
     beat.cancel();
     let _ = heartbeat.await;
+    let released = matches!(handled.disposition, Disposition::Release { .. });
     match handled.disposition {
         Disposition::Ack => {
             if let Err(e) = queue.delete(&m).await {
@@ -239,5 +289,5 @@ async fn one<H: Handler>(
         }
         Disposition::Leave => {}
     }
-    handled.report
+    (handled.report, released)
 }

@@ -116,6 +116,23 @@ impl DirQueue {
         }
     }
 
+    /// Notices in `inflight/`: claimed by a consumer that has not finished
+    /// them (or that crashed: they are put back after the visibility timeout).
+    pub async fn claimed(&self) -> Result<u64, QueueError> {
+        let inflight = self.dir.join("inflight");
+        let count = tokio::task::spawn_blocking(move || match std::fs::read_dir(&inflight) {
+            Ok(entries) => Ok(entries
+                .filter_map(std::result::Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+                .count() as u64),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(e),
+        })
+        .await
+        .map_err(|e| self.err("count claimed notices", e))?;
+        count.map_err(|e| self.err("count claimed notices", e))
+    }
+
     pub async fn touch(&self, path: &Path) -> Result<(), QueueError> {
         let p = path.to_owned();
         tokio::task::spawn_blocking(move || touch_path(&p))

@@ -104,6 +104,16 @@ impl Queue {
         }
     }
 
+    /// Messages received but neither deleted nor released yet: in flight with
+    /// another consumer, or abandoned by one that crashed (they come back
+    /// after their visibility timeout). SQS's count is approximate.
+    pub async fn claimed(&self) -> Result<u64, QueueError> {
+        match self {
+            Queue::Sqs(q) => q.not_visible().await,
+            Queue::Dir(q) => q.claimed().await,
+        }
+    }
+
     /// Whether released messages come back (SQS) or are set aside (directory).
     pub fn redelivers(&self) -> bool {
         matches!(self, Queue::Sqs(_))

@@ -32,6 +32,24 @@ impl SqsQueue {
         }
     }
 
+    /// `ApproximateNumberOfMessagesNotVisible`: messages received and not yet deleted.
+    pub async fn not_visible(&self) -> Result<u64, QueueError> {
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .map_err(|e| self.err("count in-flight messages", e))?;
+        Ok(out
+            .attributes()
+            .and_then(|a| a.get(&A::ApproximateNumberOfMessagesNotVisible))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0))
+    }
+
     pub async fn receive(
         &self,
         max: usize,

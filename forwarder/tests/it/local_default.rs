@@ -133,3 +133,35 @@ async fn a_missing_source_file_fails_the_notice_with_its_reason() {
     let reason = std::fs::read_to_string(root.join("queue/failed/n.json.reason.txt")).unwrap();
     assert!(reason.contains("no such object"), "{reason}");
 }
+
+/// A notice a crashed forwarder left claimed (in `inflight/`, no heartbeat):
+/// `--until-empty` does not call the queue drained while it is there. It waits
+/// for the claim to go stale, takes the notice back and forwards it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn until_empty_waits_for_notices_a_crash_left_claimed() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("queue/inflight")).unwrap();
+    let b = fdr_batch(&BatchOptions {
+        seed: 5,
+        events_per_file: 50,
+        ..BatchOptions::default()
+    });
+    write_files(&b, &root.join("source")).unwrap();
+    std::fs::write(
+        root.join("queue/inflight/0.json"),
+        notice_json(&b, "ignored-bucket"),
+    )
+    .unwrap();
+    let mut config = local_config(root);
+    config.visibility_timeout = std::time::Duration::from_secs(3);
+    let summary = falconry_forwarder::run(
+        config.validate().unwrap(),
+        Telemetry::off(),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!((summary.done, summary.claimed), (1, 0), "{summary:?}");
+    assert!(root.join("queue/done/0.json").exists());
+}
