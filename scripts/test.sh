@@ -2,8 +2,9 @@
 # Runs the whole test suite on a fresh machine: installs what the tests need
 # (moto's S3/SQS server, pinned, in a project-local virtualenv), starts it on a
 # free port on 127.0.0.1, points the AWS SDK at it, checks formatting and
-# lints (`cargo fmt --check`, `cargo clippy -D warnings`), runs `cargo test`,
-# and stops the server again. Extra arguments go to `cargo test`.
+# lints (`cargo fmt --check`; the build runs through clippy-driver with
+# warnings denied, as `cargo clippy --all-targets -D warnings` would), runs
+# `cargo test`, and stops the server again. Extra arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,28 +18,56 @@ PYYAML_VERSION="6.0.3"
 VENV="${FALCONRY_VENV:-.venv}"
 mkdir -p target
 
-if [ ! -x "$VENV/bin/python" ]; then
-  python3 -m venv "$VENV"
+# The Python tools install in the background while cargo compiles.
+python_setup() {
+  if [ ! -x "$VENV/bin/python" ]; then
+    python3 -m venv "$VENV"
+  fi
+  if ! "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('moto') != '$MOTO_VERSION')" 2>/dev/null; then
+    echo "== installing moto[server]==$MOTO_VERSION into $VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+  fi
+  if ! "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('duckdb') != '$DUCKDB_VERSION' or m.version('sqlglot') != '$SQLGLOT_VERSION')" 2>/dev/null; then
+    echo "== installing duckdb==$DUCKDB_VERSION sqlglot==$SQLGLOT_VERSION into $VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "duckdb==$DUCKDB_VERSION" "sqlglot==$SQLGLOT_VERSION"
+  fi
+  if ! "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('cfn-lint') != '$CFN_LINT_VERSION' or m.version('PyYAML') != '$PYYAML_VERSION')" 2>/dev/null; then
+    echo "== installing cfn-lint==$CFN_LINT_VERSION pyyaml==$PYYAML_VERSION into $VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "cfn-lint==$CFN_LINT_VERSION" "pyyaml==$PYYAML_VERSION"
+  fi
+}
+python_setup > target/python-setup.log 2>&1 &
+python_pid=$!
+moto_pid=""
+cleanup() {
+  kill "$python_pid" 2>/dev/null || true
+  if [ -n "$moto_pid" ]; then kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true; fi
+}
+trap cleanup EXIT
+
+# The guard rails, then one build of everything: the workspace's crates are
+# compiled through clippy-driver (what `cargo clippy` runs) with warnings
+# denied, so formatting and lints fail the run and nothing is compiled twice.
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo build of every target, clippy lints as errors"
+if ! RUSTC_WORKSPACE_WRAPPER="$(command -v clippy-driver)"; then
+  echo "clippy is needed (rustup component add clippy)"; exit 1
 fi
-if ! "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('moto') != '$MOTO_VERSION')" 2>/dev/null; then
-  echo "== installing moto[server]==$MOTO_VERSION into $VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+RUSTFLAGS="${RUSTFLAGS:-} -D warnings"
+export RUSTC_WORKSPACE_WRAPPER RUSTFLAGS
+cargo test --workspace --locked --no-run --quiet
+
+if ! wait "$python_pid"; then
+  echo "installing the Python tools failed:"; cat target/python-setup.log; exit 1
 fi
-if ! "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('duckdb') != '$DUCKDB_VERSION' or m.version('sqlglot') != '$SQLGLOT_VERSION')" 2>/dev/null; then
-  echo "== installing duckdb==$DUCKDB_VERSION sqlglot==$SQLGLOT_VERSION into $VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check "duckdb==$DUCKDB_VERSION" "sqlglot==$SQLGLOT_VERSION"
-fi
-if ! "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('cfn-lint') != '$CFN_LINT_VERSION' or m.version('PyYAML') != '$PYYAML_VERSION')" 2>/dev/null; then
-  echo "== installing cfn-lint==$CFN_LINT_VERSION pyyaml==$PYYAML_VERSION into $VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check "cfn-lint==$CFN_LINT_VERSION" "pyyaml==$PYYAML_VERSION"
-fi
+cat target/python-setup.log
 FALCONRY_PYTHON="$(cd "$(dirname "$VENV/bin/python")" && pwd)/python"
 export FALCONRY_PYTHON
 
 port=$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" > target/moto.log 2>&1 &
 moto_pid=$!
-trap 'kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true' EXIT
 
 for _ in $(seq 1 100); do
   if "$VENV/bin/python" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/', timeout=1)" 2>/dev/null; then
@@ -64,12 +93,6 @@ else
   FALCONRY_SAMPLES=none
 fi
 export FALCONRY_SAMPLES
-
-# The guard rails first: formatting and lints (denied warnings) fail the run.
-echo "== cargo fmt --check"
-cargo fmt --all -- --check
-echo "== cargo clippy --all-targets -D warnings"
-cargo clippy --workspace --all-targets --locked --quiet -- -D warnings
 
 status=0
 cargo test --workspace --locked --no-fail-fast "$@" 2>&1 | tee target/test-output.txt || status=$?
