@@ -97,17 +97,7 @@ mod lake_columns {
     #[test]
     fn every_shared_column_name_is_in_the_schema() {
         let has = |t: &str, c: &str| schema::table(t).def.columns.iter().any(|col| col.name == c);
-        for c in [
-            column::TIMESTAMP,
-            column::EVENT_SIMPLENAME,
-            column::AID,
-            column::IMAGE_FILE_NAME,
-            column::COMMAND_LINE,
-            column::DOMAIN_NAME,
-            column::REMOTE_ADDRESS_IP4,
-            column::REMOTE_ADDRESS_IP6,
-            column::REMOTE_PORT,
-        ] {
+        for c in column::HISTORY_EVENTS {
             assert!(has(table::EVENTS, c), "events.{c}");
         }
         assert!(has(table::AIDMASTER, column::AID));

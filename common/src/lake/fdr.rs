@@ -45,6 +45,19 @@ pub mod column {
     pub const REMOTE_PORT: &str = "remote_port";
     pub const USER_NAME: &str = "user_name";
     pub const USER_SID_READABLE: &str = "user_sid_readable";
+
+    /// The `events` columns the enricher's history summary reads.
+    pub const HISTORY_EVENTS: [&str; 9] = [
+        TIMESTAMP,
+        EVENT_SIMPLENAME,
+        AID,
+        IMAGE_FILE_NAME,
+        COMMAND_LINE,
+        DOMAIN_NAME,
+        REMOTE_ADDRESS_IP4,
+        REMOTE_ADDRESS_IP6,
+        REMOTE_PORT,
+    ];
 }
 
 /// The destination prefixes inside the destination location.

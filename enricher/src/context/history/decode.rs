@@ -63,17 +63,7 @@ impl Groups {
 }
 
 /// The `events` columns the summary reads.
-const EVENT_COLUMNS: [&str; 9] = [
-    column::TIMESTAMP,
-    column::EVENT_SIMPLENAME,
-    column::AID,
-    column::IMAGE_FILE_NAME,
-    column::COMMAND_LINE,
-    column::DOMAIN_NAME,
-    column::REMOTE_ADDRESS_IP4,
-    column::REMOTE_ADDRESS_IP6,
-    column::REMOTE_PORT,
-];
+const EVENT_COLUMNS: [&str; 9] = column::HISTORY_EVENTS;
 
 /// Counts the rows of `aid` within `window` in one `events` file.
 pub fn events(bytes: Bytes, aid: &str, window: Window) -> Result<(Tally, Groups), DecodeError> {
