@@ -13,6 +13,7 @@
 // The Falcon hosts answer is one large json! literal.
 #![recursion_limit = "256"]
 
+pub mod admin;
 pub mod athena;
 pub mod dns;
 pub mod falcon;

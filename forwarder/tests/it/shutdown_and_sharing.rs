@@ -4,6 +4,7 @@
 use crate::support::*;
 use falconry_common::telemetry::Telemetry;
 use falconry_fixtures::{BatchOptions, FdrBatch, fdr_batch, notice_json};
+use falconry_testkit::admin::http_get;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -242,15 +243,4 @@ async fn admin_port_serves_metrics_health_and_readiness() {
     assert!(http_get(addr, "/readyz").await.starts_with("HTTP/1.1 200"));
     token.cancel();
     run.await.expect("join").expect("stop");
-}
-
-async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    out
 }

@@ -8,6 +8,7 @@ use falconry_common::lake::BatchKey;
 use falconry_common::telemetry::Telemetry;
 use falconry_fixtures::{StreamLine, StreamOptions, stream_events};
 use falconry_streamer::{Settings, StreamerConfig};
+use falconry_testkit::admin::http_get;
 use falconry_testkit::falcon::streams::{CLIENT_ID, CLIENT_SECRET, Falcon, Fault, World};
 use std::io::Read;
 use std::path::Path;
@@ -326,17 +327,6 @@ async fn admin_port_shows_stream_metrics_and_health() {
     assert!(http_get(addr, "/readyz").await.starts_with("HTTP/1.1 200"));
     stop.cancel();
     run.await.unwrap().expect("clean stop");
-}
-
-async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    out
 }
 
 /// Crashes (the task dropped mid-flight: open batches lost, maybe between a
