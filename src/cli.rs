@@ -220,6 +220,21 @@ pub enum FixturesCommand {
         #[arg(long, default_value_t = 0)]
         partition: u32,
     },
+    /// The hostile-input corpus: gzip bombs, many and duplicate keys, colliding
+    /// source keys, a huge notice.
+    Hostile {
+        #[arg(long)]
+        out: PathBuf,
+        /// Lines of each gzip bomb.
+        #[arg(long, default_value_t = 32 * 1024 * 1024)]
+        bomb_lines: u64,
+        /// Keys of the many-keys line.
+        #[arg(long, default_value_t = 300_000)]
+        keys: usize,
+        /// Files the huge notice lists.
+        #[arg(long, default_value_t = 100_000)]
+        notice_files: usize,
+    },
     /// A benchmark corpus of gzip NDJSON files.
     Corpus {
         #[arg(long)]

@@ -370,6 +370,7 @@ impl ForwarderConfig {
                 fallback_ms: 0,
                 zstd_level: self.zstd_level,
                 tmp_dir: self.tmp_dir.clone().unwrap_or_else(std::env::temp_dir),
+                quarantine_budget: crate::convert::QUARANTINE_BUDGET,
             },
             report_after_receives: self.report_after_receives.max(1),
             until_empty: self.until_empty,

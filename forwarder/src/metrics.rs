@@ -58,7 +58,7 @@ impl Metrics {
         );
         r.register(
             "lines",
-            "Lines, by outcome (converted, quarantined)",
+            "Lines, by outcome (converted, quarantined, quarantine_omitted: past the per-file quarantine budget)",
             m.lines.clone(),
         );
         r.register("failures", "Failures, by kind", m.failures.clone());

@@ -132,6 +132,7 @@ async fn process_file(
         .await?;
         let c = &copied.converted;
         let (rows, lines, bytes_json, misfits, clamped) = (c.rows, c.lines, c.bytes_uncompressed, c.misfits, c.clamped);
+        let omitted = c.quarantine.as_ref().map_or(0, |q| q.omitted);
         let manifest =
             publish(&ctx.dest, layout, &file.key, &copied.raw, copied.converted, ctx.settings.part_size, fallback_ms)
                 .await?;
@@ -142,6 +143,7 @@ async fn process_file(
         m.bytes("parquet", manifest.parquet.iter().map(|p| p.size).sum());
         m.lines("converted", rows);
         m.lines("quarantined", quarantined);
+        m.lines("quarantine_omitted", omitted);
         m.misfit_values.inc_by(misfits);
         m.clamped_rows.inc_by(clamped);
         tracing::info!(
@@ -156,7 +158,7 @@ async fn process_file(
             "file copied and converted"
         );
         if quarantined > 0 {
-            tracing::warn!(quarantined, key = ?manifest.quarantine.as_ref().map(|q| &q.key), "lines quarantined");
+            tracing::warn!(quarantined, omitted, key = ?manifest.quarantine.as_ref().map(|q| &q.key), "lines quarantined");
         }
         Ok::<_, FileError>(FileDone { rows, quarantined })
     }

@@ -1,5 +1,5 @@
 //! `falconry fixtures`: the project's synthetic FDR batches, recorded streams
-//! and benchmark corpus, written to disk.
+//! benchmark corpus and hostile-input corpus, written to disk.
 
 use crate::cli::FixturesCommand;
 use crate::demo;
@@ -36,6 +36,23 @@ pub fn run(command: FixturesCommand) -> anyhow::Result<()> {
                 lines.len(),
                 out.display()
             );
+        }
+        FixturesCommand::Hostile {
+            out,
+            bomb_lines,
+            keys,
+            notice_files,
+        } => {
+            let opts = falconry_fixtures::HostileOptions {
+                bomb_lines,
+                keys,
+                notice_files,
+            };
+            let paths = falconry_fixtures::write_hostile(&out, opts)
+                .with_context(|| format!("writing the hostile corpus to {}", out.display()))?;
+            for p in paths {
+                println!("{}", p.display());
+            }
         }
         FixturesCommand::Corpus {
             out,

@@ -8,4 +8,5 @@
 mod config_reference;
 mod demo;
 mod deploy;
+mod hostile;
 mod signals;

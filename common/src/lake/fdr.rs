@@ -1,7 +1,7 @@
 //! The FDR side of the lake, as the forwarder writes it and the enricher's
 //! history reads it: `<raw>/<source key>` (byte-identical copies),
 //! `<parquet>/<table>/dt=YYYY-MM-DD/hour=HH/<stem>.parquet` (Hive-style
-//! partitions Athena projects), `<quarantine>/<source key>.quarantine.ndjson`,
+//! partitions Athena projects), `<quarantine>/<source key>.quarantine.ndjson.gz`,
 //! and `<state>/manifests/…`, `<state>/failures/…`; the table names and the
 //! columns other daemons read by name.
 
@@ -152,7 +152,10 @@ impl Layout {
 
     /// Lines of `source_key` that could not be converted, as NDJSON records.
     pub fn quarantine_key(&self, source_key: &str) -> String {
-        format!("{}.quarantine.ndjson", join(&self.quarantine, source_key))
+        format!(
+            "{}.quarantine.ndjson.gz",
+            join(&self.quarantine, source_key)
+        )
     }
 
     /// What the last conversion of `source_key` wrote (to clean up after re-conversions).
@@ -277,7 +280,7 @@ mod tests {
         );
         assert_eq!(
             l.quarantine_key("data/u/p.gz"),
-            "falconry/quarantine/data/u/p.gz.quarantine.ndjson"
+            "falconry/quarantine/data/u/p.gz.quarantine.ndjson.gz"
         );
         assert_eq!(
             l.manifest_key("data/u/p.gz"),

@@ -8,6 +8,7 @@
 
 use super::lines::{Line, Lines};
 use super::part_files::{PartFile, PartFiles};
+use super::quarantine::{QUARANTINE_BUDGET, Quarantine, QuarantineWriter};
 use super::record;
 use super::run::{Run, SortKeys};
 use super::table_builder::row_time;
@@ -15,7 +16,7 @@ use crate::layout::Hour;
 use crate::schema;
 use flate2::read::MultiGzDecoder;
 use parquet::errors::ParquetError;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Read};
 use std::path::PathBuf;
 
 /// Rows whose own time is further than this before the fallback (notice)
@@ -32,6 +33,8 @@ pub struct ConvertOptions {
     pub fallback_ms: i64,
     pub zstd_level: i32,
     pub tmp_dir: PathBuf,
+    /// Quarantine record bytes kept per file; the rest are counted.
+    pub quarantine_budget: u64,
 }
 
 impl Default for ConvertOptions {
@@ -41,15 +44,9 @@ impl Default for ConvertOptions {
             fallback_ms: 0,
             zstd_level: 3,
             tmp_dir: std::env::temp_dir(),
+            quarantine_budget: QUARANTINE_BUDGET,
         }
     }
-}
-
-/// Lines that could not be converted, as an NDJSON temporary file.
-#[derive(Debug)]
-pub struct Quarantine {
-    pub lines: u64,
-    pub file: tempfile::NamedTempFile,
 }
 
 #[derive(Debug)]
@@ -126,11 +123,13 @@ pub fn convert(
         .collect();
     let sort_keys = SortKeys::new(&sources);
     let mut run = Run::new();
+    let temp_err = |source| ConvertError::Temp {
+        dir: opts.tmp_dir.clone(),
+        source,
+    };
     let mut out = Output {
         parts: PartFiles::new(schema, &opts.tmp_dir, source_key, opts.zstd_level)?,
-        quarantine: None,
-        bad: Vec::new(),
-        bad_bytes: 0,
+        quarantine: QuarantineWriter::new(source_key, &opts.tmp_dir, opts.quarantine_budget),
         rows: 0,
         clamped: 0,
     };
@@ -154,10 +153,9 @@ pub fn convert(
                 number,
                 len,
                 prefix,
-            } => out.bad(
-                number,
-                entry(
-                    source_key,
+            } => out
+                .quarantine
+                .add(
                     number,
                     &format!(
                         "line is {len} bytes, over the {} byte limit",
@@ -165,33 +163,23 @@ pub fn convert(
                     ),
                     prefix,
                     len,
-                ),
-            ),
+                )
+                .map_err(temp_err)?,
         }
-        if run.bytes() + out.bad_bytes >= RUN_BYTES {
-            out.flush_run(&mut run, schema, source_key, opts)?;
+        if run.cost() >= RUN_BYTES {
+            out.flush_run(&mut run, schema, opts)?;
         }
     }
-    out.flush_run(&mut run, schema, source_key, opts)?;
+    out.flush_run(&mut run, schema, opts)?;
     let Output {
         parts,
         quarantine,
         rows,
         clamped,
-        ..
     } = out;
     let bytes_uncompressed = lines.bytes_read;
     let (parts, misfits) = parts.finish()?;
-    let quarantine = match quarantine {
-        Some((mut w, file, count)) => {
-            w.flush().map_err(|source| ConvertError::Temp {
-                dir: opts.tmp_dir.clone(),
-                source,
-            })?;
-            Some(Quarantine { lines: count, file })
-        }
-        None => None,
-    };
+    let quarantine = quarantine.finish().map_err(temp_err)?;
     Ok(Converted {
         table: schema.table,
         parts,
@@ -204,37 +192,28 @@ pub fn convert(
     })
 }
 
-/// Raw line bytes held for sorting at once (one run; one row group per partition).
+/// What a run may hold at once (line bytes plus a per-line charge, see
+/// `Run::cost`); one row group per partition per run.
 const RUN_BYTES: usize = 48 * 1024 * 1024;
 
 /// What a conversion has produced so far.
 struct Output<'d> {
     parts: PartFiles<'d>,
-    quarantine: Option<(io::BufWriter<std::fs::File>, tempfile::NamedTempFile, u64)>,
-    /// Quarantine records of the current run, written in line order at its end.
-    bad: Vec<(u64, String)>,
-    bad_bytes: usize,
+    quarantine: QuarantineWriter<'d>,
     rows: u64,
     clamped: u64,
 }
 
 impl Output<'_> {
-    fn bad(&mut self, line: u64, record: String) {
-        self.bad_bytes += record.len();
-        self.bad.push((line, record));
-    }
-
-    /// Converts the run's lines in sorted order, ends the row groups, and
-    /// writes the run's quarantine records.
+    /// Converts the run's lines in sorted order and ends the row groups;
+    /// lines that do not parse go to the quarantine as they are met.
     fn flush_run(
         &mut self,
         run: &mut Run,
         schema: &'static crate::schema::Table,
-        source_key: &str,
         opts: &ConvertOptions,
     ) -> Result<(), ConvertError> {
         let fallback = Hour::from_ms(opts.fallback_ms);
-        let mut bad = std::mem::take(&mut self.bad);
         run.drain_sorted(|number, bytes| {
             match record::parse(bytes) {
                 Ok(rec) => {
@@ -254,69 +233,31 @@ impl Output<'_> {
                     self.parts.append(hour, &rec, bytes.len())?;
                     self.rows += 1;
                 }
-                Err(reason) => bad.push((
-                    number,
-                    entry(
-                        source_key,
+                Err(reason) => self
+                    .quarantine
+                    .add(
                         number,
                         &format!("not a JSON object: {reason}"),
                         bytes,
                         bytes.len() as u64,
-                    ),
-                )),
+                    )
+                    .map_err(|source| ConvertError::Temp {
+                        dir: opts.tmp_dir.clone(),
+                        source,
+                    })?,
             }
             Ok::<_, ConvertError>(())
         })?;
         self.parts.end_run()?;
-        self.bad_bytes = 0;
-        if bad.is_empty() {
-            return Ok(());
-        }
-        bad.sort_by_key(|(line, _)| *line);
-        let temp_err = |source| ConvertError::Temp {
-            dir: opts.tmp_dir.clone(),
-            source,
-        };
-        if self.quarantine.is_none() {
-            let file = tempfile::Builder::new()
-                .prefix("falconry-quarantine-")
-                .tempfile_in(&opts.tmp_dir)
-                .map_err(temp_err)?;
-            let w = io::BufWriter::new(file.reopen().map_err(temp_err)?);
-            self.quarantine = Some((w, file, 0));
-        }
-        if let Some((w, _, count)) = self.quarantine.as_mut() {
-            for (_, json) in bad {
-                w.write_all(json.as_bytes())
-                    .and_then(|_| w.write_all(b"\n"))
-                    .map_err(temp_err)?;
-                *count += 1;
-            }
-        }
         Ok(())
     }
-}
-
-/// Text kept of a quarantined line (the raw copy keeps all of it).
-const QUARANTINE_TEXT: usize = 64 * 1024;
-
-fn entry(source_key: &str, line: u64, reason: &str, bytes: &[u8], len: u64) -> String {
-    let keep = &bytes[..bytes.len().min(QUARANTINE_TEXT)];
-    serde_json::json!({
-        "source_key": source_key,
-        "line": line,
-        "reason": reason,
-        "length": len,
-        "truncated": (keep.len() as u64) < len,
-        "text": String::from_utf8_lossy(keep),
-    })
-    .to_string()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use flate2::write::GzEncoder;
+    use std::io::Write;
 
     fn gz(parts: &[&[u8]]) -> Vec<u8> {
         let mut out = Vec::new();
@@ -355,12 +296,16 @@ mod tests {
         .unwrap();
         assert_eq!((c.lines, c.rows, c.clamped), (5, 3, 1));
         let q = c.quarantine.unwrap();
-        assert_eq!(q.lines, 2);
-        let text = std::fs::read_to_string(q.file.path()).unwrap();
-        let recs: Vec<serde_json::Value> = text
+        assert_eq!((q.lines, q.omitted), (2, 0));
+        let mut text = String::new();
+        MultiGzDecoder::new(std::fs::File::open(q.file.path()).unwrap())
+            .read_to_string(&mut text)
+            .unwrap();
+        let mut recs: Vec<serde_json::Value> = text
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
+        recs.sort_by_key(|r| r["line"].as_u64());
         assert_eq!(recs[0]["line"], 2);
         assert_eq!(recs[0]["source_key"], "data/x/part-00000.gz");
         assert_eq!(recs[1]["line"], 3);

@@ -6,11 +6,13 @@
 mod converter;
 mod lines;
 mod part_files;
+mod quarantine;
 pub mod record;
 pub mod roundtrip;
 mod run;
 mod table_builder;
 
-pub use converter::{ConvertError, ConvertOptions, Converted, Quarantine, convert};
+pub use converter::{ConvertError, ConvertOptions, Converted, convert};
 pub use part_files::PartFile;
+pub use quarantine::{QUARANTINE_BUDGET, Quarantine};
 pub use table_builder::MAX_TYPED;

@@ -43,6 +43,8 @@ impl SortKeys {
 pub struct Run {
     buf: Vec<u8>,
     entries: Vec<Entry>,
+    /// Bytes the interned key values take, with their map entries.
+    interned_bytes: usize,
     /// Per key: distinct text values seen in this run → id (first seen order).
     interned: [rustc_hash::FxHashMap<Vec<u8>, u64>; 3],
 }
@@ -52,12 +54,17 @@ impl Run {
         Run {
             buf: Vec::new(),
             entries: Vec::new(),
+            interned_bytes: 0,
             interned: Default::default(),
         }
     }
 
-    pub fn bytes(&self) -> usize {
-        self.buf.len()
+    /// Memory the run holds and will cost downstream: the line bytes, plus a
+    /// per-line charge (its entry, interned keys, and the row it becomes in
+    /// the Arrow builders and the open row group), so a run of millions of
+    /// tiny lines is bounded as tightly as a run of long ones.
+    pub fn cost(&self) -> usize {
+        self.buf.len() + self.entries.len() * LINE_COST + self.interned_bytes
     }
 
     /// Adds line number `line`.
@@ -78,6 +85,7 @@ impl Run {
                     match self.interned[i].get(value) {
                         Some(id) => *id,
                         None => {
+                            self.interned_bytes += value.len() + INTERNED_COST;
                             self.interned[i].insert(value.to_vec(), next);
                             next
                         }
@@ -126,9 +134,16 @@ impl Run {
         }
         self.entries.clear();
         self.buf.clear();
+        self.interned_bytes = 0;
         result
     }
 }
+
+/// Charge per line beyond its bytes: the entry itself and the row's share of
+/// the builders and the encoded row group (measured with a run of `{}` lines).
+const LINE_COST: usize = std::mem::size_of::<Entry>() + 88;
+/// Charge per distinct interned key value beyond its bytes (the map's entry).
+const INTERNED_COST: usize = 64;
 
 /// Marks a key that is a parsed number rather than a text rank: numbers sort
 /// after text ranks of the same member (a member is normally one or the other).
@@ -159,6 +174,6 @@ mod tests {
         })
         .unwrap();
         assert_eq!(order, vec![5, 2, 3, 1, 4]);
-        assert_eq!(run.bytes(), 0);
+        assert_eq!(run.cost(), 0);
     }
 }

@@ -70,9 +70,15 @@ async fn assert_batch_landed(aws: &Aws, dest: &str, batch: &FdrBatch) {
                 f.key
             ),
             Some(q) => {
-                assert_eq!(q.key, format!("quarantine/{}.quarantine.ndjson", f.key));
+                assert_eq!(q.key, format!("quarantine/{}.quarantine.ndjson.gz", f.key));
                 let body = aws.get(dest, &q.key).await.expect("quarantine object");
-                let lines: Vec<u64> = String::from_utf8_lossy(&body)
+                let mut text = String::new();
+                std::io::Read::read_to_string(
+                    &mut flate2::read::MultiGzDecoder::new(&body[..]),
+                    &mut text,
+                )
+                .expect("quarantine is gzip");
+                let mut lines: Vec<u64> = text
                     .lines()
                     .map(|l| {
                         let v: serde_json::Value =
@@ -81,6 +87,8 @@ async fn assert_batch_landed(aws: &Aws, dest: &str, batch: &FdrBatch) {
                         v["line"].as_u64().expect("line number")
                     })
                     .collect();
+                // In the order found (over-long lines while reading, unparsable ones per run).
+                lines.sort_unstable();
                 assert_eq!(
                     lines, f.invalid_lines,
                     "{}: quarantined line numbers",

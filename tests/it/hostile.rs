@@ -1,0 +1,136 @@
+//! The hostile-input corpus (`falconry fixtures hostile`) through the real
+//! binary, measured from outside: the child's peak RSS (getrusage of the
+//! waited-for child, by `bench/measure.py`) and the bytes it leaves on disk.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Peak RSS any input may cost (the bound).
+const MAX_RSS_MB: f64 = 300.0;
+
+struct Measured {
+    exit_code: i64,
+    max_rss_mb: f64,
+    stdout: String,
+}
+
+/// Runs `falconry <args>` under `bench/measure.py`.
+fn measure(args: &[&str], files: &[PathBuf]) -> Measured {
+    let dir = tempfile::tempdir().unwrap();
+    let stdout_file = dir.path().join("stdout");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/measure.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg("--stdout")
+        .arg(&stdout_file)
+        .arg("--")
+        .arg(env!("CARGO_BIN_EXE_falconry"))
+        .args(args)
+        .args(files)
+        .output()
+        .expect("python3 runs bench/measure.py");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    eprintln!("falconry {}: {v}", args[0]);
+    Measured {
+        exit_code: v["exit_code"].as_i64().unwrap(),
+        max_rss_mb: v["max_rss_mb"].as_f64().unwrap(),
+        stdout: std::fs::read_to_string(&stdout_file).unwrap_or_default(),
+    }
+}
+
+fn disk_bytes(dir: &Path) -> u64 {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let meta = entry.metadata().unwrap();
+        total += if meta.is_dir() {
+            disk_bytes(&entry.path())
+        } else {
+            meta.len()
+        };
+    }
+    total
+}
+
+fn corpus(dir: &Path, bomb_lines: u64) -> Vec<PathBuf> {
+    let opts = falconry_fixtures::HostileOptions {
+        bomb_lines,
+        keys: 300_000,
+        notice_files: 10,
+    };
+    falconry_fixtures::write_hostile(dir, opts).unwrap()
+}
+
+/// 32 Mi lines of `x` in a ~64 KB gzip: before the fix, per-line bookkeeping
+/// and records built all at once took gigabytes; now a bounded run, a
+/// gzip quarantine written as it goes, capped and saying so.
+#[test]
+fn an_invalid_line_gzip_bomb_costs_bounded_memory_and_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = 32 * 1024 * 1024;
+    corpus(dir.path(), lines);
+    let bomb = dir.path().join("bombs/invalid-lines.gz");
+    let input = std::fs::metadata(&bomb).unwrap().len();
+    let out = dir.path().join("out");
+    let m = measure(&["convert", "--out", out.to_str().unwrap()], &[bomb]);
+    assert_eq!(m.exit_code, 0, "{}", m.stdout);
+    assert!(
+        m.max_rss_mb <= MAX_RSS_MB,
+        "peak RSS {} MB for a {input} byte bomb",
+        m.max_rss_mb
+    );
+    let summary: serde_json::Value = serde_json::from_str(m.stdout.trim()).unwrap();
+    assert_eq!(summary["quarantined"], lines);
+    // The quarantine is compressed and capped: a few MB at most, never the 932 MB of old.
+    let written = disk_bytes(&out);
+    eprintln!("input {input} bytes, written {written} bytes");
+    assert!(written < 8 * 1024 * 1024, "{written} bytes written");
+    let q = walk(&out)
+        .into_iter()
+        .find(|p| p.to_string_lossy().ends_with(".quarantine.ndjson.gz"))
+        .expect("a quarantine object");
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::MultiGzDecoder::new(std::fs::File::open(q).unwrap()),
+        &mut text,
+    )
+    .unwrap();
+    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(last["capped"], true);
+    let kept = text.lines().count() as u64 - 1;
+    assert_eq!(last["omitted_lines"], lines - kept);
+}
+
+/// The same with `{}` lines, which are valid rows: memory stays bounded
+/// while every row is written.
+#[test]
+fn an_empty_object_gzip_bomb_costs_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = 4 * 1024 * 1024;
+    corpus(dir.path(), lines);
+    let bomb = dir.path().join("bombs/empty-objects.gz");
+    let out = dir.path().join("out");
+    let m = measure(&["convert", "--out", out.to_str().unwrap()], &[bomb]);
+    assert_eq!(m.exit_code, 0, "{}", m.stdout);
+    assert!(m.max_rss_mb <= MAX_RSS_MB, "peak RSS {} MB", m.max_rss_mb);
+    let summary: serde_json::Value = serde_json::from_str(m.stdout.trim()).unwrap();
+    assert_eq!(summary["events"], lines);
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
