@@ -14,6 +14,8 @@ pub struct Totals {
     pub files: u64,
     pub events: u64,
     pub quarantined: u64,
+    /// Earlier values of repeated keys (kept under `falconry:duplicates`).
+    pub duplicates: u64,
     pub bytes_in: u64,
     pub bytes_uncompressed: u64,
     pub parquet_bytes: u64,
@@ -142,6 +144,7 @@ fn convert_one(
     t.files += 1;
     t.events += c.rows;
     t.quarantined += c.lines - c.rows;
+    t.duplicates += c.duplicates;
     t.bytes_in += bytes_in;
     t.bytes_uncompressed += c.bytes_uncompressed;
     t.parquet_bytes += parquet_bytes;

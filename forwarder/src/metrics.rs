@@ -18,6 +18,7 @@ pub struct Metrics {
     lines: Family<Labels, Counter>,
     failures: Family<Labels, Counter>,
     pub misfit_values: Counter,
+    pub duplicate_values: Counter,
     pub clamped_rows: Counter,
     pub poison_notices: Counter,
     pub conversion_seconds: Histogram,
@@ -34,6 +35,7 @@ impl Metrics {
             lines: Family::default(),
             failures: Family::default(),
             misfit_values: Counter::default(),
+            duplicate_values: Counter::default(),
             clamped_rows: Counter::default(),
             poison_notices: Counter::default(),
             conversion_seconds: Histogram::new(exponential_buckets(0.05, 2.0, 14)),
@@ -66,6 +68,11 @@ impl Metrics {
             "misfit_values",
             "Values that did not fit their typed column (kept in the catch-all)",
             m.misfit_values.clone(),
+        );
+        r.register(
+            "duplicate_values",
+            "Earlier values of keys a line repeats (kept in fields_json under falconry:duplicates)",
+            m.duplicate_values.clone(),
         );
         r.register(
             "clamped_rows",

@@ -133,6 +133,7 @@ async fn process_file(
         let c = &copied.converted;
         let (rows, lines, bytes_json, misfits, clamped) = (c.rows, c.lines, c.bytes_uncompressed, c.misfits, c.clamped);
         let omitted = c.quarantine.as_ref().map_or(0, |q| q.omitted);
+        let duplicates = c.duplicates;
         let manifest =
             publish(&ctx.dest, layout, &file.key, &copied.raw, copied.converted, ctx.settings.part_size, fallback_ms)
                 .await?;
@@ -145,6 +146,10 @@ async fn process_file(
         m.lines("quarantined", quarantined);
         m.lines("quarantine_omitted", omitted);
         m.misfit_values.inc_by(misfits);
+        m.duplicate_values.inc_by(duplicates);
+        if duplicates > 0 {
+            tracing::warn!(duplicates, "lines repeat keys: the earlier values are kept in fields_json under falconry:duplicates");
+        }
         m.clamped_rows.inc_by(clamped);
         tracing::info!(
             source = notice.source.as_str(),

@@ -122,6 +122,25 @@ fn an_empty_object_gzip_bomb_costs_bounded_memory() {
     assert_eq!(summary["events"], lines);
 }
 
+/// A line of 300k keys (quadratic before: minutes of one core) and a line
+/// whose repeated `CommandLine` hid the first value (kept now, and counted).
+#[test]
+fn many_and_repeated_keys_are_converted_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    corpus(dir.path(), 10);
+    let out = dir.path().join("out");
+    let files = [
+        dir.path().join("keys/many-keys.gz"),
+        dir.path().join("keys/duplicate-keys.gz"),
+    ];
+    let m = measure(&["convert", "--out", out.to_str().unwrap()], &files);
+    assert_eq!(m.exit_code, 0, "{}", m.stdout);
+    assert!(m.max_rss_mb <= MAX_RSS_MB, "peak RSS {} MB", m.max_rss_mb);
+    let summary: serde_json::Value = serde_json::from_str(m.stdout.trim()).unwrap();
+    assert_eq!(summary["events"], 2);
+    assert_eq!(summary["duplicates"], 2, "{summary}");
+}
+
 fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {

@@ -63,6 +63,8 @@ pub struct Converted {
     pub misfits: u64,
     /// Rows partitioned by the fallback time because their own was implausible.
     pub clamped: u64,
+    /// Earlier values of duplicated keys, kept in `fields_json`.
+    pub duplicates: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -132,6 +134,7 @@ pub fn convert(
         quarantine: QuarantineWriter::new(source_key, &opts.tmp_dir, opts.quarantine_budget),
         rows: 0,
         clamped: 0,
+        duplicates: 0,
     };
     let mut n_lines = 0u64;
     loop {
@@ -176,6 +179,7 @@ pub fn convert(
         quarantine,
         rows,
         clamped,
+        duplicates,
     } = out;
     let bytes_uncompressed = lines.bytes_read;
     let (parts, misfits) = parts.finish()?;
@@ -189,6 +193,7 @@ pub fn convert(
         bytes_uncompressed,
         misfits,
         clamped,
+        duplicates,
     })
 }
 
@@ -202,6 +207,7 @@ struct Output<'d> {
     quarantine: QuarantineWriter<'d>,
     rows: u64,
     clamped: u64,
+    duplicates: u64,
 }
 
 impl Output<'_> {
@@ -232,6 +238,7 @@ impl Output<'_> {
                     };
                     self.parts.append(hour, &rec, bytes.len())?;
                     self.rows += 1;
+                    self.duplicates += rec.displaced.len() as u64;
                 }
                 Err(reason) => self
                     .quarantine
@@ -338,6 +345,28 @@ mod tests {
         let cut = &data[..data.len() - 20];
         let err = convert(cut, "k", "events", &opts(dir.path())).unwrap_err();
         assert!(matches!(err, ConvertError::Input { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_repeated_key_cannot_hide_a_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let line = br#"{"event_simpleName":"ProcessRollup2","timestamp":"1625677521162","CommandLine":"evil","CommandLine":"benign","N":1,"N":2}"#;
+        let c = convert(&line[..], "k", "events", &opts(dir.path())).unwrap();
+        assert_eq!((c.rows, c.duplicates), (1, 2));
+        let file = std::fs::File::open(c.parts[0].file.path()).unwrap();
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap();
+        let batch = reader.into_iter().next().unwrap().unwrap();
+        let table = crate::schema::table("events");
+        let back = super::super::roundtrip::row_members(table, &batch, 0).unwrap();
+        assert_eq!(back, super::super::roundtrip::line_members(line).unwrap());
+        let dup = &back[super::super::record::DUPLICATES];
+        assert_eq!(
+            dup,
+            &super::super::roundtrip::Member::Json(r#"[["CommandLine","evil"],["N",1]]"#.into())
+        );
     }
 
     #[test]

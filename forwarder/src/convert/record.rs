@@ -21,9 +21,43 @@ impl<'a> Raw<'a> {
     }
 }
 
-/// The top-level members of one line, in order, duplicates removed (the last wins, as in most JSON readers).
+/// The member of `fields_json` that keeps what a last-wins reading would lose:
+/// `[[key, value], ...]` in line order, each value its exact JSON text. It
+/// holds every earlier occurrence of a duplicated key, and every occurrence
+/// of a member that is itself named `falconry:duplicates` (the last of those
+/// is that member's value), so nothing on a line can hide a value or forge
+/// the list.
+pub const DUPLICATES: &str = "falconry:duplicates";
+
+/// The top-level members of one line, in order, duplicates removed (the last
+/// wins, as in most JSON readers), and what that removed.
 pub struct Record<'a> {
     pub fields: Vec<(Cow<'a, str>, Raw<'a>)>,
+    /// Earlier occurrences of duplicated keys, and every member named
+    /// [`DUPLICATES`], in line order.
+    pub displaced: Vec<(Cow<'a, str>, Raw<'a>)>,
+}
+
+impl Record<'_> {
+    /// The [`DUPLICATES`] member's value (`[[key, value], ...]`), if any.
+    pub fn displaced_json(&self) -> Option<String> {
+        if self.displaced.is_empty() {
+            return None;
+        }
+        let mut out = String::from("[");
+        for (i, (k, v)) in self.displaced.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push('[');
+            out.push_str(&serde_json::Value::from(k.as_ref()).to_string());
+            out.push(',');
+            out.push_str(v.get());
+            out.push(']');
+        }
+        out.push(']');
+        Some(out)
+    }
 }
 
 /// Parses `line` as one JSON object.
@@ -36,8 +70,8 @@ pub fn parse(line: &[u8]) -> Result<Record<'_>, String> {
         .into_iter()
         .map(|(k, v)| (k, Raw(v.get())))
         .collect();
-    dedup_keys(&mut fields);
-    Ok(Record { fields })
+    let displaced = dedup_keys(&mut fields);
+    Ok(Record { fields, displaced })
 }
 
 /// Whether a raw value is a JSON string.
@@ -109,23 +143,24 @@ impl<'de> Deserialize<'de> for Key<'de> {
     }
 }
 
-/// Removes earlier duplicates of a key. A 64-bit filter keeps the common case
-/// (no duplicates, few keys) to one hash per key; past it, one hash map pass:
-/// linear in the keys, whatever their number (a 16 MiB line can hold a
-/// million).
-fn dedup_keys(fields: &mut Vec<(Cow<'_, str>, Raw<'_>)>) {
+/// Removes earlier duplicates of a key (and every member named
+/// [`DUPLICATES`]) and returns them in line order. A 64-bit filter keeps the
+/// common case (no duplicates, few keys) to one hash per key; past it, one
+/// hash map pass: linear in the keys, whatever their number (a 16 MiB line
+/// can hold a million).
+fn dedup_keys<'a>(fields: &mut Vec<(Cow<'a, str>, Raw<'a>)>) -> Vec<(Cow<'a, str>, Raw<'a>)> {
     let mut seen: u64 = 0;
     let mut maybe_dup = false;
     for (k, _) in fields.iter() {
         let bit = 1u64 << (fnv(k.as_bytes()) & 63);
-        if seen & bit != 0 {
+        if seen & bit != 0 || k == DUPLICATES {
             maybe_dup = true;
             break;
         }
         seen |= bit;
     }
     if !maybe_dup {
-        return;
+        return Vec::new();
     }
     // The index of each key's last occurrence: that one stays.
     let mut last: rustc_hash::FxHashMap<&str, usize> =
@@ -136,10 +171,19 @@ fn dedup_keys(fields: &mut Vec<(Cow<'_, str>, Raw<'_>)>) {
     let keep: Vec<bool> = fields
         .iter()
         .enumerate()
-        .map(|(i, (k, _))| last.get(k.as_ref()) == Some(&i))
+        .map(|(i, (k, _))| k != DUPLICATES && last.get(k.as_ref()) == Some(&i))
         .collect();
-    let mut it = keep.iter();
-    fields.retain(|_| *it.next().unwrap_or(&true));
+    let mut displaced = Vec::new();
+    let mut kept = Vec::with_capacity(fields.len());
+    for ((k, v), keep) in fields.drain(..).zip(keep) {
+        if keep {
+            kept.push((k, v));
+        } else {
+            displaced.push((k, v));
+        }
+    }
+    *fields = kept;
+    displaced
 }
 
 fn fnv(bytes: &[u8]) -> u64 {
@@ -223,5 +267,17 @@ mod tests {
             got,
             vec![("b".into(), "\"2\"".into()), ("a".into(), "\"3\"".into())]
         );
+        assert_eq!(r.displaced_json().unwrap(), r#"[["a","1"]]"#);
+    }
+
+    #[test]
+    fn the_duplicates_member_cannot_be_forged() {
+        let r = parse(br#"{"falconry:duplicates":[["a","x"]],"a":1,"a":2}"#).unwrap();
+        assert_eq!(r.fields.len(), 1);
+        assert_eq!(
+            r.displaced_json().unwrap(),
+            r#"[["falconry:duplicates",[["a","x"]]],["a",1]]"#
+        );
+        assert!(parse(br#"{"a":1}"#).unwrap().displaced_json().is_none());
     }
 }

@@ -1,7 +1,8 @@
 //! Reading converted rows back into the members of the original line: the
 //! proof that the conversion is lossless, and the basis of any export. A typed
 //! column gives its member back (as its canonical text) only when the
-//! catch-all columns do not hold that member.
+//! catch-all columns do not hold that member. Earlier values of duplicated
+//! keys come back as the `falconry:duplicates` member (see `record::DUPLICATES`).
 //!
 //! Pure over Arrow arrays.
 
@@ -27,7 +28,7 @@ pub type Members = BTreeMap<String, Member>;
 /// The members of an original line, for comparison with [`row_members`].
 pub fn line_members(line: &[u8]) -> Result<Members, String> {
     let rec = record::parse(line)?;
-    Ok(rec
+    let mut members: Members = rec
         .fields
         .iter()
         .map(|(k, v)| {
@@ -37,7 +38,11 @@ pub fn line_members(line: &[u8]) -> Result<Members, String> {
             };
             (k.to_string(), m)
         })
-        .collect())
+        .collect();
+    if let Some(displaced) = rec.displaced_json() {
+        members.insert(record::DUPLICATES.to_owned(), Member::Json(displaced));
+    }
+    Ok(members)
 }
 
 /// The members of row `i` of a converted batch.
@@ -69,7 +74,8 @@ pub fn row_members(table: &Table, batch: &RecordBatch, i: usize) -> Result<Membe
             .ok_or("fields_json is not a string")?;
         if s.is_valid(i) {
             let rec = record::parse(s.value(i).as_bytes())?;
-            for (k, v) in &rec.fields {
+            // The duplicates member parses as displaced: it is read back as itself.
+            for (k, v) in rec.fields.iter().chain(&rec.displaced) {
                 out.insert(k.to_string(), Member::Json(v.get().to_owned()));
             }
         }

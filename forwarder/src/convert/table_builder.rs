@@ -6,7 +6,7 @@
 //!
 //! Pure and synchronous; no I/O.
 
-use super::record::{Record, is_string, string_value};
+use super::record::{DUPLICATES, Record, is_string, string_value};
 use crate::schema::columns::{self, Read, Value};
 use crate::schema::{Kind, Table, TimeFormat};
 use arrow_array::builder::{
@@ -163,6 +163,13 @@ impl TableBuilder {
                 self.json_buf.push(':');
                 self.json_buf.push_str(raw.get());
             }
+        }
+        if let Some(displaced) = record.displaced_json() {
+            self.json_buf
+                .push(if self.json_buf.is_empty() { '{' } else { ',' });
+            push_json_string(&mut self.json_buf, DUPLICATES);
+            self.json_buf.push(':');
+            self.json_buf.push_str(&displaced);
         }
         // An empty map is still a map (the line had only typed members).
         let _ = self.fields.append(true);

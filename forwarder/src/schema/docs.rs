@@ -26,7 +26,7 @@ pub fn markdown(tables: &[&TableSchema]) -> String {
     );
     let _ = writeln!(
         s,
-        "A member leaves the catch-all columns only when its typed column gives it back exactly; otherwise it is also in `fields` (strings) or `fields_json` (everything else), so every line is recoverable."
+        "A member leaves the catch-all columns only when its typed column gives it back exactly; otherwise it is also in `fields` (strings) or `fields_json` (everything else), so every line is recoverable. A key a line repeats keeps its last value in its column; the earlier ones are in `fields_json` under `falconry:duplicates`, as `[[key, value], ...]` in line order (values as their exact JSON text), so a repeated key cannot hide a value."
     );
     let _ = writeln!(
         s,
