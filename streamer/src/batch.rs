@@ -4,7 +4,12 @@
 //! below the last one taken is a duplicate (a replayed stream, a resume that
 //! overlapped) and is dropped: each offset lands once.
 //!
-//! Pure: time comes in as an argument.
+//! A batch's `dt` is the UTC day it was opened, never earlier than the
+//! previous batch's (a clock stepping back cannot lower it), so a partition's
+//! keys sort in offset order. Events' own creation times are not monotonic in
+//! offset (late events, a missing time) and never name a key.
+//!
+//! Pure: time comes in as arguments.
 
 use falconry_common::lake::StreamLayout;
 use std::time::{Duration, Instant};
@@ -16,7 +21,7 @@ pub struct Batch {
     pub first_offset: u64,
     pub last_offset: u64,
     pub events: u64,
-    /// `YYYY-MM-DD` of the first event's creation time (UTC).
+    /// `YYYY-MM-DD` (UTC) the batch was opened, never before the previous one's.
     pub dt: String,
     /// The raw lines, each followed by `\n`.
     pub ndjson: Vec<u8>,
@@ -34,6 +39,14 @@ impl Batch {
     }
 }
 
+/// What is durable of a partition when it starts: the last offset, and the
+/// day of the batch holding it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Durable {
+    pub offset: Option<u64>,
+    pub day: Option<String>,
+}
+
 /// Bounds of a batch.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -46,6 +59,8 @@ pub struct Batcher {
     limits: Limits,
     /// The last offset taken (or durable at start): anything at or below is a duplicate.
     last_taken: Option<u64>,
+    /// The day of the last batch (or of the last durable one at start).
+    last_day: Option<String>,
     open: Option<Open>,
 }
 
@@ -66,12 +81,14 @@ pub enum Pushed {
 }
 
 impl Batcher {
-    /// A batcher for `partition`; offsets at or below `durable` are duplicates.
-    pub fn new(partition: u32, limits: Limits, durable: Option<u64>) -> Self {
+    /// A batcher for `partition`; offsets at or below `durable.offset` are
+    /// duplicates, and no batch is dated before `durable.day`.
+    pub fn new(partition: u32, limits: Limits, durable: Durable) -> Self {
         Batcher {
             partition,
             limits,
-            last_taken: durable,
+            last_taken: durable.offset,
+            last_day: durable.day,
             open: None,
         }
     }
@@ -81,20 +98,33 @@ impl Batcher {
         self.last_taken.map(|o| o + 1)
     }
 
-    /// Takes one event line; returns a batch when this line filled one.
-    pub fn push(&mut self, offset: u64, creation_ms: i64, line: &[u8], now: Instant) -> Pushed {
+    /// Takes one event line, received at `now` (for the age bound) and
+    /// `wall_ms` (UTC epoch ms, for the day); returns a batch when this line
+    /// filled one.
+    pub fn push(&mut self, offset: u64, line: &[u8], now: Instant, wall_ms: i64) -> Pushed {
         if self.last_taken.is_some_and(|last| offset <= last) {
             return Pushed::Duplicate;
         }
         self.last_taken = Some(offset);
-        let open = self.open.get_or_insert_with(|| Open {
-            first: offset,
-            last: offset,
-            events: 0,
-            dt: day(creation_ms),
-            ndjson: Vec::new(),
-            opened: now,
-        });
+        if self.open.is_none() {
+            let today = day(wall_ms);
+            let dt = match self.last_day.take() {
+                Some(last) if last > today => last,
+                _ => today,
+            };
+            self.last_day = Some(dt.clone());
+            self.open = Some(Open {
+                first: offset,
+                last: offset,
+                events: 0,
+                dt,
+                ndjson: Vec::new(),
+                opened: now,
+            });
+        }
+        let Some(open) = self.open.as_mut() else {
+            return Pushed::Taken(None);
+        };
         open.last = offset;
         open.events += 1;
         open.ndjson.extend_from_slice(line);
@@ -150,18 +180,18 @@ mod tests {
                 max_bytes: 20,
                 max_age: Duration::from_secs(5),
             },
-            Some(9),
+            Durable {
+                offset: Some(9),
+                day: None,
+            },
         );
         assert_eq!(b.next_offset(), Some(10));
-        assert_eq!(b.push(9, 0, b"old", t0), Pushed::Duplicate);
-        assert_eq!(
-            b.push(10, 1_773_480_000_000, b"aaaaaaa", t0),
-            Pushed::Taken(None)
-        );
+        assert_eq!(b.push(9, b"old", t0, MAR_14), Pushed::Duplicate);
+        assert_eq!(b.push(10, b"aaaaaaa", t0, MAR_14), Pushed::Taken(None));
         assert!(!b.due(t0 + Duration::from_secs(4)));
         assert!(b.due(t0 + Duration::from_secs(5)));
-        assert_eq!(b.push(10, 0, b"again", t0), Pushed::Duplicate);
-        let Pushed::Taken(Some(batch)) = b.push(14, 0, b"bbbbbbbbbbbb", t0) else {
+        assert_eq!(b.push(10, b"again", t0, MAR_14), Pushed::Duplicate);
+        let Pushed::Taken(Some(batch)) = b.push(14, b"bbbbbbbbbbbb", t0, MAR_14) else {
             panic!()
         };
         assert_eq!(
@@ -175,5 +205,39 @@ mod tests {
         );
         assert_eq!(b.take(), None);
         assert_eq!(b.next_offset(), Some(15));
+    }
+
+    const MAR_14: i64 = 1_773_480_000_000;
+    const DAY: i64 = 86_400_000;
+
+    #[test]
+    fn the_day_never_goes_back_so_keys_sort_in_offset_order() {
+        let t0 = Instant::now();
+        let limits = Limits {
+            max_bytes: 1,
+            max_age: Duration::from_secs(5),
+        };
+        // Resumed after a batch dated the 15th; this host's clock says the 14th.
+        let mut b = Batcher::new(
+            0,
+            limits,
+            Durable {
+                offset: Some(99),
+                day: Some("2026-03-15".into()),
+            },
+        );
+        let mut keys = Vec::new();
+        for (offset, wall) in [(100, MAR_14), (101, MAR_14 + 2 * DAY), (102, MAR_14)] {
+            let Pushed::Taken(Some(batch)) = b.push(offset, b"x", t0, wall) else {
+                panic!()
+            };
+            keys.push(batch.key(&StreamLayout::under("s")));
+        }
+        assert!(keys[0].contains("dt=2026-03-15/"), "{keys:?}");
+        assert!(keys[1].contains("dt=2026-03-16/"), "{keys:?}");
+        assert!(keys[2].contains("dt=2026-03-16/"), "{keys:?}");
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(sorted, keys);
     }
 }

@@ -52,12 +52,13 @@ pub async fn replay_file(
     let store = store(settings).await?;
     let layout = StreamLayout::under(settings.dest.prefix());
     let durable = position::durable_offset(&store, &layout, partition).await?;
+    let resume_after = durable.offset;
     let mut batcher = Batcher::new(partition, settings.limits, durable);
     let mut summary = Summary {
         resumed_at: batcher.next_offset(),
         ..Summary::default()
     };
-    tracing::info!(partition, resume_after = ?durable, file = %path.display(), "replaying a recorded stream");
+    tracing::info!(partition, resume_after = ?resume_after, file = %path.display(), "replaying a recorded stream");
     let file = tokio::fs::File::open(path).await.map_err(read_err)?;
     let mut lines = tokio::io::BufReader::new(file).split(b'\n');
     let mut number = 0u64;
@@ -69,7 +70,8 @@ pub async fn replay_file(
         let line = line.strip_suffix(b"\r").unwrap_or(&line);
         match wire::parse(line) {
             Line::Event(meta) => {
-                match batcher.push(meta.offset, meta.creation_ms, line, Instant::now()) {
+                let wall_ms = chrono::Utc::now().timestamp_millis();
+                match batcher.push(meta.offset, line, Instant::now(), wall_ms) {
                     Pushed::Duplicate => summary.skipped += 1,
                     Pushed::Taken(batch) => {
                         summary.events += 1;

@@ -212,9 +212,9 @@ impl Partner<'_> {
                 Line::KeepAlive => {}
                 Line::Event(meta) => match self.batcher.push(
                     meta.offset,
-                    meta.creation_ms,
                     line,
                     std::time::Instant::now(),
+                    chrono::Utc::now().timestamp_millis(),
                 ) {
                     Pushed::Duplicate => {
                         self.counts.duplicates += 1;

@@ -1,8 +1,10 @@
 //! Finds stream batches not read yet under the streamer's destination
-//! (`<prefix>/stream/partition=<p>/dt=…/<first>-<last>.ndjson.gz`): keys of a
-//! partition sort in offset order, so one cursor per partition (the last
-//! batch fully handled, kept in the state store) is all the position there is.
-//! Used on the embedded default and for backfills; deployments use the queue.
+//! (`<prefix>/stream/partition=<p>/dt=…/<first>-<last>.ndjson.gz`). The
+//! position is one cursor per partition in the state store: the last offset
+//! fully handled. Batches are chosen and ordered by the offsets their keys
+//! name, never by the key strings (a `dt=` folder need not sort with the
+//! offsets: older streamers dated batches by event time). Used on the
+//! embedded default and for backfills; deployments use the queue.
 
 use bytes::Bytes;
 use falconry_common::lake::state::EnricherState;
@@ -19,9 +21,26 @@ pub struct Scanner {
     keys: EnricherState,
 }
 
+/// A partition's cursor: `{"offset": N}`, the last offset handled. A cursor
+/// written by an older version (`{"after": "<batch key>"}`) is read as the
+/// last offset that key names.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Cursor {
-    after: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    offset: Option<u64>,
+    #[serde(default, skip_serializing)]
+    after: Option<String>,
+}
+
+impl Cursor {
+    fn offset(&self) -> Option<u64> {
+        self.offset.or_else(|| {
+            self.after
+                .as_deref()
+                .and_then(BatchKey::parse)
+                .map(|k| k.last)
+        })
+    }
 }
 
 impl Scanner {
@@ -39,29 +58,31 @@ impl Scanner {
         &self.store
     }
 
-    async fn cursor(&self, partition: u32) -> Result<Option<String>, StoreError> {
+    async fn cursor(&self, partition: u32) -> Result<Option<u64>, StoreError> {
         match self.state.get_bytes(&self.keys.cursor_key(partition)).await {
-            Ok(b) => Ok(serde_json::from_slice::<Cursor>(&b).ok().map(|c| c.after)),
+            Ok(b) => Ok(serde_json::from_slice::<Cursor>(&b)
+                .ok()
+                .and_then(|c| c.offset())),
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(e),
         }
     }
 
-    /// Batches after each partition's cursor, per partition in key order.
+    /// Batches past each partition's cursor, per partition in offset order.
     pub async fn pending(&self) -> Result<BTreeMap<u32, Vec<ObjectInfo>>, StoreError> {
-        let mut by_partition: BTreeMap<u32, Vec<ObjectInfo>> = BTreeMap::new();
+        let mut by_partition: BTreeMap<u32, Vec<(BatchKey, ObjectInfo)>> = BTreeMap::new();
         for o in self.store.list(&self.stream_prefix).await? {
             if let Some(k) = BatchKey::parse(&o.key) {
-                by_partition.entry(k.partition).or_default().push(o);
+                by_partition.entry(k.partition).or_default().push((k, o));
             }
         }
         let mut out = BTreeMap::new();
         for (p, mut objects) in by_partition {
-            let after = self.cursor(p).await?;
-            objects.retain(|o| after.as_deref().is_none_or(|a| o.key.as_str() > a));
-            objects.sort_by(|a, b| a.key.cmp(&b.key));
+            let handled = self.cursor(p).await?;
+            objects.retain(|(k, _)| handled.is_none_or(|h| k.last > h));
+            objects.sort_by_key(|(k, _)| (k.first, k.last));
             if !objects.is_empty() {
-                out.insert(p, objects);
+                out.insert(p, objects.into_iter().map(|(_, o)| o).collect());
             }
         }
         Ok(out)
@@ -69,16 +90,71 @@ impl Scanner {
 
     /// Every alert of `key` has its outcome: move the partition's cursor past it.
     pub async fn done(&self, key: &str) -> Result<(), StoreError> {
-        let Some(p) = BatchKey::parse(key).map(|k| k.partition) else {
+        let Some(k) = BatchKey::parse(key) else {
             return Ok(());
         };
+        let p = k.partition;
         let body = serde_json::to_vec(&Cursor {
-            after: key.to_owned(),
+            offset: Some(k.last),
+            after: None,
         })
         .unwrap_or_default();
         self.state
             .put_bytes(&self.keys.cursor_key(p), Bytes::from(body))
             .await
             .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(dt: &str, first: u64, last: u64) -> String {
+        format!("lake/stream/partition=0/dt={dt}/{first:020}-{last:020}.ndjson.gz")
+    }
+
+    /// Batches dated by event time (older streamers) whose days go back
+    /// across midnight: the cursor is an offset, so none is skipped.
+    #[tokio::test]
+    async fn batches_are_taken_by_offset_whatever_their_day() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::local(dir.path());
+        for k in [
+            key("2026-03-14", 0, 9),
+            key("2026-03-15", 10, 19),
+            // Its first event was created before midnight: an earlier day.
+            key("2026-03-14", 20, 29),
+            key("1970-01-01", 30, 39),
+        ] {
+            store.put_bytes(&k, Bytes::from_static(b"")).await.unwrap();
+        }
+        let scanner = Scanner::new(
+            store.clone(),
+            "lake",
+            store.clone(),
+            EnricherState::new("state"),
+        );
+        let order = |p: &BTreeMap<u32, Vec<ObjectInfo>>| -> Vec<u64> {
+            p[&0]
+                .iter()
+                .map(|o| BatchKey::parse(&o.key).unwrap().first)
+                .collect()
+        };
+        assert_eq!(
+            order(&scanner.pending().await.unwrap()),
+            vec![0, 10, 20, 30]
+        );
+        scanner.done(&key("2026-03-15", 10, 19)).await.unwrap();
+        assert_eq!(order(&scanner.pending().await.unwrap()), vec![20, 30]);
+        // A cursor written by an older version (a key) is read as its offset.
+        store
+            .put_bytes(
+                &EnricherState::new("state").cursor_key(0),
+                Bytes::from(format!(r#"{{"after":"{}"}}"#, key("2026-03-15", 10, 19))),
+            )
+            .await
+            .unwrap();
+        assert_eq!(order(&scanner.pending().await.unwrap()), vec![20, 30]);
     }
 }

@@ -135,6 +135,71 @@ async fn every_offset_lands_once_across_reruns_crashes_and_stops() {
     assert_eq!(landed(local_objects(&root)).len(), 400);
 }
 
+/// Events whose creation times go back across midnight (and one without a
+/// time): a crash between batches and their checkpoint must still resume
+/// after the newest durable offset. Before batch days came from the write
+/// time, the batches of the 13th sorted before the checkpoint's key of the
+/// 14th, were not seen, and their offsets were written twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creation_times_going_back_across_midnight_do_not_break_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("lake");
+    let dest = format!("file://{}", root.display());
+    let mar_14_late = 1_773_532_740_000i64; // 2026-03-14T23:59:00Z
+    let mar_13 = 1_773_403_200_000i64; // 2026-03-13T12:00:00Z
+    let events: Vec<StreamLine> = stream_events(&StreamOptions {
+        events: 300,
+        ..StreamOptions::default()
+    })
+    .into_iter()
+    .enumerate()
+    .map(|(i, mut l)| {
+        let mut v: serde_json::Value = serde_json::from_str(&l.line).unwrap();
+        let meta = &mut v["metadata"];
+        if i == 150 {
+            meta.as_object_mut().unwrap().remove("eventCreationTime");
+        } else {
+            meta["eventCreationTime"] = if i < 100 {
+                (mar_14_late + i as i64 * 1000).into()
+            } else {
+                (mar_13 + i as i64).into()
+            };
+        }
+        l.line = v.to_string();
+        l
+    })
+    .collect();
+    let file = dir.path().join("recorded.ndjson");
+    let checkpoint = root.join("state/stream/partition=0.json");
+
+    std::fs::write(&file, stream_ndjson(&events[..100])).unwrap();
+    replay_file(&settings(&dest), &file, 0, CancellationToken::new())
+        .await
+        .unwrap();
+    let early = std::fs::read(&checkpoint).unwrap();
+    std::fs::write(&file, stream_ndjson(&events[..200])).unwrap();
+    replay_file(&settings(&dest), &file, 0, CancellationToken::new())
+        .await
+        .unwrap();
+    // The crash: batches up to offset 199 are durable, the checkpoint still says 99.
+    std::fs::write(&checkpoint, early).unwrap();
+
+    std::fs::write(&file, stream_ndjson(&events)).unwrap();
+    let last = replay_file(&settings(&dest), &file, 0, CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(last.resumed_at, Some(events[199].offset + 1));
+    assert_eq!((last.events, last.skipped), (100, 200));
+    let objects = local_objects(&root);
+    let keys: Vec<&String> = objects.iter().map(|(k, _)| k).collect();
+    let got = landed(objects.clone());
+    assert_eq!(
+        got,
+        expected(&events),
+        "every offset once, in key order: {keys:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_land_exactly_once_on_s3() {
     assert!(
