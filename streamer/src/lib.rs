@@ -2,7 +2,7 @@
 //! exactly once.
 //!
 //! Where an event travels: `daemon.rs` (discover the partitions through
-//! `api.rs`/`discover.rs`, hold one `session.rs` per partition) → `wire.rs`
+//! `api.rs`/`discover.rs`, hold one `session.rs` per partition, refreshed as `refresh.rs` says) → `wire.rs`
 //! (classify the line) → `batch.rs` (cut batches, drop duplicates) →
 //! `position.rs` (commit batch then checkpoint under the lake's stream layout;
 //! find where to resume). `replay.rs` feeds recorded stream files through the
@@ -16,6 +16,7 @@ pub mod discover;
 pub mod error;
 pub mod metrics;
 pub mod position;
+pub mod refresh;
 pub mod replay;
 pub mod session;
 pub mod wire;

@@ -1,6 +1,7 @@
 //! One partition's stream, held for as long as the session lasts: connect at
 //! the next offset (last taken + 1), read lines as they come, batch and commit
-//! them, refresh the session on its own timer whether or not events flow,
+//! them, refresh the session on its own timer whether or not events flow
+//! (`refresh.rs` says when, failed refreshes included),
 //! flush batches at their age bound, and reconnect on an idle connection, a
 //! dropped one, or a junk line (never published). A session that is gone ends
 //! the partition with [`End::Rediscover`]; the open batch is flushed first on
@@ -13,6 +14,7 @@ use crate::discover::Partition;
 use crate::error::StreamerError;
 use crate::metrics::{Metrics, PartitionLabel};
 use crate::position;
+use crate::refresh::Refresh;
 use crate::wire::{self, Line};
 use falconry_common::Store;
 use falconry_common::lake::StreamLayout;
@@ -65,11 +67,7 @@ impl Partner<'_> {
         p: &Partition,
         stop: &CancellationToken,
     ) -> Result<End, StreamerError> {
-        let refresh_every = p
-            .refresh_interval
-            .mul_f64(0.9)
-            .max(Duration::from_millis(200));
-        let mut next_refresh = Instant::now() + refresh_every;
+        let mut refresh = Refresh::new(p.refresh_interval, Instant::now());
         let mut backoff = backoff();
         loop {
             if stop.is_cancelled() {
@@ -142,10 +140,10 @@ impl Partner<'_> {
                         self.metrics.reconnect("idle");
                         break None;
                     }
-                    _ = tokio::time::sleep_until(next_refresh) => {
-                        next_refresh = Instant::now() + refresh_every;
+                    _ = tokio::time::sleep_until(refresh.due()) => {
                         match self.api.refresh(p).await {
                             Ok(()) => {
+                                refresh.succeeded(Instant::now());
                                 self.counts.refreshes += 1;
                                 self.metrics.refresh("ok");
                             }
@@ -155,8 +153,20 @@ impl Partner<'_> {
                                 break Some(End::Rediscover);
                             }
                             Err(e) => {
-                                self.metrics.refresh("error");
-                                tracing::warn!(partition = p.number, error = %e, "refresh failed; retrying at the next tick");
+                                let retry_after = match &e {
+                                    ApiError::RateLimited(wait) => Some(*wait),
+                                    _ => None,
+                                };
+                                let now = Instant::now();
+                                let retry_in = refresh.failed(now, retry_after);
+                                self.metrics.refresh(if retry_after.is_some() { "rate_limited" } else { "error" });
+                                tracing::warn!(
+                                    partition = p.number,
+                                    error = %e,
+                                    ?retry_in,
+                                    session_left = ?refresh.left(now),
+                                    "refresh failed; retrying"
+                                );
                             }
                         }
                     }

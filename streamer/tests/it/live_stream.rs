@@ -9,7 +9,9 @@ use falconry_common::telemetry::Telemetry;
 use falconry_fixtures::{StreamLine, StreamOptions, stream_events};
 use falconry_streamer::{Settings, StreamerConfig};
 use falconry_testkit::admin::http_get;
-use falconry_testkit::falcon::streams::{CLIENT_ID, CLIENT_SECRET, Falcon, Fault, World};
+use falconry_testkit::falcon::streams::{
+    CLIENT_ID, CLIENT_SECRET, Falcon, Fault, RefreshFault, World,
+};
 use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
@@ -380,7 +382,7 @@ async fn kills_and_restarts_at_random_points_lose_and_repeat_nothing() {
 }
 
 /// An hour of a quiet stream in paused tokio time: only keep-alives flow, and
-/// the session is refreshed on its own timer all the same (every 0.9 × 1800 s).
+/// the session is refreshed on its own timer all the same (at half its 1800 s life).
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_quiet_hour_is_refreshed_on_time() {
     let p0 = stream_events(&StreamOptions {
@@ -396,16 +398,61 @@ async fn a_quiet_hour_is_refreshed_on_time() {
     let root = dir.path().join("lake");
     let (task, stop) = start(settings(&falcon.base_url(), &root));
     let started = tokio::time::Instant::now();
-    while tokio::time::Instant::now() - started < Duration::from_secs(3600) {
+    while tokio::time::Instant::now() - started < Duration::from_secs(3570) {
         tokio::time::sleep(Duration::from_secs(30)).await;
     }
     let refreshes = falcon.with(|w| w.refresh_calls.get(&0).copied().unwrap_or(0));
     stop.cancel();
     task.await.unwrap().expect("clean stop");
     assert_eq!(
-        refreshes, 2,
-        "refreshed at 27 and 54 minutes of a quiet hour"
+        refreshes, 3,
+        "refreshed at 15, 30 and 45 minutes of a quiet hour"
     );
+    assert_eq!(landed(&root, 0), expected(&p0));
+}
+
+/// The real 30-minute session in paused tokio time, on a server whose
+/// sessions die unrefreshed: the first refresh meets a 429 (retry in 20 s)
+/// and two 503s. Retried on the answer's time and a short backoff, the
+/// session lives; retried "at the next tick" (as before), it died, the stream
+/// was refused and everything was discovered again.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_failed_refresh_is_retried_before_the_session_dies() {
+    let p0 = stream_events(&StreamOptions {
+        events: 3,
+        ..StreamOptions::default()
+    });
+    let falcon = Falcon::start(World {
+        partitions: [(0, p0.clone())].into(),
+        expire_unrefreshed: true,
+        refresh_faults: vec![
+            RefreshFault::RateLimitedSecs(20),
+            RefreshFault::Unavailable,
+            RefreshFault::Unavailable,
+        ],
+        ..World::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("lake");
+    let (task, stop) = start(settings(&falcon.base_url(), &root));
+    let started = tokio::time::Instant::now();
+    while tokio::time::Instant::now() - started < Duration::from_secs(3570) {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    }
+    let (refreshes, discovers, bad_auth) = falcon.with(|w| {
+        (
+            w.refresh_calls.get(&0).copied().unwrap_or(0),
+            w.discover_calls,
+            w.bad_auth,
+        )
+    });
+    stop.cancel();
+    task.await.unwrap().expect("clean stop");
+    assert_eq!(discovers, 1, "the session was lost and discovered again");
+    assert_eq!(bad_auth, 0);
+    // Three failures, then 15, 30 and 45 minutes (from ~15:21 on).
+    assert_eq!(refreshes, 6);
     assert_eq!(landed(&root, 0), expected(&p0));
 }
 

@@ -2,7 +2,8 @@
 //! Streams protocol: OAuth2 token (201), discover (one resource per
 //! partition, empty while "another session" holds the appId), one chunked
 //! NDJSON stream per partition with `\r\n` lines, keep-alives and inclusive
-//! offsets, session refresh (404 once a session is expired), a stale token
+//! offsets, session refresh (404 once a session is expired, or unrefreshed
+//! for its interval; 429 and 503 on demand), a stale token
 //! (401) on the stream, 429 with `X-RateLimit-RetryAfter`, an HTML error body,
 //! and a disconnect in the middle of a line. Failures are armed per test.
 
@@ -36,6 +37,15 @@ pub enum Fault {
     StaleToken,
 }
 
+/// A failure the refresh endpoint produces once, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshFault {
+    /// 429 with `X-RateLimit-RetryAfter` as seconds.
+    RateLimitedSecs(u64),
+    /// 503 with an HTML body.
+    Unavailable,
+}
+
 #[derive(Default)]
 pub struct World {
     pub partitions: BTreeMap<u32, Vec<StreamLine>>,
@@ -46,6 +56,13 @@ pub struct World {
     pub generation: u64,
     /// Expire the current sessions at the next refresh (refresh answers 404).
     pub expire_on_refresh: bool,
+    /// Sessions die `refresh_interval_secs` after their discover or last
+    /// successful refresh, as Falcon's do (refresh 404, stream 401).
+    pub expire_unrefreshed: bool,
+    pub refresh_faults: Vec<RefreshFault>,
+    /// When each partition's session was opened or last refreshed (tokio's
+    /// clock, so paused-time tests see sessions expire).
+    pub refreshed_at: HashMap<u32, tokio::time::Instant>,
     /// The region the token answer names in `X-CS-Region` (default us-1).
     pub region: Option<String>,
     // What the server saw.
@@ -166,6 +183,11 @@ async fn discover(
     }
     w.generation += 1;
     w.expire_on_refresh = false;
+    let now = tokio::time::Instant::now();
+    let parts: Vec<u32> = w.partitions.keys().copied().collect();
+    for p in parts {
+        w.refreshed_at.insert(p, now);
+    }
     let g = w.generation;
     let interval = if w.refresh_interval_secs == 0 {
         1800
@@ -206,14 +228,42 @@ async fn refresh(State((world, _)): St, Path(p): Path<u32>, h: HeaderMap) -> Res
         return StatusCode::UNAUTHORIZED.into_response();
     }
     *w.refresh_calls.entry(p).or_default() += 1;
-    if w.expire_on_refresh {
+    if !w.refresh_faults.is_empty() {
+        match w.refresh_faults.remove(0) {
+            RefreshFault::RateLimitedSecs(secs) => {
+                let mut r = rate_headers(StatusCode::TOO_MANY_REQUESTS);
+                r.headers_mut()
+                    .insert("X-RateLimit-RetryAfter", secs.to_string().parse().unwrap());
+                return r;
+            }
+            RefreshFault::Unavailable => {
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "<html><body>503 Service Unavailable</body></html>",
+                )
+                    .into_response();
+            }
+        }
+    }
+    if w.expire_on_refresh || expired(&w, p) {
         return (
             StatusCode::NOT_FOUND,
             r#"{"errors":[{"code":404,"message":"session not found"}]}"#,
         )
             .into_response();
     }
+    w.refreshed_at.insert(p, tokio::time::Instant::now());
     rate_headers(StatusCode::OK)
+}
+
+/// Whether partition `p`'s session has outlived its refresh interval.
+fn expired(w: &World, p: u32) -> bool {
+    let life = Duration::from_secs(if w.refresh_interval_secs == 0 {
+        1800
+    } else {
+        w.refresh_interval_secs
+    });
+    w.expire_unrefreshed && w.refreshed_at.get(&p).is_some_and(|t| t.elapsed() > life)
 }
 
 async fn stream(
@@ -227,7 +277,9 @@ async fn stream(
         let offset = q.get("offset").and_then(|o| o.parse::<u64>().ok());
         w.stream_opens.push((p, offset));
         let expected = format!("Token session-{}-{p}", w.generation);
-        if h.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
+        if h.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str())
+            || expired(&w, p)
+        {
             w.bad_auth += 1;
             return StatusCode::UNAUTHORIZED.into_response();
         }
