@@ -38,10 +38,12 @@ pub enum Swap {
     Conflict,
 }
 
-/// How long a local lock may be held before it is taken as left by a dead process.
+/// How long a local lock may be held before it is taken as left by a dead
+/// process (a lock whose owner is known dead is taken over at once).
 const STALE_LOCK: Duration = Duration::from_secs(30);
-/// How long a local writer waits for the lock.
-const LOCK_WAIT: Duration = Duration::from_secs(10);
+/// How long a local writer waits for the lock: past the stale bound, so a
+/// dead writer's lock is always broken before anyone gives up.
+const LOCK_WAIT: Duration = Duration::from_secs(40);
 
 impl S3Store {
     pub async fn get_tagged(&self, key: &str) -> Result<Option<(Bytes, Tag)>, StoreError> {
@@ -204,14 +206,25 @@ impl LocalStore {
                 .create_new(true)
                 .open(lock)
             {
-                Ok(_) => return Ok(LockGuard(lock.to_owned())),
+                Ok(mut f) => {
+                    // Who holds it, so a crash leaves a lock others can recognise.
+                    let _ = std::io::Write::write_all(&mut f, lock_owner::this().as_bytes());
+                    return Ok(LockGuard(lock.to_owned()));
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let stale = std::fs::metadata(lock)
+                    let old = std::fs::metadata(lock)
                         .and_then(|m| m.modified())
                         .ok()
                         .and_then(|t| SystemTime::now().duration_since(t).ok())
                         .is_some_and(|age| age > STALE_LOCK);
-                    if stale {
+                    let dead = std::fs::read_to_string(lock)
+                        .is_ok_and(|owner| lock_owner::is_dead(&owner));
+                    if old || dead {
+                        tracing::info!(
+                            lock = %lock.display(),
+                            dead_owner = dead,
+                            "taking over a lock left by a writer that is gone"
+                        );
                         let _ = std::fs::remove_file(lock);
                         continue;
                     }
@@ -228,6 +241,49 @@ impl LocalStore {
                 Err(e) => return Err(self.io("lock", key, e)),
             }
         }
+    }
+}
+
+/// Who holds a local lock: `host pid start`, where `start` is the process's
+/// start time from `/proc` (so a reused pid is not taken for the holder).
+mod lock_owner {
+    /// This process, as written into the locks it takes.
+    pub fn this() -> String {
+        let pid = std::process::id();
+        format!("{} {pid} {}\n", host(), start_time(pid).unwrap_or_default())
+    }
+
+    /// Whether `owner` (a lock's content) names a process of this host that
+    /// no longer runs. Anything unreadable, or of another host, is not known
+    /// dead (the age bound still applies).
+    pub fn is_dead(owner: &str) -> bool {
+        let mut parts = owner.split_whitespace();
+        let (Some(host_name), Some(pid), Some(start)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return false;
+        };
+        let Ok(pid) = pid.parse::<u32>() else {
+            return false;
+        };
+        if host_name != host() || !std::path::Path::new("/proc/self/stat").exists() {
+            return false;
+        }
+        start_time(pid).is_none_or(|now| now != start)
+    }
+
+    fn host() -> String {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .ok()
+            .filter(|h| !h.is_empty() && !h.contains(char::is_whitespace))
+            .unwrap_or_else(|| "unknown-host".to_owned())
+    }
+
+    /// Field 22 of `/proc/<pid>/stat` (after the parenthesised name).
+    fn start_time(pid: u32) -> Option<String> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let after_name = &stat[stat.rfind(')')? + 1..];
+        after_name.split_whitespace().nth(19).map(str::to_owned)
     }
 }
 
@@ -304,6 +360,33 @@ mod tests {
             1,
             "no lock or temp files listed"
         );
+    }
+
+    /// A lock left by a process that died (a `kill -9` mid-write) is taken
+    /// over at once, not after the 30 s stale bound; a live holder's is not.
+    #[tokio::test]
+    async fn a_dead_writers_lock_is_taken_over_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = LocalStore::new(dir.path().to_owned());
+        let lock = dir.path().join(format!("k.json{LOCK_SUFFIX}"));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead_pid = child.id();
+        child.wait().unwrap();
+        let mine = lock_owner::this();
+        let host = mine.split_whitespace().next().unwrap();
+        std::fs::write(&lock, format!("{host} {dead_pid} 12345\n")).unwrap();
+        let started = std::time::Instant::now();
+        let put = s
+            .put_if("k.json", Bytes::from_static(b"1"), &Precondition::Absent)
+            .await
+            .unwrap();
+        assert!(matches!(put, Swap::Written(_)));
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert!(!lock.exists());
+        // This (live) process as the holder: not dead; another host: not known.
+        assert!(!lock_owner::is_dead(&mine));
+        assert!(!lock_owner::is_dead(&format!("other-host {dead_pid} 1")));
+        assert!(!lock_owner::is_dead("garbage"));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
