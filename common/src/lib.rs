@@ -15,6 +15,7 @@ pub mod event_types;
 pub mod falcon_auth;
 pub mod http;
 pub mod lake;
+pub mod process;
 pub mod queue;
 pub mod secret;
 pub mod shutdown;

@@ -224,6 +224,17 @@ impl Enricher {
             context,
         } = Parts::build(&settings, registry, true).await?;
         let state = store_for(&settings.state).await?;
+        // What a killed enricher left half-written.
+        if let Err(e) = state.sweep_temporaries().await {
+            warn!(error = %e, "could not sweep the state store's temporaries");
+        }
+        if let Tracker::Dir(d) = &tracker {
+            match d.sweep_temporaries() {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "removed issue files left half-written"),
+                Err(e) => warn!(error = %e, "could not sweep the issues folder's temporaries"),
+            }
+        }
         let state_keys = EnricherState::new(settings.state.prefix());
         let dedup = DedupStore::new(state.clone(), state_keys.clone());
         let (source, batch_store) = match &settings.input {

@@ -243,6 +243,14 @@ impl ForwarderConfig {
                 None
             }
         };
+        if let Some(dir) = &self.tmp_dir
+            && !dir.is_dir()
+        {
+            p.add(
+                "forwarder.tmp_dir",
+                format!("{} is not an existing directory", dir.display()),
+            );
+        }
         let source = self
             .source
             .as_deref()

@@ -108,6 +108,9 @@ impl Forwarder {
 
     /// Runs until `shutdown` is cancelled (or, with `until_empty`, the queue is drained).
     pub async fn run(self, shutdown: CancellationToken) -> Result<Summary, ForwarderError> {
+        if let Err(e) = self.ctx.dest.sweep_temporaries().await {
+            tracing::warn!(error = %e, "could not sweep the destination's temporaries");
+        }
         let s = &self.ctx.settings;
         let policy = consumer::Policy {
             concurrency: s.notices_in_flight,

@@ -66,6 +66,9 @@ pub enum ForwarderError {
     NoticesFailed { failed: u64 },
     #[error("{0}")]
     Setup(String),
+    /// A configuration problem found only at start (exit 64).
+    #[error("{0}")]
+    Config(#[source] falconry_common::config::ConfigError),
     #[error(
         "the queue is empty but {claimed} notice(s) are still claimed (in flight with another forwarder, or abandoned by one that crashed); run again once they are back"
     )]

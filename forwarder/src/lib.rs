@@ -32,15 +32,32 @@ use tokio_util::sync::CancellationToken;
 /// The forwarder's seam, called by the binary and the tests alike: builds the
 /// clients, registers its metrics and health on `telemetry`'s admin port, and
 /// runs until `shutdown` (or, with `until_empty`, until the queue is drained).
+///
+/// Temporary files go to a folder of this process's own under `tmp_dir`
+/// (`falconry-forwarder/<host>_<pid>_<start>-work/`), removed at the end; the
+/// folders of forwarders that were killed are removed at start, as are a
+/// local destination's half-written objects.
 pub async fn run(
-    settings: Settings,
+    mut settings: Settings,
     telemetry: Telemetry,
     shutdown: CancellationToken,
 ) -> Result<Summary, ForwarderError> {
-    let mut registry = Registry::default();
-    let forwarder = daemon::Forwarder::new(settings, &mut registry).await?;
-    telemetry
-        .serve(registry, forwarder.health.clone(), &shutdown)
-        .await?;
-    forwarder.run(shutdown).await
+    let parent = settings.convert.tmp_dir.clone();
+    let work = falconry_common::process::work_dir(&parent, "falconry-forwarder").map_err(|e| {
+        ForwarderError::Config(falconry_common::config::ConfigError::Invalid(vec![
+            format!("forwarder.tmp_dir: cannot use {}: {e}", parent.display()),
+        ]))
+    })?;
+    settings.convert.tmp_dir = work.clone();
+    let result = async {
+        let mut registry = Registry::default();
+        let forwarder = daemon::Forwarder::new(settings, &mut registry).await?;
+        telemetry
+            .serve(registry, forwarder.health.clone(), &shutdown)
+            .await?;
+        forwarder.run(shutdown).await
+    }
+    .await;
+    let _ = std::fs::remove_dir_all(&work);
+    result
 }

@@ -36,7 +36,12 @@ pub async fn store(settings: &Settings) -> Result<Store, StreamerError> {
         Location::S3 { .. } => Some(aws::s3_client(&aws::sdk_config(&Default::default()).await)),
         Location::Local { .. } => None,
     };
-    Store::new(&settings.dest, client).map_err(StreamerError::Setup)
+    let store = Store::new(&settings.dest, client).map_err(StreamerError::Setup)?;
+    // What a killed streamer left half-written.
+    if let Err(e) = store.sweep_temporaries().await {
+        tracing::warn!(error = %e, "could not sweep the destination's temporaries");
+    }
+    Ok(store)
 }
 
 pub async fn replay_file(

@@ -95,6 +95,113 @@ fn sigterm_stops_the_forwarder_cleanly_and_loses_nothing() {
     assert_eq!(counts["events"].0, expected);
 }
 
+/// `kill -9` while a file converts: nothing half-written sits where readers
+/// look (no temporaries beside Parquet files), and the next run removes what
+/// the dead process left (its work folder, the store's temporaries) and
+/// finishes every notice.
+#[test]
+fn sigkill_mid_conversion_leaves_nothing_where_readers_look() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("queue")).unwrap();
+    std::fs::create_dir_all(root.join("tmp")).unwrap();
+    let mut expected = 0;
+    for seed in 0..4 {
+        let b = fdr_batch(&BatchOptions {
+            seed: 500 + seed,
+            events_per_file: 4000,
+            ..BatchOptions::default()
+        });
+        write_files(&b, &root.join("source")).unwrap();
+        std::fs::write(
+            root.join("queue").join(format!("{seed}.json")),
+            notice_json(&b, "b"),
+        )
+        .unwrap();
+        expected += b
+            .files
+            .iter()
+            .map(|f| f.lines - f.invalid_lines.len() as u64)
+            .sum::<u64>();
+    }
+    let args = |until_empty: bool| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_falconry"));
+        c.args(["forward", "--admin", "off", "--queue"])
+            .arg(format!("dir://{}", root.join("queue").display()))
+            .arg("--source")
+            .arg(format!("file://{}", root.join("source").display()))
+            .arg("--dest")
+            .arg(format!("file://{}", root.join("lake").display()))
+            .env("FALCONRY__FORWARDER__TMP_DIR", root.join("tmp"))
+            .env("FALCONRY__FORWARDER__VISIBILITY_TIMEOUT", "3s")
+            .env("FALCONRY__FORWARDER__WAIT_TIME", "300ms");
+        if until_empty {
+            c.arg("--until-empty");
+        }
+        c
+    };
+    let work = root.join("tmp/falconry-forwarder");
+    let converting = || {
+        std::fs::read_dir(&work).ok().is_some_and(|dirs| {
+            dirs.flatten()
+                .any(|d| std::fs::read_dir(d.path()).is_ok_and(|mut f| f.next().is_some()))
+        })
+    };
+    let mut child = args(false)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start forwarder");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !converting() {
+        assert!(Instant::now() < deadline, "no conversion started");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(converting(), "the kill should land mid-conversion");
+    let beside_targets: Vec<String> = walk(&root.join("lake"))
+        .into_iter()
+        .map(|p| p.strip_prefix(root).unwrap().display().to_string())
+        .filter(|p| !p.starts_with("lake/.falconry-tmp/"))
+        .filter(|p| {
+            p.contains("falconry-tmp")
+                || (p.starts_with("lake/parquet/") && !p.ends_with(".parquet"))
+        })
+        .collect();
+    assert!(beside_targets.is_empty(), "{beside_targets:?}");
+
+    let second = args(true).output().unwrap();
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    assert_eq!(
+        std::fs::read_dir(&work).unwrap().count(),
+        0,
+        "the dead forwarder's work folder is swept, the live one's removed at exit"
+    );
+    let left: Vec<_> = walk(&root.join("lake/.falconry-tmp"));
+    assert!(left.is_empty(), "{left:?}");
+    let counts = falconry_forwarder::lake::table_counts(&root.join("lake/parquet")).unwrap();
+    assert_eq!(counts["events"].0, expected);
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        if e.path().is_dir() {
+            out.extend(walk(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
+}
+
 use falconry_testkit::falcon::streams as falcon;
 
 /// The live streamer binary under SIGTERM: the open batch (held back by a

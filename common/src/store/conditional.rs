@@ -11,6 +11,7 @@
 use super::StoreError;
 use super::local::LocalStore;
 use super::s3::S3Store;
+use crate::process::Owner;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
@@ -178,14 +179,10 @@ impl LocalStore {
             return Ok(Swap::Conflict);
         }
         let tag = local_tag(&body);
-        let tmp = path.with_file_name(format!(
-            "{}{}{}",
-            path.file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or("object"),
-            super::local::TMP_MARKER,
-            uuid_like()
-        ));
+        let tmp = self
+            .temp_path()
+            .await
+            .map_err(|e| self.io("conditional put", key, e))?;
         let write = async {
             tokio::fs::write(&tmp, &body).await?;
             tokio::fs::File::open(&tmp).await?.sync_all().await?;
@@ -208,7 +205,7 @@ impl LocalStore {
             {
                 Ok(mut f) => {
                     // Who holds it, so a crash leaves a lock others can recognise.
-                    let _ = std::io::Write::write_all(&mut f, lock_owner::this().as_bytes());
+                    let _ = std::io::Write::write_all(&mut f, Owner::this().line().as_bytes());
                     return Ok(LockGuard(lock.to_owned()));
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
@@ -218,7 +215,9 @@ impl LocalStore {
                         .and_then(|t| SystemTime::now().duration_since(t).ok())
                         .is_some_and(|age| age > STALE_LOCK);
                     let dead = std::fs::read_to_string(lock)
-                        .is_ok_and(|owner| lock_owner::is_dead(&owner));
+                        .ok()
+                        .and_then(|text| Owner::parse_line(&text))
+                        .is_some_and(|owner| owner.is_dead());
                     if old || dead {
                         tracing::info!(
                             lock = %lock.display(),
@@ -244,49 +243,6 @@ impl LocalStore {
     }
 }
 
-/// Who holds a local lock: `host pid start`, where `start` is the process's
-/// start time from `/proc` (so a reused pid is not taken for the holder).
-mod lock_owner {
-    /// This process, as written into the locks it takes.
-    pub fn this() -> String {
-        let pid = std::process::id();
-        format!("{} {pid} {}\n", host(), start_time(pid).unwrap_or_default())
-    }
-
-    /// Whether `owner` (a lock's content) names a process of this host that
-    /// no longer runs. Anything unreadable, or of another host, is not known
-    /// dead (the age bound still applies).
-    pub fn is_dead(owner: &str) -> bool {
-        let mut parts = owner.split_whitespace();
-        let (Some(host_name), Some(pid), Some(start)) = (parts.next(), parts.next(), parts.next())
-        else {
-            return false;
-        };
-        let Ok(pid) = pid.parse::<u32>() else {
-            return false;
-        };
-        if host_name != host() || !std::path::Path::new("/proc/self/stat").exists() {
-            return false;
-        }
-        start_time(pid).is_none_or(|now| now != start)
-    }
-
-    fn host() -> String {
-        std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_owned())
-            .ok()
-            .filter(|h| !h.is_empty() && !h.contains(char::is_whitespace))
-            .unwrap_or_else(|| "unknown-host".to_owned())
-    }
-
-    /// Field 22 of `/proc/<pid>/stat` (after the parenthesised name).
-    fn start_time(pid: u32) -> Option<String> {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        let after_name = &stat[stat.rfind(')')? + 1..];
-        after_name.split_whitespace().nth(19).map(str::to_owned)
-    }
-}
-
 /// Suffix of local lock files; listings skip them.
 pub(crate) const LOCK_SUFFIX: &str = ".falconry-lock";
 
@@ -296,16 +252,6 @@ impl Drop for LockGuard {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
     }
-}
-
-fn uuid_like() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
 }
 
 #[cfg(test)]
@@ -372,9 +318,11 @@ mod tests {
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let dead_pid = child.id();
         child.wait().unwrap();
-        let mine = lock_owner::this();
-        let host = mine.split_whitespace().next().unwrap();
-        std::fs::write(&lock, format!("{host} {dead_pid} 12345\n")).unwrap();
+        let gone = Owner {
+            pid: dead_pid,
+            ..Owner::this()
+        };
+        std::fs::write(&lock, gone.line()).unwrap();
         let started = std::time::Instant::now();
         let put = s
             .put_if("k.json", Bytes::from_static(b"1"), &Precondition::Absent)
@@ -383,10 +331,6 @@ mod tests {
         assert!(matches!(put, Swap::Written(_)));
         assert!(started.elapsed() < Duration::from_secs(2));
         assert!(!lock.exists());
-        // This (live) process as the holder: not dead; another host: not known.
-        assert!(!lock_owner::is_dead(&mine));
-        assert!(!lock_owner::is_dead(&format!("other-host {dead_pid} 1")));
-        assert!(!lock_owner::is_dead("garbage"));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -1,14 +1,22 @@
 //! The local-directory side of the object store (the embedded default): keys
-//! are relative paths under a root. Writes go to a temporary file beside the
-//! target, are synced, then renamed into place, so a reader never sees half an
-//! object. Keys that could escape the root are refused.
+//! are relative paths under a root. Writes go to a temporary file in the
+//! root's `.falconry-tmp/` folder (where no reader looks, and no glob over the
+//! lake meets them), are synced, then renamed into place, so a reader never
+//! sees half an object. Temporaries a killed process left are swept at start
+//! (`sweep_temporaries`). Keys that could escape the root are refused.
 
 use super::StoreError;
 use super::object_store::{ObjectInfo, ObjectReader};
 use std::path::{Path, PathBuf};
 
-/// Marker in the names of in-progress files; listing skips them.
+/// Marker in the names of in-progress files beside their targets, as older
+/// versions wrote them; listing still skips them.
 pub(crate) const TMP_MARKER: &str = ".falconry-tmp-";
+/// The folder under the root where writes are prepared; never a key.
+pub const TMP_DIR: &str = ".falconry-tmp";
+/// A temporary untouched this long is left from a process that is gone
+/// (one whose owner is known dead goes at once).
+const TMP_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
 
 #[derive(Clone, Debug)]
 pub struct LocalStore {
@@ -39,7 +47,28 @@ impl LocalStore {
         {
             return Err(bad("has an empty, '.' or '..' segment"));
         }
+        if key.split('/').next() == Some(TMP_DIR) {
+            return Err(bad("is in falconry's temporary folder"));
+        }
         Ok(self.root.join(key))
+    }
+
+    /// A fresh path in the temporary folder (created if needed), named for
+    /// this process so a sweep can tell when its writer is gone.
+    pub(crate) async fn temp_path(&self) -> std::io::Result<PathBuf> {
+        let dir = self.root.join(TMP_DIR);
+        tokio::fs::create_dir_all(&dir).await?;
+        Ok(dir.join(temp_name()))
+    }
+
+    /// Removes the temporaries of writers that are gone (a `kill -9` mid-write).
+    pub async fn sweep_temporaries(&self) -> Result<usize, StoreError> {
+        let dir = self.root.join(TMP_DIR);
+        tokio::task::spawn_blocking(move || crate::process::sweep(&dir, TMP_MAX_AGE))
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|r| r)
+            .map_err(|e| self.io("sweep", TMP_DIR, e))
     }
 
     pub(crate) fn io(&self, op: &'static str, key: &str, e: std::io::Error) -> StoreError {
@@ -164,6 +193,9 @@ fn walk(root: &Path, dir: &Path, prefix: &str, out: &mut Vec<ObjectInfo>) -> std
             continue;
         };
         let key = rel.to_string_lossy().replace('\\', "/");
+        if ty.is_dir() && key == TMP_DIR {
+            continue;
+        }
         if ty.is_dir() {
             // Descend only where keys could still match the prefix.
             let as_dir = format!("{key}/");
@@ -184,6 +216,21 @@ fn walk(root: &Path, dir: &Path, prefix: &str, out: &mut Vec<ObjectInfo>) -> std
         }
     }
     Ok(())
+}
+
+/// `<owner tag>-<counter>-<nanos>`: unique within this process and across them.
+fn temp_name() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{}-{}-{nanos:09}",
+        crate::process::Owner::this().tag(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 fn modified_ms(m: &std::fs::Metadata) -> Option<i64> {
@@ -221,5 +268,35 @@ mod symlink_tests {
         assert!(store.get("data/alias.gz").await.is_ok());
         assert!(store.get("data/in.gz").await.is_ok());
         assert!(store.head("data/missing.gz").await.unwrap().is_none());
+    }
+}
+
+#[cfg(test)]
+mod temporary_tests {
+    use super::*;
+
+    /// A write in progress (or killed) sits in `.falconry-tmp/`, not beside
+    /// its target, is never listed, and cannot be named as a key.
+    #[tokio::test]
+    async fn temporaries_live_in_their_own_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path().to_owned());
+        let tmp = store.temp_path().await.unwrap();
+        assert_eq!(tmp.parent().unwrap(), dir.path().join(TMP_DIR));
+        std::fs::write(&tmp, b"half").unwrap();
+        std::fs::create_dir_all(dir.path().join("parquet/hour=01")).unwrap();
+        std::fs::write(dir.path().join("parquet/hour=01/a.parquet"), b"x").unwrap();
+        let keys: Vec<String> = store
+            .list("")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|o| o.key)
+            .collect();
+        assert_eq!(keys, vec!["parquet/hour=01/a.parquet"]);
+        assert!(store.path(".falconry-tmp/x").is_err());
+        // Its writer (this process) is alive and it is young: not swept.
+        assert_eq!(store.sweep_temporaries().await.unwrap(), 0);
+        assert!(tmp.exists());
     }
 }

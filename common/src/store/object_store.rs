@@ -189,6 +189,22 @@ impl Store {
         }
     }
 
+    /// Removes what writers killed mid-write left behind: a local store's
+    /// temporaries (S3 keeps nothing half-written; its incomplete multipart
+    /// uploads are the bucket lifecycle rule's to abort). Logs what it removed.
+    pub async fn sweep_temporaries(&self) -> Result<usize, StoreError> {
+        match self {
+            Store::S3(_) => Ok(0),
+            Store::Local(l) => {
+                let n = l.sweep_temporaries().await?;
+                if n > 0 {
+                    tracing::info!(store = %self.name(), removed = n, "removed temporaries left by writers that are gone");
+                }
+                Ok(n)
+            }
+        }
+    }
+
     /// Deletes `key`; deleting a missing object is not an error.
     pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
         match self {

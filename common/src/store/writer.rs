@@ -6,7 +6,7 @@
 //! synced temporary file renamed into place.
 
 use super::StoreError;
-use super::local::{LocalStore, TMP_MARKER};
+use super::local::LocalStore;
 use super::s3::S3Store;
 use aws_sdk_s3::types::CompletedPart;
 use bytes::{Bytes, BytesMut};
@@ -91,9 +91,7 @@ impl ObjectWriter {
         if let Some(parent) = dest.parent() {
             tokio::fs::create_dir_all(parent).await.map_err(fail)?;
         }
-        let mut tmp = dest.clone().into_os_string();
-        tmp.push(format!("{TMP_MARKER}{:016x}", rand_u64()));
-        let tmp = PathBuf::from(tmp);
+        let tmp = store.temp_path().await.map_err(fail)?;
         let file = tokio::fs::File::create(&tmp).await.map_err(fail)?;
         Ok(ObjectWriter {
             key: key.to_owned(),
@@ -319,18 +317,4 @@ impl S3Upload {
             self.store.abort_multipart(key, &id).await;
         }
     }
-}
-
-/// A random suffix for temporary file names (unique enough across processes).
-fn rand_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    h.write_u32(std::process::id());
-    h.finish()
 }

@@ -5,7 +5,9 @@
 //!
 //! Numbers are taken with an exclusive create (hard link of a fully written
 //! temporary file), so two enrichers on one machine never share a number and
-//! a reader never sees half an issue.
+//! a reader never sees half an issue. Temporary files are written in
+//! `<root>/.falconry-tmp/`, out of the issue folders, and those a killed
+//! enricher left are swept at start.
 
 use super::{IssueRef, NewIssue};
 use std::io::Write;
@@ -37,8 +39,7 @@ fn err(path: &Path, e: impl std::fmt::Display) -> DirError {
 fn repo_dir(root: &Path, repo: &str) -> Result<PathBuf, DirError> {
     let ok = |s: &str| {
         !s.is_empty()
-            && s != "."
-            && s != ".."
+            && !s.starts_with('.')
             && s.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
     };
@@ -48,9 +49,20 @@ fn repo_dir(root: &Path, repo: &str) -> Result<PathBuf, DirError> {
     }
 }
 
+/// Where issue files are written before they are linked into place.
+const TMP_DIR: &str = ".falconry-tmp";
+
 impl DirTracker {
     pub fn new(root: impl Into<PathBuf>) -> DirTracker {
         DirTracker { root: root.into() }
+    }
+
+    /// Removes the temporary files of enrichers that are gone (a `kill -9`
+    /// between writing an issue and linking it).
+    pub fn sweep_temporaries(&self) -> Result<usize, DirError> {
+        let dir = self.root.join(TMP_DIR);
+        falconry_common::process::sweep(&dir, std::time::Duration::from_secs(3600))
+            .map_err(|e| err(&dir, e))
     }
 
     pub fn root(&self) -> &Path {
@@ -69,11 +81,13 @@ impl DirTracker {
         let dir = repo_dir(&self.root, repo)?;
         let repo = repo.to_owned();
         let text = render_file(issue);
+        let tmp_dir = self.root.join(TMP_DIR);
         tokio::task::spawn_blocking(move || {
             std::fs::create_dir_all(&dir).map_err(|e| err(&dir, e))?;
-            let tmp = dir.join(format!(
-                ".new-{}-{}",
-                std::process::id(),
+            std::fs::create_dir_all(&tmp_dir).map_err(|e| err(&tmp_dir, e))?;
+            let tmp = tmp_dir.join(format!(
+                "{}-{}",
+                falconry_common::process::Owner::this().tag(),
                 uuid::Uuid::new_v4()
             ));
             let mut f = std::fs::File::create(&tmp).map_err(|e| err(&tmp, e))?;
@@ -244,6 +258,33 @@ pub fn title_of(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A `kill -9` between writing an issue and linking it leaves a
+    /// temporary in `.falconry-tmp/`, never in the issue folder; the next
+    /// start sweeps it.
+    #[tokio::test]
+    async fn temporaries_stay_out_of_issue_folders_and_are_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = DirTracker::new(dir.path());
+        t.create("acme/soc", &new("a", "b")).await.unwrap();
+        let in_repo: Vec<String> = std::fs::read_dir(dir.path().join("acme/soc"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(in_repo, vec!["0001.md"]);
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let gone = falconry_common::process::Owner {
+            pid: child.id(),
+            ..falconry_common::process::Owner::this()
+        };
+        child.wait().unwrap();
+        let left = dir.path().join(TMP_DIR).join(format!("{}-x", gone.tag()));
+        std::fs::write(&left, "half an issue").unwrap();
+        assert_eq!(t.sweep_temporaries().unwrap(), 1);
+        assert!(!left.exists());
+        assert_eq!(t.all().unwrap().len(), 1);
+        assert!(t.create(".falconry-tmp/x", &new("a", "b")).await.is_err());
+    }
 
     fn new(title: &str, body: &str) -> NewIssue {
         NewIssue {
