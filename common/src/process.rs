@@ -115,7 +115,7 @@ pub fn sweep(dir: &Path, max_age: Duration) -> std::io::Result<usize> {
     Ok(removed)
 }
 
-/// This process's own folder under `parent/<name>/` (`<owner tag>-work`),
+/// A folder of this process's own under `parent/<name>/` (`<owner tag>-<n>-work`),
 /// created after sweeping the folders of processes that are gone (or
 /// untouched for a day). A forwarder's temporary Parquet files live there,
 /// so a `kill -9` leaves nothing the next start does not remove.
@@ -125,7 +125,10 @@ pub fn work_dir(parent: &Path, name: &str) -> std::io::Result<std::path::PathBuf
     if swept > 0 {
         tracing::info!(dir = %base.display(), removed = swept, "removed work folders of processes that are gone");
     }
-    let dir = base.join(format!("{}-work", Owner::this().tag()));
+    // One per call: a process may run more than one (tests do).
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = base.join(format!("{}-{n}-work", Owner::this().tag()));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
 }

@@ -34,7 +34,7 @@ use tokio_util::sync::CancellationToken;
 /// runs until `shutdown` (or, with `until_empty`, until the queue is drained).
 ///
 /// Temporary files go to a folder of this process's own under `tmp_dir`
-/// (`falconry-forwarder/<host>_<pid>_<start>-work/`), removed at the end; the
+/// (`falconry-forwarder/<host>_<pid>_<start>-<n>-work/`), removed at the end; the
 /// folders of forwarders that were killed are removed at start, as are a
 /// local destination's half-written objects.
 pub async fn run(
