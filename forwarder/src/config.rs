@@ -23,6 +23,12 @@ pub struct ForwarderConfig {
     /// bucket named in each notice, or `file://root` (a notice's key is read from
     /// `<root>/<key>`). Default: the bucket each notice names.
     pub source: Option<String>,
+    /// The only buckets a notice may name (a notice naming another is rejected
+    /// before anything is read). Recommended with S3 event notifications and
+    /// a broad task role: a notice must not be a way to read other buckets.
+    /// Default: empty, any bucket.
+    #[serde(default)]
+    pub source_buckets: Vec<String>,
     /// Destination of the raw copies, Parquet and state: `s3://bucket[/prefix]` or `file://root`. Required.
     pub dest: Option<String>,
     /// Credentials, region and endpoint of the source side (the FDR key pair CrowdStrike hands out).
@@ -44,7 +50,8 @@ pub struct ForwarderConfig {
     #[serde(default = "d_notices")]
     pub notices_in_flight: usize,
     /// Files (copy + conversion) processed at once across all notices; each
-    /// takes about one CPU core and ~100 MB. Default: the number of CPUs.
+    /// takes about one CPU core and up to ~192 MiB. Default: the number of CPUs,
+    /// fewer when memory (the container's limit) holds fewer; more is refused.
     pub files_in_flight: Option<usize>,
     /// Visibility timeout set on receive and renewed by the heartbeat every third of it. Default `5m`.
     #[serde(default = "d_visibility", with = "humantime_serde")]
@@ -161,6 +168,7 @@ impl Default for ForwarderConfig {
             state_prefix: d_state(),
             notices_in_flight: d_notices(),
             files_in_flight: None,
+            source_buckets: Vec::new(),
             visibility_timeout: d_visibility(),
             wait_time: d_wait(),
             retry_delay: d_retry(),
@@ -204,6 +212,30 @@ pub struct Settings {
     pub convert: ConvertOptions,
     pub report_after_receives: u32,
     pub until_empty: bool,
+    /// Empty: any bucket a notice names.
+    pub source_buckets: Vec<String>,
+}
+
+/// Memory one file in flight may take (a conversion's run, builders and
+/// row groups, and the copy's buffers), with headroom over the ~115 MB the
+/// benchmark measures per extra file.
+const FILE_MEMORY: u64 = 192 << 20;
+
+/// The memory this process may use: the cgroup v2 limit when there is one,
+/// else the machine's total.
+fn memory_bytes() -> Option<u64> {
+    let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok());
+    cgroup.or_else(|| {
+        std::fs::read_to_string("/proc/meminfo")
+            .ok()?
+            .lines()
+            .find_map(|l| {
+                let kb = l.strip_prefix("MemTotal:")?.trim().strip_suffix("kB")?;
+                kb.trim().parse::<u64>().ok().map(|k| k * 1024)
+            })
+    })
 }
 
 impl ForwarderConfig {
@@ -280,11 +312,35 @@ impl ForwarderConfig {
         let cpus = std::thread::available_parallelism()
             .map(std::num::NonZero::get)
             .unwrap_or(2);
+        // Each file in flight holds a conversion's memory: bounded by what this
+        // container has (its cgroup limit, else the machine's memory).
+        let by_memory = memory_bytes().map(|m| (m / FILE_MEMORY).max(1) as usize);
+        if let (Some(n), Some(max)) = (self.files_in_flight, by_memory)
+            && n > max
+        {
+            p.add(
+                "forwarder.files_in_flight",
+                format!(
+                    "{n} files at ~{} MiB each need more memory than the {} MiB available: at most {max}",
+                    FILE_MEMORY >> 20,
+                    memory_bytes().unwrap_or(0) >> 20
+                ),
+            );
+        }
         let files = nz(
             &mut p,
             "forwarder.files_in_flight",
-            self.files_in_flight.unwrap_or(cpus),
+            self.files_in_flight
+                .unwrap_or_else(|| by_memory.map_or(cpus, |m| cpus.min(m))),
         );
+        for b in &self.source_buckets {
+            if b.is_empty() || b.contains('/') {
+                p.add(
+                    "forwarder.source_buckets",
+                    format!("{b:?} is not a bucket name"),
+                );
+            }
+        }
         if self.visibility_timeout < Duration::from_secs(3)
             || self.visibility_timeout > Duration::from_secs(43_200)
         {
@@ -382,6 +438,7 @@ impl ForwarderConfig {
             },
             report_after_receives: self.report_after_receives.max(1),
             until_empty: self.until_empty,
+            source_buckets: self.source_buckets.clone(),
         })
     }
 }

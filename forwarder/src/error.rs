@@ -33,6 +33,14 @@ pub enum FileError {
     },
     #[error("writing the destination failed: {0}")]
     Dest(#[source] StoreError),
+    #[error(
+        "{key}: refused: the lake already holds this key from bucket {owner:?}, and this notice names bucket {bucket:?} (the outputs would overwrite another object's; forward each bucket to its own destination prefix)"
+    )]
+    Conflict {
+        key: String,
+        owner: String,
+        bucket: String,
+    },
     #[error("{key}: {message}")]
     Internal { key: String, message: String },
 }
@@ -50,6 +58,7 @@ impl FileError {
             } => "decompress",
             FileError::Convert { .. } => "convert",
             FileError::Dest(_) => "dest_write",
+            FileError::Conflict { .. } => "conflict",
             FileError::Internal { .. } => "internal",
         }
     }

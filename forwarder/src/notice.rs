@@ -68,6 +68,54 @@ pub enum NoticeError {
     BadS3Event(String),
     #[error("file {key:?}: checksum {checksum:?} is not 32 hex characters")]
     BadChecksum { key: String, checksum: String },
+    #[error("file {key:?}: the key can never be copied: {why}")]
+    BadKey { key: String, why: &'static str },
+    #[error("bucket {0:?} is not one of forwarder.source_buckets")]
+    BucketNotAllowed(String),
+}
+
+/// Why a source key can never be read or written, if so: such a notice is
+/// rejected at once rather than retried forever. Output keys are the source
+/// key under a prefix, so a key that is absolute, climbs (`..`), has empty or
+/// `.` segments, or holds control characters is refused, as is one longer
+/// than S3 allows.
+fn bad_key(key: &str) -> Option<&'static str> {
+    if key.is_empty() {
+        return Some("it is empty");
+    }
+    if key.len() > 1024 {
+        return Some("it is longer than 1024 bytes");
+    }
+    if key.starts_with('/') {
+        return Some("it is absolute");
+    }
+    if key.chars().any(char::is_control) {
+        return Some("it holds a control character (NUL, newline, ...)");
+    }
+    if key
+        .split('/')
+        .any(|s| s.is_empty() || s == "." || s == "..")
+    {
+        return Some("it has an empty, '.' or '..' segment");
+    }
+    None
+}
+
+/// The key as shown in an error: escaped, at most 200 characters.
+fn shown(key: &str) -> String {
+    key.chars().take(200).collect()
+}
+
+fn check_keys(files: &[FileRef]) -> Result<(), NoticeError> {
+    for f in files {
+        if let Some(why) = bad_key(&f.key) {
+            return Err(NoticeError::BadKey {
+                key: shown(&f.key),
+                why,
+            });
+        }
+    }
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -92,17 +140,19 @@ struct FdrFile {
 pub fn decode(body: &str) -> Result<Decoded, NoticeError> {
     let value = match s3_event::open(body) {
         Ok(Envelope::Objects { objects, time_ms }) => {
+            let files: Vec<FileRef> = objects
+                .into_iter()
+                .map(|o| FileRef {
+                    bucket: o.bucket,
+                    key: o.key,
+                    size: o.size,
+                    md5: None,
+                })
+                .collect();
+            check_keys(&files)?;
             return Ok(Decoded::Work(Notice {
                 source: NoticeSource::S3Event,
-                files: objects
-                    .into_iter()
-                    .map(|o| FileRef {
-                        bucket: o.bucket,
-                        key: o.key,
-                        size: o.size,
-                        md5: None,
-                    })
-                    .collect(),
+                files,
                 time_ms,
                 cid: None,
             }));
@@ -137,8 +187,11 @@ fn fdr(value: serde_json::Value) -> Result<Decoded, NoticeError> {
     }
     let mut files = Vec::with_capacity(n.files.len());
     for f in n.files {
-        if f.path.is_empty() {
-            return Err(NoticeError::BadFdr("a file has an empty path".into()));
+        if let Some(why) = bad_key(&f.path) {
+            return Err(NoticeError::BadKey {
+                key: shown(&f.path),
+                why,
+            });
         }
         let md5 = match f.checksum.as_deref() {
             None | Some("") => None,
@@ -177,6 +230,41 @@ mod tests {
       "files":[{"path":"data/f0714ca5-3689-448d-b5cc-582a6f7a56b1/part-00000.gz","size":200,"checksum":"69fe068dd7d115ebdc21ed4181b4cd79"},
                {"path":"data/f0714ca5-3689-448d-b5cc-582a6f7a56b1/_SUCCESS","size":0,"checksum":"d41d8cd98f00b204e9800998ecf8427e"}],
       "somethingNew":true}"#;
+
+    #[test]
+    fn keys_that_can_never_be_copied_reject_the_notice() {
+        for bad in [
+            "/etc/passwd",
+            "data/../x.gz",
+            "data/./x.gz",
+            "data//x.gz",
+            "a\\u0000b",
+            "a\\nb",
+            "",
+        ] {
+            let body = FDR.replace(
+                "data/f0714ca5-3689-448d-b5cc-582a6f7a56b1/part-00000.gz",
+                bad,
+            );
+            assert!(
+                matches!(decode(&body), Err(NoticeError::BadKey { .. })),
+                "{bad:?}: {:?}",
+                decode(&body)
+            );
+        }
+        let long = "k".repeat(1025);
+        let body = FDR.replace(
+            "data/f0714ca5-3689-448d-b5cc-582a6f7a56b1/part-00000.gz",
+            &long,
+        );
+        assert!(matches!(decode(&body), Err(NoticeError::BadKey { .. })));
+        let s3 = r#"{"Records":[{"eventSource":"aws:s3","eventName":"ObjectCreated:Put","eventTime":"2026-03-14T10:00:00.000Z","s3":{"bucket":{"name":"b"},"object":{"key":"a/%2E%2E/x.gz","size":1}}}]}"#;
+        assert!(
+            matches!(decode(s3), Err(NoticeError::BadKey { .. })),
+            "{:?}",
+            decode(s3)
+        );
+    }
 
     #[test]
     fn fdr_notice() {

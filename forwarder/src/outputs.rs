@@ -30,6 +30,11 @@ pub struct Manifest {
     /// their own, kept so a replay partitions them the same way.
     #[serde(default)]
     pub notice_time_ms: Option<i64>,
+    /// The bucket the source was read from. Every output key derives from
+    /// the source key alone, so the same key in another bucket would land on
+    /// these outputs: that is refused (see [`check_owner`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_bucket: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -69,17 +74,52 @@ pub async fn previous_manifest(
     }
 }
 
-pub async fn publish(
-    dest: &Store,
-    layout: &Layout,
+/// Refuses to write the outputs of `source_key` read from `bucket` when the
+/// last conversion of that key came from another bucket: its raw copy,
+/// Parquet and quarantine would be overwritten by a different object's.
+pub fn check_owner(
+    previous: Option<&Manifest>,
     source_key: &str,
+    bucket: Option<&str>,
+) -> Result<(), FileError> {
+    match (previous.and_then(|m| m.source_bucket.as_deref()), bucket) {
+        (Some(owner), Some(b)) if owner != b => Err(FileError::Conflict {
+            key: source_key.to_owned(),
+            owner: owner.to_owned(),
+            bucket: b.to_owned(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Where one file's outputs go, and what was there before.
+pub struct Target<'a> {
+    pub dest: &'a Store,
+    pub layout: &'a Layout,
+    pub source_key: &'a str,
+    /// The bucket the source was read from (`None` for a local source).
+    pub source_bucket: Option<&'a str>,
+    /// The manifest of the last conversion of this key.
+    pub previous: Option<Manifest>,
+    pub part_size: usize,
+    pub notice_time_ms: i64,
+}
+
+pub async fn publish(
+    target: Target<'_>,
     raw: &Written,
     converted: Converted,
-    part_size: usize,
-    notice_time_ms: i64,
 ) -> Result<Manifest, FileError> {
+    let Target {
+        dest,
+        layout,
+        source_key,
+        source_bucket,
+        previous,
+        part_size,
+        notice_time_ms,
+    } = target;
     let manifest_key = layout.manifest_key(source_key);
-    let previous = previous_manifest(dest, layout, source_key).await?;
     let mut parquet = Vec::with_capacity(converted.parts.len());
     for part in &converted.parts {
         let key = layout.parquet_key(converted.table, part.hour, source_key, part.seq);
@@ -120,6 +160,7 @@ pub async fn publish(
         parquet,
         quarantine,
         notice_time_ms: Some(notice_time_ms),
+        source_bucket: source_bucket.map(str::to_owned),
     };
     if let Some(prev) = previous {
         let current: std::collections::HashSet<&str> = manifest.keys().collect();

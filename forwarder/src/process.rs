@@ -10,8 +10,9 @@ use crate::error::FileError;
 use crate::layout::{Route, route};
 use crate::metrics::Metrics;
 use crate::notice::{self, Decoded, FileRef, Notice, NoticeError};
-use crate::outputs::publish;
+use crate::outputs::{Target, check_owner, previous_manifest, publish};
 use falconry_common::{Location, Store};
+use futures::StreamExt;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::Semaphore;
@@ -50,6 +51,9 @@ impl Outcome {
     }
 }
 
+/// File errors a failed notice reports in full; the rest are counted.
+const MAX_ERRORS: usize = 16;
+
 struct FileDone {
     rows: u64,
     quarantined: u64,
@@ -61,18 +65,39 @@ pub async fn process(ctx: &Context, body: &str, now_ms: i64) -> Outcome {
         Ok(Decoded::Nothing(why)) => return Outcome::Nothing(why),
         Err(e) => return Outcome::Rejected(e),
     };
+    let allowed = &ctx.settings.source_buckets;
+    if let Some(f) = notice
+        .files
+        .iter()
+        .find(|f| !allowed.is_empty() && !allowed.contains(&f.bucket))
+    {
+        return Outcome::Rejected(NoticeError::BucketNotAllowed(f.bucket.clone()));
+    }
     if let Some(t) = notice.time_ms {
         ctx.metrics
             .notice_age_seconds
             .observe(((now_ms - t).max(0) as f64) / 1000.0);
     }
     let fallback_ms = notice.time_ms.unwrap_or(now_ms);
-    let results = futures::future::join_all(notice.files.iter().map(|f| {
-        let span = tracing::info_span!("file", key = %f.key);
-        process_file(ctx, &notice, f, fallback_ms).instrument(span)
-    }))
-    .await;
+    // Only as many files' futures exist at once as may run (a notice can list
+    // 100k files); the global limiter still bounds them across notices.
+    let limit = ctx.settings.files_in_flight.get();
+    let mut files = notice.files.iter();
+    let mut running = futures::stream::FuturesUnordered::new();
+    let mut results = Vec::with_capacity(notice.files.len());
+    loop {
+        while running.len() < limit {
+            let Some(f) = files.next() else { break };
+            let span = tracing::info_span!("file", key = %f.key);
+            running.push(process_file(ctx, &notice, f, fallback_ms).instrument(span));
+        }
+        match running.next().await {
+            Some(r) => results.push(r),
+            None => break,
+        }
+    }
     let (mut rows, mut quarantined, mut files, mut errors) = (0, 0, 0, Vec::new());
+    let mut more_errors = 0u64;
     for r in results {
         match r {
             Ok(Some(done)) => {
@@ -81,8 +106,16 @@ pub async fn process(ctx: &Context, body: &str, now_ms: i64) -> Outcome {
                 quarantined += done.quarantined;
             }
             Ok(None) => {}
-            Err(e) => errors.push(e),
+            // A notice of 100k failing files must not become a 20 MB reason line.
+            Err(e) if errors.len() < MAX_ERRORS => errors.push(e),
+            Err(_) => more_errors += 1,
         }
+    }
+    if more_errors > 0 {
+        errors.push(FileError::Internal {
+            key: format!("{more_errors} more file(s)"),
+            message: "failed too (their errors are in the log)".into(),
+        });
     }
     if errors.is_empty() {
         Outcome::Done {
@@ -119,6 +152,10 @@ async fn process_file(
     let mut convert = ctx.settings.convert.clone();
     convert.fallback_ms = fallback_ms;
     let result = async {
+        // Outputs derive from the key alone: the same key from another bucket is refused.
+        let previous = previous_manifest(&ctx.dest, layout, &file.key).await?;
+        let bucket = source_bucket(ctx, file);
+        check_owner(previous.as_ref(), &file.key, bucket.as_deref())?;
         let copied = copy_and_convert(CopyJob {
             file: &FileRef { key: source_key, ..file.clone() },
             table,
@@ -134,9 +171,16 @@ async fn process_file(
         let (rows, lines, bytes_json, misfits, clamped) = (c.rows, c.lines, c.bytes_uncompressed, c.misfits, c.clamped);
         let omitted = c.quarantine.as_ref().map_or(0, |q| q.omitted);
         let duplicates = c.duplicates;
-        let manifest =
-            publish(&ctx.dest, layout, &file.key, &copied.raw, copied.converted, ctx.settings.part_size, fallback_ms)
-                .await?;
+        let target = Target {
+            dest: &ctx.dest,
+            layout,
+            source_key: &file.key,
+            source_bucket: bucket.as_deref(),
+            previous,
+            part_size: ctx.settings.part_size,
+            notice_time_ms: fallback_ms,
+        };
+        let manifest = publish(target, &copied.raw, copied.converted).await?;
         let quarantined = manifest.quarantine.as_ref().map_or(0, |q| q.rows);
         let m = &ctx.metrics;
         m.bytes("raw", copied.raw.size);
@@ -180,6 +224,15 @@ async fn process_file(
         }
     }
     result.map(Some)
+}
+
+/// The bucket a file is read from (`None` for a local source).
+fn source_bucket(ctx: &Context, file: &FileRef) -> Option<String> {
+    match &ctx.settings.source {
+        Some(Location::Local { .. }) => None,
+        Some(Location::S3 { bucket, .. }) => Some(bucket.clone()),
+        None => Some(file.bucket.clone()),
+    }
 }
 
 /// The store and key a file is read from.

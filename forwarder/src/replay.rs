@@ -9,7 +9,7 @@ use crate::config::Settings;
 use crate::copy::reconvert;
 use crate::error::{FileError, ForwarderError};
 use crate::layout::{Route, route};
-use crate::outputs::{previous_manifest, publish};
+use crate::outputs::{Target, previous_manifest, publish};
 use falconry_common::{Location, ObjectInfo, Store, aws};
 use futures::StreamExt;
 use tokio::sync::watch;
@@ -124,6 +124,7 @@ async fn replay_one(
     // Rows without a time of their own go where the first conversion put them.
     let previous = previous_manifest(dest, layout, source_key).await?;
     let fallback_ms = previous
+        .as_ref()
         .and_then(|m| m.notice_time_ms)
         .or(info.modified_ms)
         .unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
@@ -131,15 +132,17 @@ async fn replay_one(
     convert.fallback_ms = fallback_ms;
     let copied = reconvert(dest, &info.key, source_key, table, convert).await?;
     let rows = copied.converted.rows;
-    publish(
+    // The raw copy is the source now; the bucket it first came from stays on record.
+    let source_bucket = previous.as_ref().and_then(|m| m.source_bucket.clone());
+    let target = Target {
         dest,
         layout,
         source_key,
-        &copied.raw,
-        copied.converted,
-        settings.part_size,
-        fallback_ms,
-    )
-    .await?;
+        source_bucket: source_bucket.as_deref(),
+        previous,
+        part_size: settings.part_size,
+        notice_time_ms: fallback_ms,
+    };
+    publish(target, &copied.raw, copied.converted).await?;
     Ok(rows)
 }

@@ -141,6 +141,50 @@ fn many_and_repeated_keys_are_converted_whole() {
     assert_eq!(summary["duplicates"], 2, "{summary}");
 }
 
+/// A notice listing 100k files (before: a future per file built up front,
+/// 1.5 GB): only as many files as may run are in memory at once. None of
+/// them exists, so each fails fast and the notice is set aside.
+#[test]
+fn a_notice_of_100k_files_costs_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = falconry_fixtures::HostileOptions {
+        bomb_lines: 1,
+        keys: 1,
+        notice_files: 100_000,
+    };
+    falconry_fixtures::write_hostile(dir.path(), opts).unwrap();
+    let queue = dir.path().join("queue");
+    std::fs::create_dir_all(&queue).unwrap();
+    std::fs::rename(
+        dir.path().join("notices/huge.json"),
+        queue.join("huge.json"),
+    )
+    .unwrap();
+    let url = |scheme: &str, p: &Path| format!("{scheme}://{}", p.display());
+    let m = measure(
+        &[
+            "forward",
+            "--admin",
+            "off",
+            "--until-empty",
+            "--queue",
+            &url("dir", &queue),
+            "--source",
+            &url("file", &dir.path().join("source")),
+            "--dest",
+            &url("file", &dir.path().join("lake")),
+        ],
+        &[],
+    );
+    assert_eq!(m.exit_code, 1, "the notice fails (no file exists)");
+    assert!(m.max_rss_mb <= MAX_RSS_MB, "peak RSS {} MB", m.max_rss_mb);
+    assert_eq!(
+        std::fs::read_dir(queue.join("failed")).unwrap().count(),
+        2,
+        "the notice and its reason"
+    );
+}
+
 fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {

@@ -179,6 +179,67 @@ async fn a_redelivered_notice_creates_no_new_objects_or_rows() {
     assert_batch_landed(&aws, &dest, &data).await;
 }
 
+/// Every output key derives from the source key alone: the same key in a
+/// second bucket would overwrite the first bucket's raw copy and rows. It is
+/// refused (the notice fails, the first bucket's outputs stay whole), and a
+/// notice naming a bucket off `source_buckets` is rejected unread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_from_a_second_bucket_is_refused_and_unlisted_buckets_rejected() {
+    let aws = aws().await;
+    let (a, b, unlisted, dest, queue) = (
+        aws.bucket("tenant-a").await,
+        aws.bucket("tenant-b").await,
+        aws.bucket("unlisted").await,
+        aws.bucket("ours").await,
+        aws.queue().await,
+    );
+    let first = fdr_batch(&small(21));
+    let other = fdr_batch(&small(22));
+    let mut second = first.clone();
+    for (f, o) in second.files.iter_mut().zip(&other.files) {
+        f.bytes = o.bytes.clone();
+    }
+    aws.upload(&a, &first).await;
+    aws.upload(&b, &second).await;
+    aws.upload(&unlisted, &other).await;
+    let allow = |c: &mut falconry_forwarder::ForwarderConfig| {
+        c.source_buckets = vec![a.clone(), b.clone()];
+    };
+    aws.send(&queue, &notice_json(&first, &a)).await;
+    let s = forward(settings(&queue, &dest, allow))
+        .await
+        .expect("first bucket");
+    assert_eq!(s.done, 1);
+
+    aws.send(&queue, &notice_json(&second, &b)).await;
+    let err = forward(settings(&queue, &dest, allow)).await.unwrap_err();
+    assert!(
+        matches!(err, ForwarderError::NoticesFailed { failed: 1 }),
+        "{err}"
+    );
+    assert_batch_landed(&aws, &dest, &first).await;
+    let m = crate::support::manifest(&aws, &dest, &first.files[0].key)
+        .await
+        .expect("manifest");
+    assert_eq!(m.source_bucket.as_deref(), Some(a.as_str()));
+
+    let queue2 = aws.queue().await;
+    aws.send(&queue2, &notice_json(&other, &unlisted)).await;
+    // Rejected: like every notice given up on, it is left to the queue's DLQ
+    // (or a failure record after `report_after_receives`), and the run says so.
+    let err = forward(settings(&queue2, &dest, allow)).await.unwrap_err();
+    assert!(
+        matches!(err, ForwarderError::NoticesFailed { failed: 1 }),
+        "{err}"
+    );
+    assert_eq!(aws.depth(&queue2).await, (0, 1));
+    assert!(
+        aws.keys(&dest, &format!("raw/{}", other.files[0].key))
+            .await
+            .is_empty()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checksum_mismatch_leaves_the_notice_and_stores_nothing() {
     let aws = aws().await;
