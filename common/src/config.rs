@@ -106,9 +106,77 @@ pub fn load_from<T: DeserializeOwned>(
     for o in flags {
         set(&mut table, &o.path, o.value.clone());
     }
-    T::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Shape {
-        message: e.to_string(),
+    deserialize_all(toml::Value::Table(table))
+}
+
+/// Deserializes `value`, reporting every key of the wrong type or unknown,
+/// not only the first: each offending key is noted with its path and taken
+/// out, and the rest is read again (a bounded number of times).
+fn deserialize_all<T: DeserializeOwned>(mut value: toml::Value) -> Result<T, ConfigError> {
+    let mut problems: Vec<String> = Vec::new();
+    let mut removed: Vec<String> = Vec::new();
+    for _ in 0..64 {
+        match serde_path_to_error::deserialize::<_, T>(value.clone()) {
+            Ok(t) if problems.is_empty() => return Ok(t),
+            Ok(_) => break,
+            Err(e) => {
+                let path: Vec<String> = e
+                    .path()
+                    .iter()
+                    .filter_map(|s| match s {
+                        serde_path_to_error::Segment::Map { key } => Some(key.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                // The first line: toml appends the path again below it.
+                let message = e.into_inner().to_string();
+                let message = message.lines().next().unwrap_or_default().to_owned();
+                // A key taken out for its type is then missing: not a new problem.
+                let consequence = message
+                    .strip_prefix("missing field `")
+                    .and_then(|m| m.split('`').next())
+                    .is_some_and(|field| {
+                        let mut full = path.clone();
+                        full.push(field.to_owned());
+                        removed.contains(&full.join("."))
+                    });
+                if consequence {
+                    break;
+                }
+                problems.push(if path.is_empty() {
+                    message
+                } else {
+                    format!("{}: {message}", path.join("."))
+                });
+                if !remove(&mut value, &path) {
+                    break;
+                }
+                removed.push(path.join("."));
+            }
+        }
+    }
+    Err(match problems.len() {
+        1 => ConfigError::Shape {
+            message: problems.remove(0),
+        },
+        _ => ConfigError::Invalid(problems),
     })
+}
+
+/// Removes the key at `path`; `false` when there is none (nothing to retry with).
+fn remove(value: &mut toml::Value, path: &[String]) -> bool {
+    let Some((last, parents)) = path.split_last() else {
+        return false;
+    };
+    let mut cur = value;
+    for p in parents {
+        match cur.get_mut(p.as_str()) {
+            Some(v) => cur = v,
+            None => return false,
+        }
+    }
+    cur.as_table_mut()
+        .is_some_and(|t| t.remove(last.as_str()).is_some())
 }
 
 /// Environment values are strings; numbers and booleans are recognised so that
@@ -245,6 +313,39 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("queuee"), "{err}");
+    }
+
+    /// One wrong type does not hide the others (nor an unknown key): each is
+    /// named with its path, in one error.
+    #[test]
+    fn every_wrong_type_and_unknown_key_is_reported_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "[forwarder]\nqueue = 5\nconcurrency = \"four\"\nqueuee = 1\nkey = \"s3cr3t\"\n",
+        )
+        .unwrap();
+        let err = load_from::<Root>(Some(&path), Vec::new(), &[]).unwrap_err();
+        let ConfigError::Invalid(problems) = &err else {
+            panic!("{err}")
+        };
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(
+            problems.iter().any(|p| p.starts_with("forwarder.queue:")),
+            "{problems:?}"
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("forwarder.concurrency:")),
+            "{problems:?}"
+        );
+        assert!(
+            problems.iter().any(|p| p.contains("queuee")),
+            "{problems:?}"
+        );
+        assert!(!err.to_string().contains("s3cr3t"));
     }
 
     #[test]

@@ -76,7 +76,7 @@ pub enum ForwarderError {
     #[error("{0}")]
     Setup(String),
     /// A configuration problem found only at start (exit 64).
-    #[error("{0}")]
+    #[error("the forwarder cannot start")]
     Config(#[source] falconry_common::config::ConfigError),
     #[error(
         "the queue is empty but {claimed} notice(s) are still claimed (in flight with another forwarder, or abandoned by one that crashed); run again once they are back"

@@ -95,7 +95,11 @@ async fn hold(
             }
             Ok(p) => p,
             Err(ApiError::Rejected(status)) => {
-                return Err(StreamerError::Setup(ApiError::Rejected(status).to_string()));
+                return Err(StreamerError::Config(
+                    falconry_common::config::ConfigError::Invalid(vec![
+                        ApiError::Rejected(status).to_string(),
+                    ]),
+                ));
             }
             Err(ApiError::RateLimited(wait)) => {
                 tracing::warn!(?wait, "discover rate limited");

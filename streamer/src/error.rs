@@ -18,6 +18,10 @@ pub enum StreamerError {
     Gzip(#[source] std::io::Error),
     #[error("{0}")]
     Setup(String),
+    /// Found only at start, but a configuration problem all the same
+    /// (refused credentials): the binary exits 64, not 1.
+    #[error("the streamer cannot start")]
+    Config(#[source] falconry_common::config::ConfigError),
     #[error(transparent)]
     Admin(#[from] falconry_common::telemetry::AdminError),
 }

@@ -271,8 +271,18 @@ async fn refused_credentials_are_a_configuration_error_without_the_secret() {
     }
     let err = falconry_streamer::run(s.clone(), Telemetry::off(), CancellationToken::new())
         .await
-        .unwrap_err()
-        .to_string();
+        .unwrap_err();
+    // A configuration error (the binary exits 64: fix the config, do not restart in a loop).
+    assert!(
+        matches!(err, falconry_streamer::error::StreamerError::Config(_)),
+        "{err:?}"
+    );
+    let err = format!(
+        "{err}: {}",
+        std::error::Error::source(&err)
+            .map(ToString::to_string)
+            .unwrap_or_default()
+    );
     assert!(err.contains("refused the client credentials"), "{err}");
     assert!(!err.contains("wrong-secret-value"));
 }
