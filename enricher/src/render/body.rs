@@ -237,7 +237,6 @@ fn list(items: &[String], max: usize, cap: usize, code: bool) -> Option<String> 
 
 fn entities(a: &Alert, l: &Limits) -> Vec<Value> {
     let mut rows = Vec::new();
-    let text = |s: &Option<String>| s.as_deref().map(|s| cell(s, l.cell));
     let id = |s: &Option<String>| s.as_deref().map(|s| code_cell(s, ID_CAP));
     // Names that look like identifiers are code (copyable, not defanged);
     // anything else is escaped prose.
@@ -250,13 +249,13 @@ fn entities(a: &Alert, l: &Limits) -> Vec<Value> {
             }
         })
     };
-    // Host and user names are identifiers: code cells, copyable and never
-    // defanged (IPs and domains below are indicators: defanged).
+    // Host and user names are identifiers, and IPs and domains indicators:
+    // code cells, copyable as they are (GitHub links nothing in code).
     row(&mut rows, "Host", name(&a.host.hostname));
     row(&mut rows, "Agent id", id(&a.host.aid));
     row(&mut rows, "Host domain", name(&a.host.domain));
-    row(&mut rows, "Local IP", text(&a.host.local_ip));
-    row(&mut rows, "External IP", text(&a.host.external_ip));
+    row(&mut rows, "Local IP", id(&a.host.local_ip));
+    row(&mut rows, "External IP", id(&a.host.external_ip));
     row(&mut rows, "MAC", id(&a.host.mac));
     row(
         &mut rows,
@@ -294,12 +293,8 @@ fn entities(a: &Alert, l: &Limits) -> Vec<Value> {
     process(&mut rows, &a.process, l, Tree::Own);
     process(&mut rows, &a.parent, l, Tree::Parent);
     process(&mut rows, &a.grandparent, l, Tree::Grandparent);
-    row(&mut rows, "IPs", list(&a.ips, l.list, l.cell, false));
-    row(
-        &mut rows,
-        "Domains",
-        list(&a.domains, l.list, l.cell, false),
-    );
+    row(&mut rows, "IPs", list(&a.ips, l.list, ID_CAP, true));
+    row(&mut rows, "Domains", list(&a.domains, l.list, l.cell, true));
     row(
         &mut rows,
         "Other hashes",

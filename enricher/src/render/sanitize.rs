@@ -56,7 +56,7 @@ const ESCAPED: &[char] = &[
 mod defang;
 
 use defang::{DomainGuard, Flags, word_flags};
-pub use defang::{is_domain, is_word_char};
+pub use defang::{is_domain, is_ipv4, is_word_char};
 
 /// The prefix of our hidden markers (`falconry:fingerprint=`); never emitted
 /// from input.
@@ -65,12 +65,13 @@ const MARKER_PREFIX: &str = "falconry";
 /// Inline Markdown prose: escaped, defanged, mentions and references broken,
 /// invisible characters shown, newlines as spaces, at most `cap` chars.
 pub fn text(s: &str, cap: usize) -> String {
-    inline(s, cap, Mode::Text)
+    inline(s, cap, Mode::Text { cell: false })
 }
 
-/// A table cell: [`text`] (which escapes `|`), and never empty.
+/// A table cell: [`text`] (which escapes `|`), and never empty. No list can
+/// start in a cell, so `10.20` keeps its dot unescaped.
 pub fn cell(s: &str, cap: usize) -> String {
-    let out = text(s, cap);
+    let out = inline(s, cap, Mode::Text { cell: true });
     if out.is_empty() {
         EMPTY_CELL.to_owned()
     } else {
@@ -188,8 +189,8 @@ pub use crate::text::is_hidden;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
-    /// Markdown prose.
-    Text,
+    /// Markdown prose; `cell`: inside a table cell.
+    Text { cell: bool },
     /// Non-Markdown one-liner (titles).
     Plain,
     /// Inside a code span; `cell` escapes `|`.
@@ -207,13 +208,18 @@ fn inline(s: &str, cap: usize, mode: Mode) -> String {
     let mut word: Vec<char> = Vec::new();
     let mut flags: Vec<Flags> = Vec::new();
     let mut rest = s;
+    // The two characters before the current word: `\` or a lone `/` makes it
+    // a path component.
+    let (mut prev, mut prev2) = (None, None);
     'outer: while let Some(c) = rest.chars().next() {
         if is_word_char(c) {
             let end = rest.find(|c: char| !is_word_char(c)).unwrap_or(rest.len());
             word.clear();
             word.extend(rest[..end].chars());
             rest = &rest[end..];
-            word_flags(&word, rest.starts_with("://"), &mut flags);
+            let path = prev == Some('\\') || (prev == Some('/') && prev2 != Some('/'));
+            word_flags(&word, rest.starts_with("://"), path, &mut flags);
+            (prev, prev2) = (word.last().copied(), word.iter().rev().nth(1).copied());
             let mut guard = DomainGuard::default();
             for (&c, &f) in word.iter().zip(flags.iter()) {
                 piece.clear();
@@ -226,6 +232,7 @@ fn inline(s: &str, cap: usize, mode: Mode) -> String {
             sink.may_cut = true;
         } else {
             rest = &rest[c.len_utf8()..];
+            (prev, prev2) = (Some(c), prev);
             let next_alnum = rest
                 .chars()
                 .next()
@@ -336,7 +343,7 @@ impl Escaper {
         // Outside prose (where `<` and `>` are entities), break what would
         // open or close an HTML comment: `<!--`, `-->`, `--!>`.
         let r = &self.recent;
-        if self.mode != Mode::Text
+        if !matches!(self.mode, Mode::Text { .. })
             && ((c == '-' && r[6] == '<' && r[7] == '!')
                 || (c == '>' && r[6] == '-' && r[7] == '-')
                 || (c == '>' && r[5] == '-' && r[6] == '-' && r[7] == '!'))
@@ -346,7 +353,7 @@ impl Escaper {
         if is_hidden(c) && !(self.mode == Mode::Fence && matches!(c, '\n' | '\t')) {
             let visible = format!("<U+{:04X}>", c as u32);
             match self.mode {
-                Mode::Text => out.push_str(
+                Mode::Text { .. } => out.push_str(
                     &visible
                         .replace('<', "&lt;")
                         .replace('>', "&gt;")
@@ -356,7 +363,7 @@ impl Escaper {
             }
         } else {
             match self.mode {
-                Mode::Text => self.text_piece(c, f, out),
+                Mode::Text { cell } => self.text_piece(c, f, cell, out),
                 Mode::Plain => plain_piece(c, f, out),
                 Mode::Code { cell } => {
                     if cell && c == '|' {
@@ -373,7 +380,7 @@ impl Escaper {
         self.recent[7] = c.to_ascii_lowercase();
     }
 
-    fn text_piece(&self, c: char, f: Flags, out: &mut String) {
+    fn text_piece(&self, c: char, f: Flags, cell: bool, out: &mut String) {
         match c {
             ' ' if self.at_start => out.push_str("&#32;"),
             '<' => out.push_str("&lt;"),
@@ -390,7 +397,7 @@ impl Escaper {
                 }
             }
             '.' if f.defang_dot => out.push_str("[.]"),
-            '.' if self.leading_digits => out.push_str("\\."),
+            '.' if self.leading_digits && !cell => out.push_str("\\."),
             't' | 'T' if f.scheme_x => out.push(if c == 't' { 'x' } else { 'X' }),
             _ if ESCAPED.contains(&c) => {
                 out.push('\\');
@@ -429,7 +436,7 @@ fn plain_piece(c: char, f: Flags, out: &mut String) {
 /// link, plain elsewhere.
 fn inline_note(mode: Mode, omitted: usize) -> String {
     match mode {
-        Mode::Text => format!(" … \\(+{omitted} chars\\)"),
+        Mode::Text { .. } => format!(" … \\(+{omitted} chars\\)"),
         _ => format!(" … (+{omitted} chars)"),
     }
 }

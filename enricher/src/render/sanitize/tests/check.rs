@@ -241,35 +241,68 @@ pub fn check_shown(shown: &str) -> Result<(), String> {
             return Err(format!("hidden {c:?} in {shown:?}"));
         }
     }
-    // No dotted run of four digit groups (an IPv4 address).
-    let mut groups = 0;
-    let mut in_digits = false;
-    for (i, &c) in chars.iter().enumerate() {
-        if c.is_ascii_digit() {
-            if !in_digits {
-                groups += 1;
-                if groups >= 4 {
-                    return Err(format!("live IPv4 in {shown:?}"));
+    // No IPv4 address (four dotted groups of at most three digits, each at
+    // most 255) left whole.
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i].is_ascii_digit() && (i == 0 || !chars[i - 1].is_ascii_digit()) {
+            let mut j = i;
+            let mut groups: Vec<&[char]> = Vec::new();
+            loop {
+                let start = j;
+                while j < chars.len() && chars[j].is_ascii_digit() {
+                    j += 1;
+                }
+                groups.push(&chars[start..j]);
+                if j + 1 < chars.len() && chars[j] == '.' && chars[j + 1].is_ascii_digit() {
+                    j += 1;
+                } else {
+                    break;
                 }
             }
-            in_digits = true;
-        } else {
-            let continues =
-                c == '.' && in_digits && chars.get(i + 1).is_some_and(char::is_ascii_digit);
-            if !continues {
-                groups = 0;
+            if is_ipv4(&groups) {
+                return Err(format!("live IPv4 in {shown:?}"));
             }
-            in_digits = false;
+            i = j.max(i + 1);
+        } else {
+            i += 1;
         }
     }
-    // No word that is still a domain name.
-    for word in chars.split(|c| !is_word_char(*c)) {
-        if is_domain(word) {
+    // No word that is still a domain name, but in a path (after `\` or a
+    // lone `/`), where it is a file or folder name.
+    let mut start = 0;
+    let mut last_path = false;
+    while start < chars.len() {
+        if !is_word_char(chars[start]) {
+            start += 1;
+            continue;
+        }
+        let end = (start..chars.len())
+            .find(|k| !is_word_char(chars[*k]))
+            .unwrap_or(chars.len());
+        let word = &chars[start..end];
+        let prev = start.checked_sub(1).map(|k| chars[k]);
+        let prev2 = start.checked_sub(2).map(|k| chars[k]);
+        // A piece after our `[.]`, or after a break we put inside a word
+        // (`GH-`), belongs to the word before it.
+        let after_defang = (start >= 3 && chars[start - 3..start] == ['[', '.', ']'])
+            || (prev == Some(BREAK) && prev2.is_some_and(is_word_char));
+        let path = if after_defang {
+            last_path
+        } else {
+            prev == Some('\\') || (prev == Some('/') && prev2 != Some('/'))
+        };
+        // (The `.` inside our `[.]` is a word of its own: it changes nothing.)
+        if word != ['.'] {
+            last_path = path;
+        }
+        if !path && is_domain(word) {
             return Err(format!(
                 "live domain {:?} in {shown:?}",
                 word.iter().collect::<String>()
             ));
         }
+        start = end;
     }
     Ok(())
 }

@@ -237,6 +237,36 @@ fn classic_attacks() {
     assert_eq!(fence("a\rb\r\n", "json", 100), "```json\na\nb\n```");
 }
 
+/// What responders read (#12.18): names, versions and paths are left as
+/// they are; what could become a link or a lookup is defanged.
+#[test]
+fn names_versions_and_paths_are_not_defanged() {
+    assert_eq!(text("t.ferreira", 100), "t.ferreira");
+    assert_eq!(plain("login by t.ferreira", 100), "login by t.ferreira");
+    assert_eq!(text("sensor 7.21.20108.0", 100), "sensor 7.21.20108.0");
+    assert_eq!(cell("10.20.30.42", 100), "10.20.30[.]42");
+    assert_eq!(cell("7.21.20108.0", 100), "7.21.20108.0");
+    assert_eq!(
+        text("C:\\Users\\t.ferreira\\Downloads\\invoice.zip", 100),
+        "C:\\\\Users\\\\t.ferreira\\\\Downloads\\\\invoice.zip"
+    );
+    assert_eq!(text("/home/ops/notes.io", 100), "/home/ops/notes.io");
+    // Still defanged: domains, URLs (their host after `//`), e-mail domains, IPv4.
+    assert_eq!(text("evil.com", 100), "evil[.]com");
+    assert_eq!(
+        text("see //cdn.evil.ru/x.zip", 100),
+        "see //cdn[.]evil[.]ru/x.zip"
+    );
+    assert_eq!(
+        text("t.ferreira@corp.example.com", 100),
+        format!("t.ferreira@{BREAK}corp[.]example[.]com")
+    );
+    assert_eq!(
+        text("not 256.1.1.1 but 1.1.1.1", 100),
+        "not 256.1.1.1 but 1.1.1[.]1"
+    );
+}
+
 #[test]
 fn truncation_notes() {
     let s = "a".repeat(100);
