@@ -69,7 +69,8 @@ impl Summary {
 
 #[derive(Debug, thiserror::Error)]
 pub enum EnricherError {
-    #[error(transparent)]
+    /// A configuration problem, found by `check-config` or at start (exit 64).
+    #[error("the enricher cannot start")]
     Config(#[from] ConfigError),
     #[error("enricher setup: {0}")]
     Setup(String),
@@ -204,10 +205,18 @@ impl Parts {
 /// without starting: what `falconry check-config` runs for `[enricher]`. No
 /// network call.
 pub async fn preflight(settings: &Settings) -> Result<(), ConfigError> {
-    match Parts::build(settings, &mut Registry::default(), false).await {
-        Ok(_) => Ok(()),
-        Err(EnricherError::Config(e)) => Err(e),
-        Err(e) => Err(ConfigError::Invalid(vec![format!("enricher: {e}")])),
+    Parts::build(settings, &mut Registry::default(), false)
+        .await
+        .map(|_| ())
+        .map_err(as_config)
+}
+
+/// What building the parts finds wrong is the configuration's fault (no
+/// network call is made): one problem list, exit 64 at start as in check-config.
+fn as_config(e: EnricherError) -> ConfigError {
+    match e {
+        EnricherError::Config(c) => c,
+        other => ConfigError::Invalid(vec![format!("enricher: {other}")]),
     }
 }
 
@@ -222,7 +231,9 @@ impl Enricher {
             tracker,
             slack,
             context,
-        } = Parts::build(&settings, registry, true).await?;
+        } = Parts::build(&settings, registry, true)
+            .await
+            .map_err(|e| EnricherError::Config(as_config(e)))?;
         let state = store_for(&settings.state).await?;
         // What a killed enricher left half-written.
         if let Err(e) = state.sweep_temporaries().await {

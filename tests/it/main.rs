@@ -8,5 +8,6 @@
 mod config_reference;
 mod demo;
 mod deploy;
+mod exit_codes;
 mod hostile;
 mod signals;
