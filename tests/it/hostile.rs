@@ -185,6 +185,71 @@ fn a_notice_of_100k_files_costs_bounded_memory() {
     );
 }
 
+/// Source keys a lossy name mapping would collide, and a symbolic link out
+/// of the source root, through the forwarder: every colliding key lands in
+/// its own Parquet file (all six rows), the link is refused and nothing of
+/// what it points to reaches the lake.
+#[test]
+fn colliding_keys_stay_apart_and_a_symlink_out_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    corpus(root, 10);
+    let queue = root.join("queue");
+    std::fs::create_dir_all(&queue).unwrap();
+    for n in ["colliding", "symlink"] {
+        std::fs::rename(
+            root.join(format!("notices/{n}.json")),
+            queue.join(format!("{n}.json")),
+        )
+        .unwrap();
+    }
+    let url = |scheme: &str, p: &Path| format!("{scheme}://{}", p.display());
+    let m = measure(
+        &[
+            "forward",
+            "--admin",
+            "off",
+            "--until-empty",
+            "--queue",
+            &url("dir", &queue),
+            "--source",
+            &url("file", &root.join("source")),
+            "--dest",
+            &url("file", &root.join("lake")),
+        ],
+        &[],
+    );
+    assert_eq!(m.exit_code, 1, "the symlink notice fails");
+    let done: Vec<String> = std::fs::read_dir(queue.join("done"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(done, vec!["colliding.json"]);
+    let reason = std::fs::read_to_string(queue.join("failed/symlink.json.reason.txt")).unwrap();
+    assert!(reason.contains("symbolic link"), "{reason}");
+    let files = walk(&root.join("lake"));
+    let parquet: Vec<&PathBuf> = files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+        .collect();
+    assert_eq!(
+        parquet.len(),
+        falconry_fixtures::COLLIDING_KEYS.len(),
+        "{parquet:?}"
+    );
+    for f in &files {
+        let bytes = std::fs::read(f).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains("outside the source root"),
+            "{f:?}"
+        );
+    }
+    assert!(
+        !files.iter().any(|p| p.to_string_lossy().contains("escape")),
+        "{files:?}"
+    );
+}
+
 fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
