@@ -36,6 +36,9 @@ pub struct CopyJob<'a> {
     pub table: &'static str,
     /// The store to read from (the notice's bucket, or the configured source).
     pub source: Store,
+    /// The key read there: the notice's key, under the source's prefix if it
+    /// has one. Everything written is named by `file.key`, the notice's key.
+    pub read_key: String,
     pub dest: &'a Store,
     pub raw_key: String,
     pub part_size: usize,
@@ -46,7 +49,7 @@ pub struct CopyJob<'a> {
 pub async fn copy_and_convert(job: CopyJob<'_>) -> Result<Copied, FileError> {
     let reader = job
         .source
-        .get(&job.file.key)
+        .get(&job.read_key)
         .await
         .map_err(FileError::Source)?;
     let writer = job

@@ -157,9 +157,10 @@ async fn process_file(
         let bucket = source_bucket(ctx, file);
         check_owner(previous.as_ref(), &file.key, bucket.as_deref())?;
         let copied = copy_and_convert(CopyJob {
-            file: &FileRef { key: source_key, ..file.clone() },
+            file,
             table,
             source,
+            read_key: source_key,
             dest: &ctx.dest,
             raw_key: layout.raw_key(&file.key),
             part_size: ctx.settings.part_size,

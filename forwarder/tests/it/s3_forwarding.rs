@@ -240,6 +240,31 @@ async fn a_key_from_a_second_bucket_is_refused_and_unlisted_buckets_rejected() {
     );
 }
 
+/// `source = "s3://bucket/prefix"`: a notice's keys are read under the
+/// prefix (not silently from the bucket's root).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_s3_source_prefix_is_honoured() {
+    let aws = aws().await;
+    let (source, dest, queue) = (
+        aws.bucket("mirror").await,
+        aws.bucket("ours").await,
+        aws.queue().await,
+    );
+    let data = fdr_batch(&small(23));
+    for f in &data.files {
+        aws.put(&source, &format!("fdr-copy/{}", f.key), f.bytes.clone())
+            .await;
+    }
+    aws.send(&queue, &notice_json(&data, "cs-elsewhere")).await;
+    let s = forward(settings(&queue, &dest, |c| {
+        c.source = Some(format!("s3://{source}/fdr-copy"));
+    }))
+    .await
+    .expect("read under the prefix");
+    assert_eq!(s.done, 1);
+    assert_batch_landed(&aws, &dest, &data).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checksum_mismatch_leaves_the_notice_and_stores_nothing() {
     let aws = aws().await;
