@@ -9,10 +9,12 @@
 //! keys sort in offset order. Events' own creation times are not monotonic in
 //! offset (late events, a missing time) and never name a key.
 //!
-//! Pure: time comes in as arguments.
+//! Pure: time comes in as arguments (tokio's clock, so paused-time tests
+//! reach the age bound).
 
 use falconry_common::lake::StreamLayout;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// A closed batch, ready to be written.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,13 +5,13 @@
 //! every open batch and stops.
 
 use crate::api::{Api, ApiError};
-use crate::batch::Batcher;
 use crate::config::Settings;
 use crate::error::StreamerError;
+use crate::intake::Intake;
 use crate::metrics::Metrics;
 use crate::position;
-use crate::replay::store;
 use crate::session::{Counts, End, Partner, backoff};
+use crate::writer;
 use falconry_common::lake::StreamLayout;
 use falconry_common::telemetry::{Health, Registry, Telemetry};
 use std::collections::BTreeMap;
@@ -76,7 +76,7 @@ async fn hold(
         )
     })?;
     let api = Api::new(live.clone()).map_err(|e| StreamerError::Setup(e.to_string()))?;
-    let store = store(settings).await?;
+    let store = writer::open(settings).await?;
     let layout = StreamLayout::under(settings.dest.prefix());
     let mut report = Report::new();
     let mut waits = backoff();
@@ -128,9 +128,13 @@ async fn hold(
                     metrics,
                     health,
                     live,
-                    store,
-                    layout,
-                    batcher: Batcher::new(p.number, settings.limits, durable),
+                    intake: Intake::new(
+                        store.clone(),
+                        layout.clone(),
+                        p.number,
+                        settings.limits,
+                        durable,
+                    ),
                     counts: Counts::default(),
                 };
                 let end = partner.run(p, &rediscover).await;

@@ -2,11 +2,12 @@
 //! exactly once.
 //!
 //! Where an event travels: `daemon.rs` (discover the partitions through
-//! `api.rs`/`discover.rs`, hold one `session.rs` per partition, refreshed as `refresh.rs` says) → `wire.rs`
-//! (classify the line) → `batch.rs` (cut batches, drop duplicates) →
-//! `position.rs` (commit batch then checkpoint under the lake's stream layout;
-//! find where to resume). `replay.rs` feeds recorded stream files through the
-//! same path.
+//! `api.rs`/`discover.rs`, hold one `session.rs` per partition: a state
+//! machine, refreshed as `refresh.rs` says) → `intake.rs` (one line:
+//! `wire.rs` classifies it, `batch.rs` cuts batches and drops duplicates) →
+//! `writer.rs` (gzip, commit the batch, then the checkpoint, under the lake's
+//! stream layout); `position.rs` finds where a partition resumes.
+//! `replay.rs` feeds recorded stream files through the same intake.
 
 pub mod api;
 pub mod batch;
@@ -14,12 +15,14 @@ pub mod config;
 pub mod daemon;
 pub mod discover;
 pub mod error;
+pub mod intake;
 pub mod metrics;
 pub mod position;
 pub mod refresh;
 pub mod replay;
 pub mod session;
 pub mod wire;
+pub mod writer;
 
 pub use config::{Settings, StreamerConfig};
 pub use daemon::{Report, run};

@@ -6,20 +6,10 @@
 //! day before covers batches this project's older versions dated by event
 //! time). With no checkpoint at all, the whole partition prefix is listed once.
 
-use crate::batch::{Batch, Durable};
-use crate::error::StreamerError;
-use bytes::Bytes;
+use crate::batch::Durable;
+use crate::writer::Checkpoint;
 use falconry_common::lake::{BatchKey, StreamLayout};
 use falconry_common::{Store, StoreError};
-use serde::{Deserialize, Serialize};
-use std::io::Write;
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Checkpoint {
-    pub last_offset: u64,
-    /// Key of the batch that ends at `last_offset`.
-    pub key: String,
-}
 
 /// The last offset durable in the store for `partition`, and its batch's day.
 pub async fn durable_offset(
@@ -72,49 +62,4 @@ fn day_of(key: &str) -> Option<&str> {
     key.split('/')
         .find_map(|s| s.strip_prefix("dt="))
         .filter(|d| d.len() == 10)
-}
-
-/// Gzips `batch` off the async runtime and commits it: the one way a batch is written.
-pub async fn write(
-    store: &Store,
-    layout: &StreamLayout,
-    batch: Batch,
-) -> Result<String, StreamerError> {
-    let (batch, gz) = tokio::task::spawn_blocking(move || {
-        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        let gz = e.write_all(&batch.ndjson).and_then(|_| e.finish());
-        (batch, gz)
-    })
-    .await
-    .map_err(|e| StreamerError::Setup(format!("gzip task: {e}")))?;
-    let gz = gz.map_err(StreamerError::Gzip)?;
-    let key = commit(store, layout, &batch, Bytes::from(gz)).await?;
-    tracing::info!(
-        key,
-        first = batch.first_offset,
-        last = batch.last_offset,
-        events = batch.events,
-        "batch durable"
-    );
-    Ok(key)
-}
-
-/// Makes `ndjson_gz` (the gzip of `batch`) durable, then moves the checkpoint.
-pub async fn commit(
-    store: &Store,
-    layout: &StreamLayout,
-    batch: &Batch,
-    ndjson_gz: Bytes,
-) -> Result<String, StoreError> {
-    let key = batch.key(layout);
-    store.put_bytes(&key, ndjson_gz).await?;
-    let checkpoint = Checkpoint {
-        last_offset: batch.last_offset,
-        key: key.clone(),
-    };
-    let body = serde_json::to_vec(&checkpoint).unwrap_or_default();
-    store
-        .put_bytes(&layout.checkpoint_key(batch.partition), Bytes::from(body))
-        .await?;
-    Ok(key)
 }

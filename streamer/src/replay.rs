@@ -1,18 +1,15 @@
 //! `falconry stream --from FILE`: recorded stream lines (one partition; the
-//! offsets come from the lines' metadata) written through the same batching
-//! and commit path as the live stream, then exit. Rerunning it, or running it
+//! offsets come from the lines' metadata) fed through the same intake as the
+//! live stream (`intake.rs`), then exit. Rerunning it, or running it
 //! after a crash, resumes after the last durable offset: every offset lands in
 //! exactly one object.
 
-use crate::batch::{Batch, Batcher, Pushed};
 use crate::config::Settings;
 pub use crate::error::StreamerError;
-use crate::position;
-use crate::wire::{self, Line};
+use crate::intake::{Intake, Took};
+use crate::{position, writer};
 use falconry_common::lake::StreamLayout;
-use falconry_common::{Location, Store, aws};
 use std::path::Path;
-use std::time::Instant;
 use tokio::io::AsyncBufReadExt;
 use tokio_util::sync::CancellationToken;
 
@@ -30,20 +27,6 @@ pub struct Summary {
     pub resumed_at: Option<u64>,
 }
 
-/// The destination store of `settings`.
-pub async fn store(settings: &Settings) -> Result<Store, StreamerError> {
-    let client = match settings.dest {
-        Location::S3 { .. } => Some(aws::s3_client(&aws::sdk_config(&Default::default()).await)),
-        Location::Local { .. } => None,
-    };
-    let store = Store::new(&settings.dest, client).map_err(StreamerError::Setup)?;
-    // What a killed streamer left half-written.
-    if let Err(e) = store.sweep_temporaries().await {
-        tracing::warn!(error = %e, "could not sweep the destination's temporaries");
-    }
-    Ok(store)
-}
-
 pub async fn replay_file(
     settings: &Settings,
     path: &Path,
@@ -54,13 +37,13 @@ pub async fn replay_file(
         path: path.to_owned(),
         source,
     };
-    let store = store(settings).await?;
+    let store = writer::open(settings).await?;
     let layout = StreamLayout::under(settings.dest.prefix());
     let durable = position::durable_offset(&store, &layout, partition).await?;
     let resume_after = durable.offset;
-    let mut batcher = Batcher::new(partition, settings.limits, durable);
+    let mut intake = Intake::new(store, layout, partition, settings.limits, durable);
     let mut summary = Summary {
-        resumed_at: batcher.next_offset(),
+        resumed_at: intake.next_offset(),
         ..Summary::default()
     };
     tracing::info!(partition, resume_after = ?resume_after, file = %path.display(), "replaying a recorded stream");
@@ -73,41 +56,19 @@ pub async fn replay_file(
             break;
         }
         let line = line.strip_suffix(b"\r").unwrap_or(&line);
-        match wire::parse(line) {
-            Line::Event(meta) => {
-                let wall_ms = chrono::Utc::now().timestamp_millis();
-                match batcher.push(meta.offset, line, Instant::now(), wall_ms) {
-                    Pushed::Duplicate => summary.skipped += 1,
-                    Pushed::Taken(batch) => {
-                        summary.events += 1;
-                        if let Some(batch) = batch {
-                            write(&store, &layout, batch, &mut summary).await?;
-                        }
-                    }
-                }
-            }
-            Line::KeepAlive => {}
-            Line::Junk(reason) => {
+        match intake.line(line).await? {
+            Took::Event(_) => summary.events += 1,
+            Took::Duplicate => summary.skipped += 1,
+            Took::KeepAlive => {}
+            Took::Junk(reason) => {
                 summary.junk += 1;
                 tracing::warn!(line = number, reason, "not a stream event: skipped");
             }
         }
     }
     // The open batch is flushed on a clean end and on shutdown alike.
-    if let Some(batch) = batcher.take() {
-        write(&store, &layout, batch, &mut summary).await?;
-    }
+    intake.flush().await?;
+    summary.batches = intake.batches;
     tracing::info!(?summary, "replay finished");
     Ok(summary)
-}
-
-async fn write(
-    store: &Store,
-    layout: &StreamLayout,
-    batch: Batch,
-    summary: &mut Summary,
-) -> Result<(), StreamerError> {
-    position::write(store, layout, batch).await?;
-    summary.batches += 1;
-    Ok(())
 }
