@@ -11,13 +11,12 @@
 
 use crate::alert::normalize::Selection;
 use crate::config::{Input, Issues, Settings};
-use crate::context::Context;
 use crate::dedup::{DedupStore, Fingerprinter};
 use crate::input::Scanner;
 use crate::input::batch::{BadLine, read_batch};
 use crate::input::notice::{self, Notice};
 use crate::metrics::Metrics;
-use crate::pipeline::{Outcome, Pipeline, PipelineError};
+use crate::pipeline::{Outcome, Pipeline, PipelineError, Rules, Services};
 use crate::policy::Policy;
 use crate::render::Renderer;
 use crate::slack::{Slack, SlackSettings};
@@ -130,21 +129,13 @@ async fn store_for(location: &Location) -> Result<Store, EnricherError> {
 /// checks its own configuration (the policy compiles, the templates parse,
 /// the GitHub key and the Slack URL are usable, every context provider is
 /// configured well). Every problem of every part is reported at once.
-struct Parts {
-    policy: Policy,
-    renderer: Renderer,
-    tracker: Tracker,
-    slack: Option<Slack>,
-    context: Context,
-}
-
-impl Parts {
+impl Services {
     /// `online`: whether remote services may be asked (not from `check-config`).
     async fn build(
         settings: &Settings,
         registry: &mut Registry,
         online: bool,
-    ) -> Result<Parts, EnricherError> {
+    ) -> Result<Services, EnricherError> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("falconry/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -188,7 +179,7 @@ impl Parts {
             (Some(policy), Some(renderer), Some(tracker), Some(slack), Some(context))
                 if problems.is_empty() =>
             {
-                Ok(Parts {
+                Ok(Services {
                     policy,
                     renderer,
                     tracker,
@@ -205,7 +196,7 @@ impl Parts {
 /// without starting: what `falconry check-config` runs for `[enricher]`. No
 /// network call.
 pub async fn preflight(settings: &Settings) -> Result<(), ConfigError> {
-    Parts::build(settings, &mut Registry::default(), false)
+    Services::build(settings, &mut Registry::default(), false)
         .await
         .map(|_| ())
         .map_err(as_config)
@@ -225,13 +216,7 @@ impl Enricher {
     /// builds the clients. No network call.
     async fn new(settings: Settings, registry: &mut Registry) -> Result<Enricher, EnricherError> {
         let metrics = Metrics::new(registry);
-        let Parts {
-            policy,
-            renderer,
-            tracker,
-            slack,
-            context,
-        } = Parts::build(&settings, registry, true)
+        let services = Services::build(&settings, registry, true)
             .await
             .map_err(|e| EnricherError::Config(as_config(e)))?;
         let state = store_for(&settings.state).await?;
@@ -239,7 +224,7 @@ impl Enricher {
         if let Err(e) = state.sweep_temporaries().await {
             warn!(error = %e, "could not sweep the state store's temporaries");
         }
-        if let Tracker::Dir(d) = &tracker {
+        if let Tracker::Dir(d) = &services.tracker {
             match d.sweep_temporaries() {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(removed = n, "removed issue files left half-written"),
@@ -274,21 +259,15 @@ impl Enricher {
                 )
             }
         };
-        let pipeline = Pipeline::new(
-            context,
-            policy,
-            renderer,
-            tracker,
-            dedup,
-            Fingerprinter::new(settings.dedup_fields.clone()),
-            slack,
-            settings.repo.clone(),
-            settings.dedup_window,
-            settings.claim_ttl,
-            settings.athena_database.clone(),
-            settings.history_window,
-            metrics.clone(),
-        );
+        let rules = Rules {
+            fingerprinter: Fingerprinter::new(settings.dedup_fields.clone()),
+            default_repo: settings.repo.clone(),
+            window: settings.dedup_window,
+            claim_ttl: settings.claim_ttl,
+            athena_database: settings.athena_database.clone(),
+            history_window: settings.history_window,
+        };
+        let pipeline = Pipeline::new(services, dedup, rules, metrics.clone());
         let health = Arc::new(Health::new(
             settings.poll_interval.max(Duration::from_secs(20)) * 6 + settings.visibility_timeout,
         ));

@@ -95,6 +95,28 @@ struct Job<'a> {
     key: &'a str,
 }
 
+/// What an alert is taken through: context providers, the policy, the
+/// renderer, the tracker and Slack (each built and checked from the settings).
+pub struct Services {
+    pub policy: Policy,
+    pub renderer: Renderer,
+    pub tracker: Tracker,
+    pub slack: Option<Slack>,
+    pub context: Context,
+}
+
+/// What the settings say about issues: how alerts are grouped, how long an
+/// issue takes repeats, where unrouted issues go, what history links show.
+pub struct Rules {
+    pub fingerprinter: Fingerprinter,
+    /// Repository when the policy names none.
+    pub default_repo: String,
+    pub window: Duration,
+    pub claim_ttl: Duration,
+    pub athena_database: String,
+    pub history_window: Duration,
+}
+
 /// Everything an alert needs, shared by the tasks of one enricher.
 pub struct Pipeline {
     /// Context providers, looked up before the policy decides.
@@ -127,22 +149,22 @@ fn ms(d: Duration) -> i64 {
 }
 
 impl Pipeline {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        context: Context,
-        policy: Policy,
-        renderer: Renderer,
-        tracker: Tracker,
-        dedup: DedupStore,
-        fingerprinter: Fingerprinter,
-        slack: Option<Slack>,
-        default_repo: String,
-        window: Duration,
-        claim_ttl: Duration,
-        athena_database: String,
-        history_window: Duration,
-        metrics: Metrics,
-    ) -> Pipeline {
+    pub fn new(services: Services, dedup: DedupStore, rules: Rules, metrics: Metrics) -> Pipeline {
+        let Services {
+            policy,
+            renderer,
+            tracker,
+            slack,
+            context,
+        } = services;
+        let Rules {
+            fingerprinter,
+            default_repo,
+            window,
+            claim_ttl,
+            athena_database,
+            history_window,
+        } = rules;
         Pipeline {
             context,
             policy,
