@@ -67,9 +67,7 @@ pub fn endpoint(cloud: &str, base_url: Option<&str>) -> Result<Endpoint, Endpoin
     let auto_region = cloud.eq_ignore_ascii_case("auto");
     let named = cloud_base_url(if auto_region { "us-1" } else { cloud });
     let base_url = match (base_url, named) {
-        (Some(u), _) if u.starts_with("https://") || u.starts_with("http://") => {
-            u.trim_end_matches('/').to_owned()
-        }
+        (Some(u), _) if crate::http::http_url(u).is_ok() => u.trim_end_matches('/').to_owned(),
         (Some(u), _) => return Err(EndpointError::NotHttp(u.to_owned())),
         (None, Some(u)) => u.to_owned(),
         (None, None) => return Err(EndpointError::UnknownCloud(cloud.to_owned())),

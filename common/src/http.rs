@@ -52,6 +52,19 @@ pub fn ratelimit_reset_in(headers: &HeaderMap, now: SystemTime) -> Option<Durati
     Some(Duration::from_secs(reset.saturating_sub(now) + 1))
 }
 
+/// `text` as an http(s) URL with a host, parsed (not guessed from a prefix):
+/// the one check of every configured endpoint, queue URL and webhook.
+pub fn http_url(text: &str) -> Result<reqwest::Url, String> {
+    let url = reqwest::Url::parse(text).map_err(|e| format!("{text:?} is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("{text:?} is not an http(s) URL"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("{text:?} has no host"));
+    }
+    Ok(url)
+}
+
 /// A POST (or PUT, PATCH) without a body, saying so: `Content-Length: 0`.
 /// Without it the HTTP client sends no length at all, and servers (GitHub
 /// among them) may answer 411 Length Required (RFC 9110 §8.6).

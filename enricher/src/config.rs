@@ -227,14 +227,7 @@ pub struct Settings {
 }
 
 fn valid_repo(r: &str) -> bool {
-    let ok = |s: &str| {
-        !s.is_empty()
-            && s != "."
-            && s != ".."
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-    };
-    matches!(r.split_once('/'), Some((o, n)) if ok(o) && ok(n))
+    crate::tracker::split_repo(r).is_some()
 }
 
 impl EnricherConfig {
@@ -242,8 +235,8 @@ impl EnricherConfig {
         let mut p = Problems::new();
         let input = match (self.queue.as_deref(), self.from.as_deref()) {
             (Some(q), None) if !q.is_empty() => {
-                if !(q.starts_with("https://") || q.starts_with("http://")) {
-                    p.add("enricher.queue", format!("{q:?} is not an SQS queue URL"));
+                if let Err(e) = falconry_common::http::http_url(q) {
+                    p.add("enricher.queue", format!("not an SQS queue URL: {e}"));
                 }
                 Some(Input::Queue(q.to_owned()))
             }
@@ -394,11 +387,8 @@ impl EnricherConfig {
             .api_url
             .clone()
             .unwrap_or_else(|| "https://api.github.com".into());
-        if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
-            p.add(
-                "enricher.github.api_url",
-                format!("{api_url:?} is not an http(s) URL"),
-            );
+        if let Err(e) = falconry_common::http::http_url(&api_url) {
+            p.add("enricher.github.api_url", e);
         }
         let key = match (&g.private_key, &g.private_key_file) {
             (Some(k), None) => Some(k.clone()),

@@ -216,12 +216,7 @@ impl Pipeline {
 
     fn repo(&self, decision: &Decision) -> String {
         match decision.repo.as_deref() {
-            Some(r)
-                if r.split_once('/')
-                    .is_some_and(|(o, n)| !o.is_empty() && !n.is_empty()) =>
-            {
-                r.to_owned()
-            }
+            Some(r) if crate::tracker::split_repo(r).is_some() => r.to_owned(),
             Some(r) => {
                 warn!(
                     repo = r,

@@ -264,7 +264,7 @@ impl ForwarderConfig {
             Some(q) if q.starts_with("dir://") => Some(QueueSpec::Dir {
                 path: PathBuf::from(&q["dir://".len()..]),
             }),
-            Some(q) if q.starts_with("https://") || q.starts_with("http://") => {
+            Some(q) if falconry_common::http::http_url(q).is_ok() => {
                 Some(QueueSpec::Sqs { url: q.to_owned() })
             }
             Some(q) => {

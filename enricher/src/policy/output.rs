@@ -51,10 +51,7 @@ struct Repo(String);
 impl<'de> Deserialize<'de> for Repo {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let Text(s) = Text::deserialize(d)?;
-        let valid = s.split_once('/').is_some_and(|(owner, name)| {
-            !owner.is_empty() && !name.is_empty() && !name.contains('/')
-        });
-        if !valid {
+        if crate::tracker::split_repo(&s).is_none() {
             return Err(serde::de::Error::custom(format!("{s:?} is not owner/name")));
         }
         Ok(Repo(s))

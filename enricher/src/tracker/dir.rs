@@ -37,15 +37,9 @@ fn err(path: &Path, e: impl std::fmt::Display) -> DirError {
 
 /// `owner/name` with safe path segments only.
 fn repo_dir(root: &Path, repo: &str) -> Result<PathBuf, DirError> {
-    let ok = |s: &str| {
-        !s.is_empty()
-            && !s.starts_with('.')
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-    };
-    match repo.split_once('/') {
-        Some((o, n)) if ok(o) && ok(n) => Ok(root.join(o).join(n)),
-        _ => Err(err(root, format!("repository {repo:?} is not owner/name"))),
+    match super::split_repo(repo) {
+        Some((o, n)) => Ok(root.join(o).join(n)),
+        None => Err(err(root, format!("repository {repo:?} is not owner/name"))),
     }
 }
 

@@ -329,26 +329,11 @@ impl GitHub {
     }
 }
 
-/// `owner/name`, each made of the characters GitHub allows in them (which
-/// also keeps them from changing the API path).
+/// `owner/name` (see [`super::split_repo`]), or the error that says it is not.
 fn split_repo(repo: &str) -> Result<(&str, &str), GitHubError> {
-    let bad = || GitHubError::Repo {
+    super::split_repo(repo).ok_or_else(|| GitHubError::Repo {
         repo: repo.to_owned(),
-    };
-    let (owner, name) = repo.split_once('/').ok_or_else(bad)?;
-    let part_ok = |p: &str| {
-        !p.is_empty()
-            && p.len() <= 100
-            && p != "."
-            && p != ".."
-            && p.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-    };
-    if part_ok(owner) && part_ok(name) {
-        Ok((owner, name))
-    } else {
-        Err(bad())
-    }
+    })
 }
 
 fn check_marker(

@@ -12,6 +12,23 @@ pub use github::{GitHub, GitHubError, NewIssue};
 
 use serde::{Deserialize, Serialize};
 
+/// A repository name as every part of the enricher takes it (the
+/// configuration, the policy's output, GitHub's API paths, the issue folders):
+/// `owner/name`, each at most 100 of the characters GitHub allows
+/// (`A-Za-z0-9-_.`), not starting with a dot (so neither is `.` or `..`, and
+/// neither can change an API path or a folder). The one check there is.
+pub fn split_repo(repo: &str) -> Option<(&str, &str)> {
+    let part_ok = |p: &str| {
+        !p.is_empty()
+            && p.len() <= 100
+            && !p.starts_with('.')
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    };
+    repo.split_once('/')
+        .filter(|(owner, name)| part_ok(owner) && part_ok(name))
+}
+
 /// An issue a tracker holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IssueRef {

@@ -176,8 +176,8 @@ pub fn build(
         ),
     ];
     for (_, _, _, url, per_minute, _, name) in &wanted {
-        if !(url.starts_with("https://") || url.starts_with("http://")) {
-            problems.push(format!("{KEY}.{name}_url: {url:?} is not an http(s) URL"));
+        if let Err(e) = falconry_common::http::http_url(url) {
+            problems.push(format!("{KEY}.{name}_url: {e}"));
         }
         if *per_minute == 0 {
             problems.push(format!("{KEY}.{name}_per_minute: must be at least 1"));
