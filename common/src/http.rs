@@ -52,6 +52,41 @@ pub fn ratelimit_reset_in(headers: &HeaderMap, now: SystemTime) -> Option<Durati
     Some(Duration::from_secs(reset.saturating_sub(now) + 1))
 }
 
+/// "No call before then": what a rate-limited or failing service asks of its
+/// callers (GitHub after an exhausted limit, the Falcon API and the intel
+/// services after a 429, Slack while it is down), with why. A hold only
+/// grows: a shorter one never cuts a longer one. On tokio's clock, so tests
+/// pause and advance it.
+#[derive(Debug, Default)]
+pub struct Hold {
+    until: std::sync::Mutex<Option<(tokio::time::Instant, String)>>,
+}
+
+impl Hold {
+    /// How long calls must still wait, and why; `None` when free to go.
+    pub fn remaining(&self) -> Option<(Duration, String)> {
+        let held = self
+            .until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (until, why) = held.as_ref()?;
+        let left = until.saturating_duration_since(tokio::time::Instant::now());
+        (!left.is_zero()).then(|| (left, why.clone()))
+    }
+
+    /// Holds calls for `wait` from now, because of `why` (never shortens a longer hold).
+    pub fn extend(&self, wait: Duration, why: impl Into<String>) {
+        let until = tokio::time::Instant::now() + wait;
+        let mut held = self
+            .until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if held.as_ref().is_none_or(|(h, _)| *h < until) {
+            *held = Some((until, why.into()));
+        }
+    }
+}
+
 /// `text` as an http(s) URL with a host, parsed (not guessed from a prefix):
 /// the one check of every configured endpoint, queue URL and webhook.
 pub fn http_url(text: &str) -> Result<reqwest::Url, String> {

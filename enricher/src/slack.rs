@@ -127,8 +127,8 @@ pub struct Slack {
     http: reqwest::Client,
     url: Secret,
     timeout: Duration,
-    /// Until when Slack counts as down (tokio time).
-    down_until: std::sync::Arc<std::sync::Mutex<Option<tokio::time::Instant>>>,
+    /// While Slack counts as down.
+    down: std::sync::Arc<falconry_common::http::Hold>,
 }
 
 impl std::fmt::Debug for Slack {
@@ -162,7 +162,7 @@ impl Slack {
             http,
             url: Secret::new(url.as_str()),
             timeout: settings.timeout,
-            down_until: std::sync::Arc::new(std::sync::Mutex::new(None)),
+            down: std::sync::Arc::default(),
         })
     }
 
@@ -233,23 +233,14 @@ impl Slack {
     /// connection with jittered backoff, up to four tries in all. Once a
     /// notice failed that way, the next ones fail at once for a minute.
     pub async fn send(&self, n: &SlackNotice) -> Result<(), SlackError> {
-        let now = tokio::time::Instant::now();
-        let held = *self
-            .down_until
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(until) = held.filter(|u| *u > now) {
+        if let Some((left, _)) = self.down.remaining() {
             return Err(SlackError::Down {
-                retry_in_secs: (until - now).as_secs().max(1),
+                retry_in_secs: left.as_secs().max(1),
             });
         }
         let sent = self.post(n).await;
         if matches!(&sent, Err(e) if e.is_retryable()) {
-            *self
-                .down_until
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) =
-                Some(tokio::time::Instant::now() + DOWN_HOLD);
+            self.down.extend(DOWN_HOLD, "Slack is down");
         }
         sent
     }

@@ -20,14 +20,14 @@ use super::{Found, LookupError, Provider};
 use crate::alert::{Alert, Table};
 use falconry_common::Secret;
 use falconry_common::falcon_auth::{self, AuthError, Credentials, FalconAuth, retry_wait};
+use falconry_common::http::Hold;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use prometheus_client::registry::Registry;
 use serde::Deserialize;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::time::Instant;
 
 /// `GET /devices/entities/devices/v2` takes at most this many ids a call.
 pub const MAX_IDS: usize = 100;
@@ -136,7 +136,7 @@ pub fn build(
         auth,
         cache: LookupCache::new(config.cache_capacity, config.found_ttl, config.missing_ttl),
         max_wait: config.max_wait,
-        paused_until: Mutex::new(None),
+        hold: Hold::default(),
     })))
 }
 
@@ -322,8 +322,8 @@ struct FalconHost {
     auth: FalconAuth,
     cache: LookupCache<String, Device>,
     max_wait: Duration,
-    /// After a long 429: no calls before this instant.
-    paused_until: Mutex<Option<Instant>>,
+    /// After a long 429: no calls before then.
+    hold: Hold,
 }
 
 fn auth_failure(e: AuthError) -> LookupError {
@@ -340,25 +340,9 @@ fn auth_failure(e: AuthError) -> LookupError {
 }
 
 impl FalconHost {
-    fn paused(&self) -> Option<Duration> {
-        let until = (*self
-            .paused_until
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner))?;
-        let left = until.saturating_duration_since(Instant::now());
-        (!left.is_zero()).then_some(left)
-    }
-
-    fn pause(&self, wait: Duration) {
-        *self
-            .paused_until
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Instant::now() + wait);
-    }
-
     /// One `devices/v2` call for `ids` (at most [`MAX_IDS`], validated aids).
     async fn fetch(&self, ids: &[String]) -> Result<Arc<HashMap<String, Device>>, LookupError> {
-        if let Some(left) = self.paused() {
+        if let Some((left, _)) = self.hold.remaining() {
             return Err(LookupError(format!(
                 "rate limited by the Falcon API; retry in {} s",
                 left.as_secs().max(1)
@@ -415,7 +399,7 @@ impl FalconHost {
                 429 => {
                     let wait = retry_wait(resp.headers()).unwrap_or(Duration::from_secs(5));
                     if waited || wait > self.max_wait {
-                        self.pause(wait);
+                        self.hold.extend(wait, "rate limited by the Falcon API");
                         return Err(LookupError(format!(
                             "rate limited by the Falcon API; retry in {} s",
                             wait.as_secs().max(1)

@@ -29,6 +29,7 @@ use super::limit::Limiter;
 use super::{Found, LookupError, Provider};
 use crate::alert::Alert;
 use falconry_common::Secret;
+use falconry_common::http::Hold;
 use futures::future::BoxFuture;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -36,9 +37,8 @@ use prometheus_client::registry::Registry;
 use reqwest::header::HeaderMap;
 use serde::Deserialize;
 use std::net::Ipv4Addr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::time::Instant;
 use verdict::{Column, Failure, Outcome, Report};
 
 /// `[enricher.context.intel]`: threat intelligence. A service is asked when
@@ -220,7 +220,7 @@ pub fn build(
             key,
             limiter: Limiter::new(per_minute, per_day),
             cache: LookupCache::new(c.cache_capacity, c.found_ttl, c.missing_ttl),
-            paused: Mutex::new(None),
+            hold: Hold::default(),
             budget_left: gauge,
             timeout: c.timeout,
         });
@@ -307,8 +307,8 @@ struct Service {
     key: Option<Secret>,
     limiter: Limiter,
     cache: LookupCache<Indicator, Report>,
-    /// Held until then, and why (after a 429 or a refused key).
-    paused: Mutex<Option<(Instant, String)>>,
+    /// Held after a 429 or a refused key, with why.
+    hold: Hold,
     budget_left: Option<Gauge>,
     timeout: Duration,
 }
@@ -316,24 +316,6 @@ struct Service {
 impl Service {
     fn label(&self) -> &'static str {
         self.api.column().label
-    }
-
-    fn paused(&self) -> Option<(Duration, String)> {
-        let paused = self
-            .paused
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (until, why) = paused.as_ref()?;
-        let left = until.saturating_duration_since(Instant::now());
-        (!left.is_zero()).then(|| (left, why.clone()))
-    }
-
-    fn pause(&self, wait: Duration, why: String) {
-        *self
-            .paused
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) =
-            Some((Instant::now() + wait, why));
     }
 
     /// This service's outcome for `i`: cached, or asked within the time limit.
@@ -355,7 +337,7 @@ impl Service {
 
     async fn fetch(&self, http: &reqwest::Client, path: &str) -> Result<Option<Report>, String> {
         let label = self.label();
-        if let Some((left, why)) = self.paused() {
+        if let Some((left, why)) = self.hold.remaining() {
             return Err(format!("{why}; calls held for {} s", left.as_secs().max(1)));
         }
         let slot = self.limiter.acquire(self.timeout).await;
@@ -379,12 +361,12 @@ impl Service {
             Err(Failure::KeyRefused { status, code }) => {
                 let code = code.map(|c| format!(" {c}")).unwrap_or_default();
                 let why = format!("{label} refused the API key (HTTP {status}{code})");
-                self.pause(KEY_PAUSE, why.clone());
+                self.hold.extend(KEY_PAUSE, why.clone());
                 Err(why)
             }
             Err(Failure::RateLimited { wait, detail }) => {
                 let why = format!("{label} rate limit reached ({detail})");
-                self.pause(wait, why.clone());
+                self.hold.extend(wait, why.clone());
                 Err(format!("{why}; calls held for {} s", wait.as_secs().max(1)))
             }
             Err(Failure::Other(m)) => Err(format!("{label}: {m}")),

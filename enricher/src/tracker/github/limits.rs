@@ -57,34 +57,7 @@ impl ContentLimiter {
     }
 }
 
-/// No request leaves before this instant.
-#[derive(Default)]
-pub(super) struct Hold {
-    until: Mutex<Option<Instant>>,
-}
-
-impl Hold {
-    /// How long the next request must wait (zero when free to go).
-    pub fn remaining(&self) -> Duration {
-        let until = *self
-            .until
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        until.map_or(Duration::ZERO, |u| {
-            u.saturating_duration_since(Instant::now())
-        })
-    }
-
-    /// Holds all requests for `wait` from now (never shortens a longer hold).
-    pub fn extend(&self, wait: Duration) {
-        let until = Instant::now() + wait;
-        let mut held = self
-            .until
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *held = Some(held.map_or(until, |h| h.max(until)));
-    }
-}
+pub(super) use falconry_common::http::Hold;
 
 /// `x-ratelimit-remaining`, if GitHub sent it.
 pub(super) fn remaining(headers: &HeaderMap) -> Option<u64> {
@@ -184,12 +157,15 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn holds_only_grow() {
         let hold = Hold::default();
-        assert_eq!(hold.remaining(), Duration::ZERO);
-        hold.extend(Duration::from_secs(30));
-        hold.extend(Duration::from_secs(5));
-        assert_eq!(hold.remaining(), Duration::from_secs(30));
+        assert_eq!(hold.remaining(), None);
+        hold.extend(Duration::from_secs(30), "limit");
+        hold.extend(Duration::from_secs(5), "shorter");
+        assert_eq!(
+            hold.remaining(),
+            Some((Duration::from_secs(30), "limit".to_owned()))
+        );
         tokio::time::advance(Duration::from_secs(31)).await;
-        assert_eq!(hold.remaining(), Duration::ZERO);
+        assert_eq!(hold.remaining(), None);
     }
 
     #[test]

@@ -210,7 +210,7 @@ impl Transport {
                 && let Some(reset) = limits::until_reset(&raw.headers)
             {
                 // The primary quota is spent: nothing more until it resets.
-                self.hold.extend(reset);
+                self.hold.extend(reset, "primary rate limit spent");
             }
             if raw.status.is_success() {
                 return Ok(Answer {
@@ -230,7 +230,7 @@ impl Transport {
                     // Everyone waits, not just this call, and also when this
                     // call gives up: GitHub asks that no requests be made
                     // while limited.
-                    self.hold.extend(wait);
+                    self.hold.extend(wait, "rate limited");
                     if limited_rounds > MAX_LIMITED_ROUNDS {
                         // Limited again and again: leave it for redelivery.
                         return Err(self.rate_limited(call, wait));
@@ -265,10 +265,9 @@ impl Transport {
 
     /// Sleeps through a hold, if there is one (and it fits in `max_wait`).
     async fn wait_out_hold(&self, call: &Call, waited: &mut Duration) -> Result<bool, GitHubError> {
-        let hold = self.hold.remaining();
-        if hold.is_zero() {
+        let Some((hold, _)) = self.hold.remaining() else {
             return Ok(false);
-        }
+        };
         self.admit_wait(call, *waited, hold)?;
         tracing::info!(method = %call.method, path = %call.path, wait_ms = hold.as_millis() as u64, "holding GitHub request for a rate limit");
         tokio::time::sleep(hold).await;
