@@ -21,12 +21,8 @@ pub fn valid_database(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
-/// A Falcon agent id: 32 hex digits, lower-cased.
-pub fn valid_aid(aid: &str) -> Option<String> {
-    let aid = aid.trim();
-    (aid.len() == 32 && aid.bytes().all(|b| b.is_ascii_hexdigit()))
-        .then(|| aid.to_ascii_lowercase())
-}
+/// A Falcon agent id: 32 hex digits, lower-cased (the alert model's check).
+pub use crate::alert::agent_id as valid_aid;
 
 /// Text usable inside a string literal: trimmed, not blank, at most
 /// `max_chars` characters, no control or invisible characters.

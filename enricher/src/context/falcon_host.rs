@@ -181,17 +181,13 @@ pub fn devices(body: &[u8]) -> Result<HashMap<String, Device>, String> {
         .collect())
 }
 
-fn is_aid(s: &str) -> bool {
-    s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
 /// The agent ids an alert names: its host's first, then further hosts that
 /// are aids (XDR, incidents), de-duplicated, at most [`MAX_IDS`].
 pub fn host_ids(alert: &Alert) -> Vec<String> {
     let mut ids: Vec<String> = Vec::new();
     let named = alert.host.aid.iter().chain(alert.host.others.iter());
-    for id in named.map(|s| s.trim().to_ascii_lowercase()) {
-        if is_aid(&id) && !ids.contains(&id) && ids.len() < MAX_IDS {
+    for id in named.filter_map(|s| crate::alert::agent_id(s)) {
+        if !ids.contains(&id) && ids.len() < MAX_IDS {
             ids.push(id);
         }
     }
@@ -461,12 +457,7 @@ impl Provider for FalconHost {
                     None => Ok(Found::default()),
                 };
             }
-            let main_aid = alert
-                .host
-                .aid
-                .as_deref()
-                .map(|a| a.trim().to_ascii_lowercase())
-                .filter(|a| is_aid(a));
+            let main_aid = alert.host.aid.as_deref().and_then(crate::alert::agent_id);
             let (main, rest) = match main_aid {
                 Some(_) => (known[0].as_ref(), &known[1..]),
                 None => (None, &known[..]),
