@@ -4,22 +4,27 @@
 //! Where an alert travels: `input/` (which batches, from a queue or a scan;
 //! read the lines, keep the detections) → `alert/` (one model for every shape)
 //! → `context/` (what the providers know: DNS, GeoIP, the directory, Falcon's
-//! host details, threat intel, the lake's history) → `policy.rs` (what to do)
+//! host details, threat intel, the lake's history) → `policy/` (what to do)
 //! → `dedup/` (new issue, repeat, or already done) → `render/` (a safe
 //! Markdown body, with the Athena query of `sql.rs`) → `tracker/` (GitHub or a
 //! directory of Markdown files) and `slack.rs`. `pipeline.rs` drives one alert
 //! through it; `daemon.rs` builds the parts and runs the scan, or the queue
 //! through `falconry_common::queue::consumer`.
+//!
+//! Public: what the binary and the tests use (the configuration, the alert
+//! model, the context providers, the policy, the renderer, the trackers,
+//! Slack, `run` and `preflight`); the daemon, the input, the pipeline and
+//! the metrics are the crate's own.
 
 pub mod alert;
 pub mod config;
 pub mod context;
-pub mod daemon;
+mod daemon;
 pub mod decision;
 pub mod dedup;
-pub mod input;
-pub mod metrics;
-pub mod pipeline;
+mod input;
+mod metrics;
+mod pipeline;
 pub mod policy;
 pub mod render;
 pub mod slack;

@@ -9,7 +9,7 @@
 //! `limit.rs` (per-minute rate and daily budget) are shared by the providers;
 //! `config.rs` turns `[enricher.context]` into a [`Context`].
 
-pub mod cache;
+mod cache;
 pub mod config;
 pub mod directory;
 pub mod dns;
@@ -17,7 +17,7 @@ pub mod falcon_host;
 pub mod geoip;
 pub mod history;
 pub mod intel;
-pub mod limit;
+mod limit;
 
 use crate::alert::{Alert, Enrichment, Section, Status, Table};
 use futures::future::BoxFuture;

@@ -8,5 +8,4 @@ pub mod batch;
 pub mod notice;
 pub mod scan;
 
-pub use batch::{BadLine, BatchContents, read_batch};
 pub use scan::Scanner;

@@ -9,13 +9,13 @@
 //! within GitHub's size limit. All pure except reading the operator's
 //! template files at start; nothing here talks to GitHub.
 
-pub mod athena;
+pub(crate) mod athena;
 mod body;
 mod engine;
-pub mod links;
+mod links;
 mod markers;
 mod sample;
-pub mod sanitize;
+mod sanitize;
 mod view;
 
 pub use engine::{

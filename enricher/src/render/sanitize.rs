@@ -56,7 +56,9 @@ const ESCAPED: &[char] = &[
 mod defang;
 
 use defang::{DomainGuard, Flags, word_flags};
-pub use defang::{is_domain, is_ipv4, is_word_char};
+pub use defang::is_word_char;
+#[cfg(test)]
+use defang::{is_domain, is_ipv4};
 
 /// The prefix of our hidden markers (`falconry:fingerprint=`); never emitted
 /// from input.
