@@ -55,8 +55,8 @@ const ESCAPED: &[char] = &[
 
 mod defang;
 
-use defang::{DomainGuard, Flags, word_flags};
 pub use defang::is_word_char;
+use defang::{DomainGuard, Flags, word_flags};
 #[cfg(test)]
 use defang::{is_domain, is_ipv4};
 
