@@ -1,8 +1,8 @@
 //! The stand-in servers falconry's integration tests run against, all on
 //! 127.0.0.1 and speaking the real wire protocols: moto's S3/SQS (started by
 //! `scripts/test.sh`; this crate gives clients and uuid-named buckets and
-//! queues), and the project's own servers for the Falcon API (OAuth2, Event
-//! Streams, hosts), GitHub's REST API, Slack's incoming webhooks, the threat
+//! queues), and the project's own servers for the Falcon API (one server: OAuth2,
+//! Event Streams, hosts), GitHub's REST API, Slack's incoming webhooks, the threat
 //! intel services, Athena, and DNS. Each records what it saw and can be armed
 //! with faults. Dev-only: no daemon depends on it.
 //!

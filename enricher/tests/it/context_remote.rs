@@ -800,7 +800,7 @@ async fn falcon_answers_401_403_and_429_mean_what_they_should() {
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn the_falcon_token_is_renewed_before_it_expires() {
     let falcon = FalconHosts::start().await;
-    falcon.with(|w| w.expires_in = 600);
+    falcon.set_expires_in(600);
     for aid in ["a", "b", "c"] {
         falcon.add_device(device(&aid.repeat(32), "H", "normal"));
     }

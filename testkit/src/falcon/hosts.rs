@@ -1,6 +1,4 @@
-//! The project's own Falcon API test server for host details, on 127.0.0.1:
-//! OAuth2 client credentials (`POST /oauth2/token`, 201 with `expires_in`
-//! and `X-CS-Region`; 401 for a wrong id or secret) and
+//! The hosts part of the project's Falcon API test server (`super::Falcon`):
 //! `GET /devices/entities/devices/v2?ids=..&ids=..` with the real envelope
 //! `{"meta":{...},"resources":[...],"errors":[...]}`: bearer tokens checked
 //! (401 for an unknown or revoked one), at most 100 ids (400 beyond), 404
@@ -9,20 +7,15 @@
 //! epoch seconds, a 500. Answers can be slowed down, or never come at all.
 //! It records token calls and, per devices call, the ids and the tokio time.
 
-use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use serde_json::{Value, json};
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 use tokio::time::Instant;
 
-pub const CLIENT_ID: &str = "enricher-test-client";
-pub const CLIENT_SECRET: &str = "falcon-secret-do-not-show";
+pub use super::{CLIENT_ID, CLIENT_SECRET, Falcon, World};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HostFault {
@@ -41,52 +34,35 @@ pub enum HostFault {
 pub struct HostWorld {
     /// Device resources by lower-case aid.
     pub devices: HashMap<String, Value>,
-    /// Token lifetime the token answer gives (0: Falcon's 1799 s).
-    pub expires_in: u64,
     pub faults: VecDeque<HostFault>,
     /// Devices answers take this long (tokio time).
     pub delay: Option<Duration>,
     /// Devices calls are never answered.
     pub dead: bool,
-    valid_tokens: HashSet<String>,
     // What the server saw.
-    pub token_calls: u32,
     pub device_calls: Vec<(Instant, Vec<String>)>,
     pub bad_auth: u32,
 }
 
+/// The one Falcon test server, seen from the hosts API's side.
 #[derive(Clone)]
 pub struct FalconHosts {
-    pub addr: SocketAddr,
-    world: Arc<Mutex<HostWorld>>,
+    pub server: Falcon,
 }
 
 impl FalconHosts {
     pub async fn start() -> FalconHosts {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let world = Arc::new(Mutex::new(HostWorld::default()));
-        let app = Router::new()
-            .route("/oauth2/token", post(token))
-            .route("/devices/entities/devices/v2", get(devices))
-            .with_state(world.clone());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        FalconHosts { addr, world }
+        FalconHosts {
+            server: Falcon::start(World::default()).await,
+        }
     }
 
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.base_url()
     }
 
     pub fn with<T>(&self, f: impl FnOnce(&mut HostWorld) -> T) -> T {
-        f(&mut self
-            .world
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner))
+        self.server.with(|w| f(&mut w.hosts))
     }
 
     pub fn add_device(&self, device: Value) {
@@ -101,12 +77,18 @@ impl FalconHosts {
         self.with(|w| w.faults.push_back(f));
     }
 
+    /// Token exchanges the server answered (for either API).
     pub fn token_calls(&self) -> u32 {
-        self.with(|w| w.token_calls)
+        self.server.with(|w| w.token_calls)
     }
 
     pub fn device_calls(&self) -> Vec<(Instant, Vec<String>)> {
         self.with(|w| w.device_calls.clone())
+    }
+
+    /// Token lifetime the token answer gives (0: Falcon's 1799 s).
+    pub fn set_expires_in(&self, secs: u64) {
+        self.server.with(|w| w.expires_in = secs);
     }
 }
 
@@ -157,7 +139,7 @@ pub fn device(aid: &str, hostname: &str, status: &str) -> Value {
     })
 }
 
-type St = State<Arc<Mutex<HostWorld>>>;
+use super::streams::St;
 
 fn envelope(status: StatusCode, resources: Vec<Value>, errors: Vec<Value>) -> Response {
     let body = json!({
@@ -181,43 +163,16 @@ fn error(status: StatusCode, message: &str) -> Response {
     )
 }
 
-async fn token(State(world): St, body: String) -> Response {
-    let mut w = world
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    w.token_calls += 1;
-    let form: HashMap<&str, &str> = body
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .collect();
-    if form.get("client_id") != Some(&CLIENT_ID)
-        || form.get("client_secret") != Some(&CLIENT_SECRET)
-    {
-        return error(StatusCode::UNAUTHORIZED, "access denied, invalid client");
-    }
-    let token = format!("hosts-bearer-{}", w.token_calls);
-    w.valid_tokens.insert(token.clone());
-    let expires_in = if w.expires_in == 0 {
-        1799
-    } else {
-        w.expires_in
-    };
-    let mut r = (
-        StatusCode::CREATED,
-        json!({"access_token": token, "token_type": "bearer", "expires_in": expires_in})
-            .to_string(),
-    )
-        .into_response();
-    r.headers_mut()
-        .insert("X-CS-Region", "us-1".parse().expect("header"));
-    r
-}
-
-async fn devices(State(world): St, RawQuery(query): RawQuery, h: HeaderMap) -> Response {
+pub(super) async fn devices(
+    State((world, _)): St,
+    RawQuery(query): RawQuery,
+    h: HeaderMap,
+) -> Response {
     let (dead, delay, ids) = {
-        let mut w = world
+        let mut guard = world
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let w = &mut guard.hosts;
         let ids: Vec<String> = query
             .unwrap_or_default()
             .split('&')
@@ -233,24 +188,21 @@ async fn devices(State(world): St, RawQuery(query): RawQuery, h: HeaderMap) -> R
     if let Some(d) = delay {
         tokio::time::sleep(d).await;
     }
-    let mut w = world
+    let mut guard = world
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let bearer = h
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if !w.valid_tokens.contains(bearer) {
-        w.bad_auth += 1;
+    let known = super::bearer(&h).is_some_and(|t| guard.tokens.contains(t));
+    if !known {
+        guard.hosts.bad_auth += 1;
         return error(
             StatusCode::UNAUTHORIZED,
             "access denied, invalid bearer token",
         );
     }
-    match w.faults.pop_front() {
+    let fault = guard.hosts.faults.pop_front();
+    match fault {
         Some(HostFault::RevokeTokens) => {
-            w.valid_tokens.clear();
+            guard.tokens.clear();
             return error(
                 StatusCode::UNAUTHORIZED,
                 "access denied, invalid bearer token",
@@ -286,7 +238,7 @@ async fn devices(State(world): St, RawQuery(query): RawQuery, h: HeaderMap) -> R
     }
     let found: Vec<Value> = ids
         .iter()
-        .filter_map(|id| w.devices.get(&id.to_ascii_lowercase()).cloned())
+        .filter_map(|id| guard.hosts.devices.get(&id.to_ascii_lowercase()).cloned())
         .collect();
     if found.is_empty() {
         return error(StatusCode::NOT_FOUND, "Device not found.");

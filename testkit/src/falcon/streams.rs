@@ -1,5 +1,5 @@
-//! The project's own Falcon API test server on 127.0.0.1, speaking the Event
-//! Streams protocol: OAuth2 token (201), discover (one resource per
+//! The Event Streams part of the project's Falcon API test server
+//! (`super::Falcon`): discover (one resource per
 //! partition, empty while "another session" holds the appId), one chunked
 //! NDJSON stream per partition with `\r\n` lines, keep-alives and inclusive
 //! offsets, session refresh (404 once a session is expired, or unrefreshed
@@ -7,20 +7,16 @@
 //! (401) on the stream, 429 with `X-RateLimit-RetryAfter`, an HTML error body,
 //! and a disconnect in the middle of a line. Failures are armed per test.
 
-use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use falconry_fixtures::StreamLine;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-pub const CLIENT_ID: &str = "test-client";
-pub const CLIENT_SECRET: &str = "test-secret-do-not-log";
+pub use super::{CLIENT_ID, CLIENT_SECRET, Falcon, World};
 
 /// A failure the stream endpoint produces once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,75 +42,9 @@ pub enum RefreshFault {
     Unavailable,
 }
 
-#[derive(Default)]
-pub struct World {
-    pub partitions: BTreeMap<u32, Vec<StreamLine>>,
-    pub empty_discovers: u32,
-    pub refresh_interval_secs: u64,
-    pub faults: HashMap<u32, Vec<Fault>>,
-    /// Session generation: tokens of older generations are stale.
-    pub generation: u64,
-    /// Expire the current sessions at the next refresh (refresh answers 404).
-    pub expire_on_refresh: bool,
-    /// Sessions die `refresh_interval_secs` after their discover or last
-    /// successful refresh, as Falcon's do (refresh 404, stream 401).
-    pub expire_unrefreshed: bool,
-    pub refresh_faults: Vec<RefreshFault>,
-    /// When each partition's session was opened or last refreshed (tokio's
-    /// clock, so paused-time tests see sessions expire).
-    pub refreshed_at: HashMap<u32, tokio::time::Instant>,
-    /// The region the token answer names in `X-CS-Region` (default us-1).
-    pub region: Option<String>,
-    // What the server saw.
-    pub token_calls: u32,
-    pub discover_calls: u32,
-    pub refresh_calls: BTreeMap<u32, u32>,
-    pub stream_opens: Vec<(u32, Option<u64>)>,
-    pub bad_auth: u32,
-    /// POSTs refused for giving no length.
-    pub length_required: u32,
-}
+pub(super) type St = State<(Arc<Mutex<World>>, SocketAddr)>;
 
-#[derive(Clone)]
-pub struct Falcon {
-    pub addr: SocketAddr,
-    pub world: Arc<Mutex<World>>,
-}
-
-impl Falcon {
-    pub async fn start(world: World) -> Falcon {
-        let world = Arc::new(Mutex::new(world));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let app = Router::new()
-            .route("/oauth2/token", post(token))
-            .route("/sensors/entities/datafeed/v2", get(discover))
-            .route("/sensors/entities/datafeed/v1/{partition}", get(stream))
-            .route(
-                "/sensors/entities/datafeed-actions/v1/{partition}",
-                post(refresh),
-            )
-            .with_state((world.clone(), addr));
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Falcon { addr, world }
-    }
-
-    pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    pub fn with<T>(&self, f: impl FnOnce(&mut World) -> T) -> T {
-        f(&mut self.world.lock().unwrap())
-    }
-}
-
-type St = State<(Arc<Mutex<World>>, SocketAddr)>;
-
-fn rate_headers(status: StatusCode) -> Response {
+pub(super) fn rate_headers(status: StatusCode) -> Response {
     let mut r = status.into_response();
     r.headers_mut()
         .insert("X-RateLimit-Limit", "6000".parse().unwrap());
@@ -123,56 +53,18 @@ fn rate_headers(status: StatusCode) -> Response {
     r
 }
 
-async fn token(State((world, _)): St, body: String) -> Response {
-    let mut w = world.lock().unwrap();
-    w.token_calls += 1;
-    let form: HashMap<String, String> = body
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-    if form.get("client_id").map(String::as_str) != Some(CLIENT_ID)
-        || form.get("client_secret").map(String::as_str) != Some(CLIENT_SECRET)
-    {
-        return (
-            StatusCode::UNAUTHORIZED,
-            r#"{"errors":[{"code":401,"message":"access denied"}]}"#,
-        )
-            .into_response();
-    }
-    let mut r = (
-        StatusCode::CREATED,
-        format!(
-            r#"{{"access_token":"bearer-{}","token_type":"bearer","expires_in":1799}}"#,
-            w.token_calls
-        ),
-    )
-        .into_response();
-    r.headers_mut().insert(
-        "X-CS-Region",
-        w.region
-            .clone()
-            .unwrap_or_else(|| "us-1".into())
-            .parse()
-            .unwrap(),
-    );
-    r
+fn bearer_ok(w: &World, h: &HeaderMap) -> bool {
+    super::bearer(h).is_some_and(|t| w.tokens.contains(t))
 }
 
-fn bearer_ok(h: &HeaderMap) -> bool {
-    h.get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("Bearer bearer-"))
-}
-
-async fn discover(
+pub(super) async fn discover(
     State((world, addr)): St,
     Query(q): Query<HashMap<String, String>>,
     h: HeaderMap,
 ) -> Response {
     let mut w = world.lock().unwrap();
     w.discover_calls += 1;
-    if !bearer_ok(&h) {
+    if !bearer_ok(&w, &h) {
         w.bad_auth += 1;
         return StatusCode::UNAUTHORIZED.into_response();
     }
@@ -216,14 +108,14 @@ async fn discover(
     r
 }
 
-async fn refresh(State((world, _)): St, Path(p): Path<u32>, h: HeaderMap) -> Response {
+pub(super) async fn refresh(State((world, _)): St, Path(p): Path<u32>, h: HeaderMap) -> Response {
     let mut w = world.lock().unwrap();
     // A POST without a body must still say `Content-Length: 0` (RFC 9110).
     if !h.contains_key("content-length") && !h.contains_key("transfer-encoding") {
         w.length_required += 1;
         return StatusCode::LENGTH_REQUIRED.into_response();
     }
-    if !bearer_ok(&h) {
+    if !bearer_ok(&w, &h) {
         w.bad_auth += 1;
         return StatusCode::UNAUTHORIZED.into_response();
     }
@@ -266,7 +158,7 @@ fn expired(w: &World, p: u32) -> bool {
     w.expire_unrefreshed && w.refreshed_at.get(&p).is_some_and(|t| t.elapsed() > life)
 }
 
-async fn stream(
+pub(super) async fn stream(
     State((world, _)): St,
     Path(p): Path<u32>,
     Query(q): Query<HashMap<String, String>>,
