@@ -27,7 +27,7 @@ use falconry_common::lake::state::EnricherState;
 use falconry_common::queue::consumer::{self, Disposition, Event, Handled, Handler};
 use falconry_common::queue::{Message, Queue, SqsQueue};
 use falconry_common::telemetry::{Health, Registry, Telemetry};
-use falconry_common::{Location, Store, aws};
+use falconry_common::{Store, aws};
 use futures::StreamExt;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
@@ -71,8 +71,8 @@ pub enum EnricherError {
     /// A configuration problem, found by `check-config` or at start (exit 64).
     #[error("the enricher cannot start")]
     Config(#[from] ConfigError),
-    #[error("enricher setup: {0}")]
-    Setup(String),
+    #[error("the HTTP client: {0}")]
+    Http(#[source] reqwest::Error),
     #[error("state store: {0}")]
     State(#[from] falconry_common::StoreError),
     #[error("queue: {0}")]
@@ -117,14 +117,6 @@ struct Enricher {
     health: Arc<Health>,
 }
 
-async fn store_for(location: &Location) -> Result<Store, EnricherError> {
-    let client = match location {
-        Location::S3 { .. } => Some(aws::s3_client(&aws::sdk_config(&Default::default()).await)),
-        Location::Local { .. } => None,
-    };
-    Store::new(location, client).map_err(EnricherError::Setup)
-}
-
 /// What the enricher builds from its settings before it runs: each part
 /// checks its own configuration (the policy compiles, the templates parse,
 /// the GitHub key and the Slack URL are usable, every context provider is
@@ -139,7 +131,7 @@ impl Services {
         let http = reqwest::Client::builder()
             .user_agent(concat!("falconry/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| EnricherError::Setup(format!("HTTP client: {e}")))?;
+            .map_err(EnricherError::Http)?;
         let mut problems = Vec::new();
         let mut check = |section: &str, e: String| problems.push(format!("{section}: {e}"));
         let policy = Policy::load(&settings.policy, &settings.policy_data)
@@ -219,7 +211,7 @@ impl Enricher {
         let services = Services::build(&settings, registry, true)
             .await
             .map_err(|e| EnricherError::Config(as_config(e)))?;
-        let state = store_for(&settings.state).await?;
+        let state = Store::open(&settings.state).await;
         // What a killed enricher left half-written.
         if let Err(e) = state.sweep_temporaries().await {
             warn!(error = %e, "could not sweep the state store's temporaries");
@@ -235,7 +227,7 @@ impl Enricher {
         let dedup = DedupStore::new(state.clone(), state_keys.clone());
         let (source, batch_store) = match &settings.input {
             Input::Scan(from) => {
-                let store = store_for(from).await?;
+                let store = Store::open(from).await;
                 (
                     Source::Scan(Scanner::new(
                         store,

@@ -39,6 +39,13 @@ pub(crate) struct Forwarder {
     pub(crate) health: Arc<Health>,
 }
 
+/// Settings that `validate` should have refused: a configuration error all the same.
+fn unconfigured(key: &str, what: &str) -> ForwarderError {
+    ForwarderError::Config(falconry_common::config::ConfigError::Invalid(vec![
+        format!("{key}: {what}"),
+    ]))
+}
+
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -62,20 +69,14 @@ impl Forwarder {
         } else {
             None
         };
-        let dest_client = match settings.dest {
-            Location::S3 { .. } => {
-                Some(aws::s3_client(&aws::sdk_config(&Default::default()).await))
-            }
-            Location::Local { .. } => None,
-        };
-        let dest = Store::new(&settings.dest, dest_client).map_err(ForwarderError::Setup)?;
+        let dest = Store::open(&settings.dest).await;
         let source = match (&settings.source, &source_conf) {
             (Some(Location::Local { root, .. }), _) => Store::local(root.clone()),
             (Some(Location::S3 { bucket, .. }), Some(c)) => {
                 Store::s3(aws::s3_client(c), bucket.clone())
             }
             (None, Some(c)) => Store::s3(aws::s3_client(c), "bucket-named-in-each-notice"),
-            _ => return Err(ForwarderError::Setup("no source configured".into())),
+            _ => return Err(unconfigured("forwarder.source", "no source")),
         };
         let queue = match (&settings.queue, &source_conf) {
             (Some(QueueSpec::Dir { path }), _) => Queue::Dir(DirQueue::new(path.clone())),
@@ -83,9 +84,12 @@ impl Forwarder {
                 Queue::Sqs(SqsQueue::new(aws::sqs_client(c), url.clone()))
             }
             (Some(QueueSpec::Sqs { .. }), None) => {
-                return Err(ForwarderError::Setup("no AWS config for the queue".into()));
+                return Err(unconfigured(
+                    "forwarder.queue",
+                    "no AWS configuration for the queue",
+                ));
             }
-            (None, _) => return Err(ForwarderError::Setup("no queue configured".into())),
+            (None, _) => return Err(unconfigured("forwarder.queue", "required")),
         };
         let metrics = Metrics::new(registry);
         let files = Arc::new(Semaphore::new(settings.files_in_flight.get()));

@@ -74,7 +74,7 @@ pub enum ForwarderError {
     #[error("{failed} notice(s) failed (see the log and the failed/ or state/failures/ records)")]
     NoticesFailed { failed: u64 },
     #[error("{0}")]
-    Setup(String),
+    Store(#[from] StoreError),
     /// A configuration problem found only at start (exit 64).
     #[error("the forwarder cannot start")]
     Config(#[source] falconry_common::config::ConfigError),

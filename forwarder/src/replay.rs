@@ -10,7 +10,7 @@ use crate::copy::reconvert;
 use crate::error::{FileError, ForwarderError};
 use crate::layout::{Route, route};
 use crate::outputs::{Target, previous_manifest, publish};
-use falconry_common::{Location, ObjectInfo, Store, aws};
+use falconry_common::{ObjectInfo, Store};
 use futures::StreamExt;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -44,17 +44,10 @@ pub async fn replay(
     progress: watch::Sender<Progress>,
     shutdown: CancellationToken,
 ) -> Result<Progress, ForwarderError> {
-    let client = match settings.dest {
-        Location::S3 { .. } => Some(aws::s3_client(&aws::sdk_config(&Default::default()).await)),
-        Location::Local { .. } => None,
-    };
-    let dest = Store::new(&settings.dest, client).map_err(ForwarderError::Setup)?;
+    let dest = Store::open(&settings.dest).await;
     let layout = &settings.layout;
     let prefix = layout.raw_listing(&opts.prefix);
-    let listed = dest
-        .list(&prefix)
-        .await
-        .map_err(|e| ForwarderError::Setup(format!("listing the raw files: {e}")))?;
+    let listed = dest.list(&prefix).await.map_err(ForwarderError::Store)?;
     let selected: Vec<(ObjectInfo, String, &'static str)> = listed
         .into_iter()
         .filter(|o| {

@@ -71,12 +71,12 @@ async fn hold(
     shutdown: CancellationToken,
 ) -> Result<Report, StreamerError> {
     let live = settings.live.as_ref().ok_or_else(|| {
-        StreamerError::Setup(
-            "the live stream needs streamer.app_id, client_id and client_secret".into(),
-        )
+        StreamerError::Config(falconry_common::config::ConfigError::Invalid(vec![
+            "streamer: the live stream needs streamer.app_id, client_id and client_secret".into(),
+        ]))
     })?;
-    let api = Api::new(live.clone()).map_err(|e| StreamerError::Setup(e.to_string()))?;
-    let store = writer::open(settings).await?;
+    let api = Api::new(live.clone())?;
+    let store = writer::open(settings).await;
     let layout = StreamLayout::under(settings.dest.prefix());
     let mut report = Report::new();
     let mut waits = backoff();

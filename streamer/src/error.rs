@@ -16,8 +16,9 @@ pub enum StreamerError {
     Store(#[from] StoreError),
     #[error("compressing a batch: {0}")]
     Gzip(#[source] std::io::Error),
+    /// The Falcon API client could not be built.
     #[error("{0}")]
-    Setup(String),
+    Api(#[from] crate::api::ApiError),
     /// Found only at start, but a configuration problem all the same
     /// (refused credentials): the binary exits 64, not 1.
     #[error("the streamer cannot start")]

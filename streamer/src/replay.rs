@@ -37,7 +37,7 @@ pub async fn replay_file(
         path: path.to_owned(),
         source,
     };
-    let store = writer::open(settings).await?;
+    let store = writer::open(settings).await;
     let layout = StreamLayout::under(settings.dest.prefix());
     let durable = position::durable_offset(&store, &layout, partition).await?;
     let resume_after = durable.offset;

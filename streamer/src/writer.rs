@@ -9,7 +9,7 @@ use crate::config::Settings;
 use crate::error::StreamerError;
 use bytes::Bytes;
 use falconry_common::lake::StreamLayout;
-use falconry_common::{Location, Store, StoreError, aws};
+use falconry_common::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 
@@ -22,17 +22,13 @@ pub struct Checkpoint {
 }
 
 /// The destination store of `settings`.
-pub async fn open(settings: &Settings) -> Result<Store, StreamerError> {
-    let client = match settings.dest {
-        Location::S3 { .. } => Some(aws::s3_client(&aws::sdk_config(&Default::default()).await)),
-        Location::Local { .. } => None,
-    };
-    let store = Store::new(&settings.dest, client).map_err(StreamerError::Setup)?;
+pub async fn open(settings: &Settings) -> Store {
+    let store = Store::open(&settings.dest).await;
     // What a killed streamer left half-written.
     if let Err(e) = store.sweep_temporaries().await {
         tracing::warn!(error = %e, "could not sweep the destination's temporaries");
     }
-    Ok(store)
+    store
 }
 
 /// Gzips `batch` off the async runtime and commits it: the one way a batch is written.

@@ -43,6 +43,18 @@ impl Store {
         }
     }
 
+    /// The store behind one of our own locations (destinations, state): S3
+    /// with the default AWS configuration, or a local directory.
+    pub async fn open(location: &Location) -> Store {
+        match location {
+            Location::S3 { bucket, .. } => {
+                let conf = crate::aws::sdk_config(&Default::default()).await;
+                Store::S3(S3Store::new(crate::aws::s3_client(&conf), bucket.clone()))
+            }
+            Location::Local { root, .. } => Store::Local(LocalStore::new(root.clone())),
+        }
+    }
+
     pub fn s3(client: aws_sdk_s3::Client, bucket: impl Into<String>) -> Store {
         Store::S3(S3Store::new(client, bucket.into()))
     }
