@@ -87,6 +87,78 @@ impl Hold {
     }
 }
 
+/// Requests evenly spaced at a rate per minute, no burst banked while quiet
+/// (GitHub asks for a second between content-creating requests): governor's
+/// GCRA on tokio's clock, so paused-time tests drive it. Waiters retry when
+/// the limiter says their turn is due.
+pub struct Pace {
+    limiter: governor::RateLimiter<
+        governor::state::NotKeyed,
+        governor::state::InMemoryState,
+        pace::TokioClock,
+        governor::middleware::NoOpMiddleware<pace::TokioInstant>,
+    >,
+}
+
+impl Pace {
+    pub fn per_minute(n: std::num::NonZeroU32) -> Pace {
+        Pace {
+            limiter: governor::RateLimiter::direct_with_clock(
+                governor::Quota::per_minute(n).allow_burst(std::num::NonZeroU32::MIN),
+                pace::TokioClock,
+            ),
+        }
+    }
+
+    /// Waits for this request's turn.
+    pub async fn acquire(&self) {
+        while let Err(not_until) = self.limiter.check() {
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(&pace::TokioClock));
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+/// governor's clock traits over tokio's `Instant`.
+mod pace {
+    use governor::clock::{Clock, Reference};
+    use governor::nanos::Nanos;
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+    pub struct TokioInstant(tokio::time::Instant);
+
+    impl std::ops::Add<Nanos> for TokioInstant {
+        type Output = TokioInstant;
+        fn add(self, d: Nanos) -> TokioInstant {
+            TokioInstant(self.0 + std::time::Duration::from(d))
+        }
+    }
+
+    impl Reference for TokioInstant {
+        fn duration_since(&self, earlier: Self) -> Nanos {
+            self.0.saturating_duration_since(earlier.0).into()
+        }
+
+        fn saturating_sub(&self, d: Nanos) -> Self {
+            TokioInstant(
+                self.0
+                    .checked_sub(std::time::Duration::from(d))
+                    .unwrap_or(self.0),
+            )
+        }
+    }
+
+    #[derive(Debug, Clone, Copy, Default)]
+    pub struct TokioClock;
+
+    impl Clock for TokioClock {
+        type Instant = TokioInstant;
+        fn now(&self) -> TokioInstant {
+            TokioInstant(tokio::time::Instant::now())
+        }
+    }
+}
+
 /// `text` as an http(s) URL with a host, parsed (not guessed from a prefix):
 /// the one check of every configured endpoint, queue URL and webhook.
 pub fn http_url(text: &str) -> Result<reqwest::Url, String> {

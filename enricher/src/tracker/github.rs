@@ -158,7 +158,7 @@ impl GitHub {
                     http,
                     base,
                     auth,
-                    content: limits::ContentLimiter::new(per_minute),
+                    content: limits::ContentLimiter::per_minute(per_minute),
                     hold: limits::Hold::default(),
                     max_wait: settings.max_wait,
                     request_timeout: settings.request_timeout,

@@ -2,8 +2,8 @@
 //! pause and advance it):
 //!
 //! - [`ContentLimiter`]: our own pace for content-creating requests (POST,
-//!   PATCH, PUT, DELETE), evenly spaced at `content_per_minute`, so that any
-//!   60-second window holds at most that many. GitHub's secondary limit is
+//!   PATCH, PUT, DELETE), evenly spaced at `content_per_minute` (governor's
+//!   GCRA with no burst), so that any 60-second window holds at most that many. GitHub's secondary limit is
 //!   about 80 a minute and asks for a second between such requests.
 //! - [`Hold`]: a time before which no request goes out at all, set when GitHub
 //!   says a limit is exhausted (`x-ratelimit-remaining: 0` until
@@ -15,47 +15,16 @@
 use falconry_common::http;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
-use std::num::NonZeroU32;
-use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
-use tokio::time::Instant;
 
 /// The first wait after a secondary limit that names no time (GitHub: "wait at
 /// least one minute"); it doubles for each further one in the same call.
 pub(super) const SECONDARY_MIN_WAIT: Duration = Duration::from_secs(60);
 
 /// Spaces content-creating requests evenly: each goes out at least
-/// `60 s / per_minute` after the previous one.
-pub(super) struct ContentLimiter {
-    interval: Duration,
-    next: Mutex<Option<Instant>>,
-}
-
-impl ContentLimiter {
-    pub fn new(per_minute: NonZeroU32) -> ContentLimiter {
-        ContentLimiter {
-            interval: Duration::from_secs(60) / per_minute.get(),
-            next: Mutex::new(None),
-        }
-    }
-
-    /// Waits for this request's slot. Slots are handed out in call order; a
-    /// caller that gives up while waiting leaves its slot unused (which only
-    /// slows the others down, never speeds them up).
-    pub async fn acquire(&self) {
-        let now = Instant::now();
-        let at = {
-            let mut next = self
-                .next
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let at = next.map_or(now, |n| n.max(now));
-            *next = Some(at + self.interval);
-            at
-        };
-        tokio::time::sleep_until(at).await;
-    }
-}
+/// `60 s / per_minute` after the previous one (governor, through the one
+/// HTTP edge).
+pub(super) use falconry_common::http::Pace as ContentLimiter;
 
 pub(super) use falconry_common::http::Hold;
 
@@ -113,7 +82,9 @@ pub(super) fn limit_wait(
 mod tests {
     use super::*;
     use reqwest::header::HeaderValue;
+    use std::num::NonZeroU32;
     use std::time::UNIX_EPOCH;
+    use tokio::time::Instant;
 
     fn headers(pairs: &[(&'static str, String)]) -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -125,7 +96,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn content_requests_are_spaced_evenly() {
-        let limiter = ContentLimiter::new(NonZeroU32::new(30).unwrap());
+        let limiter = ContentLimiter::per_minute(NonZeroU32::new(30).unwrap());
         let start = Instant::now();
         let mut at = Vec::new();
         for _ in 0..70 {
@@ -145,7 +116,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_quiet_limiter_does_not_bank_a_burst() {
-        let limiter = ContentLimiter::new(NonZeroU32::new(60).unwrap());
+        let limiter = ContentLimiter::per_minute(NonZeroU32::new(60).unwrap());
         limiter.acquire().await;
         tokio::time::sleep(Duration::from_secs(600)).await;
         let start = Instant::now();
