@@ -160,22 +160,7 @@ fn a_notice_of_100k_files_costs_bounded_memory() {
         queue.join("huge.json"),
     )
     .unwrap();
-    let url = |scheme: &str, p: &Path| format!("{scheme}://{}", p.display());
-    let m = measure(
-        &[
-            "forward",
-            "--admin",
-            "off",
-            "--until-empty",
-            "--queue",
-            &url("dir", &queue),
-            "--source",
-            &url("file", &dir.path().join("source")),
-            "--dest",
-            &url("file", &dir.path().join("lake")),
-        ],
-        &[],
-    );
+    let m = forward_until_empty(dir.path(), &queue);
     assert_eq!(m.exit_code, 1, "the notice fails (no file exists)");
     assert!(m.max_rss_mb <= MAX_RSS_MB, "peak RSS {} MB", m.max_rss_mb);
     assert_eq!(
@@ -203,22 +188,7 @@ fn colliding_keys_stay_apart_and_a_symlink_out_is_refused() {
         )
         .unwrap();
     }
-    let url = |scheme: &str, p: &Path| format!("{scheme}://{}", p.display());
-    let m = measure(
-        &[
-            "forward",
-            "--admin",
-            "off",
-            "--until-empty",
-            "--queue",
-            &url("dir", &queue),
-            "--source",
-            &url("file", &root.join("source")),
-            "--dest",
-            &url("file", &root.join("lake")),
-        ],
-        &[],
-    );
+    let m = forward_until_empty(root, &queue);
     assert_eq!(m.exit_code, 1, "the symlink notice fails");
     let done: Vec<String> = std::fs::read_dir(queue.join("done"))
         .unwrap()
@@ -248,6 +218,27 @@ fn colliding_keys_stay_apart_and_a_symlink_out_is_refused() {
         !files.iter().any(|p| p.to_string_lossy().contains("escape")),
         "{files:?}"
     );
+}
+
+/// `falconry forward --until-empty` over the dir:// `queue`, reading
+/// `<root>/source` and writing `<root>/lake`, measured.
+fn forward_until_empty(root: &Path, queue: &Path) -> Measured {
+    let url = |scheme: &str, p: &Path| format!("{scheme}://{}", p.display());
+    measure(
+        &[
+            "forward",
+            "--admin",
+            "off",
+            "--until-empty",
+            "--queue",
+            &url("dir", queue),
+            "--source",
+            &url("file", &root.join("source")),
+            "--dest",
+            &url("file", &root.join("lake")),
+        ],
+        &[],
+    )
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {

@@ -5,16 +5,14 @@ use falconry_fixtures::{BatchOptions, fdr_batch, notice_json, write_files};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-#[test]
-fn sigterm_stops_the_forwarder_cleanly_and_loses_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
-    std::fs::create_dir_all(root.join("queue")).unwrap();
+/// `n` FDR batches (seeds from `seed0`) under `<root>/source`, their notices
+/// in `<root>/queue`; returns the valid lines they hold.
+fn fdr_batches(root: &std::path::Path, seed0: u64, n: u64, events_per_file: usize) -> u64 {
     let mut expected = 0;
-    for seed in 0..6 {
+    for seed in 0..n {
         let b = fdr_batch(&BatchOptions {
-            seed: 300 + seed,
-            events_per_file: 2000,
+            seed: seed0 + seed,
+            events_per_file,
             ..BatchOptions::default()
         });
         write_files(&b, &root.join("source")).unwrap();
@@ -29,19 +27,35 @@ fn sigterm_stops_the_forwarder_cleanly_and_loses_nothing() {
             .map(|f| f.lines - f.invalid_lines.len() as u64)
             .sum::<u64>();
     }
+    expected
+}
+
+/// `falconry forward` over `<root>/queue` (dir://), `<root>/source` and
+/// `<root>/lake` (file://), quick to poll.
+fn forward_command(root: &std::path::Path, until_empty: bool) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_falconry"));
+    c.args(["forward", "--admin", "off", "--queue"])
+        .arg(format!("dir://{}", root.join("queue").display()))
+        .arg("--source")
+        .arg(format!("file://{}", root.join("source").display()))
+        .arg("--dest")
+        .arg(format!("file://{}", root.join("lake").display()))
+        .env("FALCONRY__FORWARDER__WAIT_TIME", "300ms");
+    if until_empty {
+        c.arg("--until-empty");
+    }
+    c
+}
+
+#[test]
+fn sigterm_stops_the_forwarder_cleanly_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("queue")).unwrap();
+    let expected = fdr_batches(root, 300, 6, 2000);
     let args = |until_empty: bool| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_falconry"));
-        c.args(["forward", "--admin", "off", "--queue"])
-            .arg(format!("dir://{}", root.join("queue").display()))
-            .arg("--source")
-            .arg(format!("file://{}", root.join("source").display()))
-            .arg("--dest")
-            .arg(format!("file://{}", root.join("lake").display()))
-            .env("FALCONRY__FORWARDER__NOTICES_IN_FLIGHT", "1")
-            .env("FALCONRY__FORWARDER__WAIT_TIME", "300ms");
-        if until_empty {
-            c.arg("--until-empty");
-        }
+        let mut c = forward_command(root, until_empty);
+        c.env("FALCONRY__FORWARDER__NOTICES_IN_FLIGHT", "1");
         c
     };
     let mut child = args(false)
@@ -105,39 +119,11 @@ fn sigkill_mid_conversion_leaves_nothing_where_readers_look() {
     let root = dir.path();
     std::fs::create_dir_all(root.join("queue")).unwrap();
     std::fs::create_dir_all(root.join("tmp")).unwrap();
-    let mut expected = 0;
-    for seed in 0..4 {
-        let b = fdr_batch(&BatchOptions {
-            seed: 500 + seed,
-            events_per_file: 4000,
-            ..BatchOptions::default()
-        });
-        write_files(&b, &root.join("source")).unwrap();
-        std::fs::write(
-            root.join("queue").join(format!("{seed}.json")),
-            notice_json(&b, "b"),
-        )
-        .unwrap();
-        expected += b
-            .files
-            .iter()
-            .map(|f| f.lines - f.invalid_lines.len() as u64)
-            .sum::<u64>();
-    }
+    let expected = fdr_batches(root, 500, 4, 4000);
     let args = |until_empty: bool| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_falconry"));
-        c.args(["forward", "--admin", "off", "--queue"])
-            .arg(format!("dir://{}", root.join("queue").display()))
-            .arg("--source")
-            .arg(format!("file://{}", root.join("source").display()))
-            .arg("--dest")
-            .arg(format!("file://{}", root.join("lake").display()))
-            .env("FALCONRY__FORWARDER__TMP_DIR", root.join("tmp"))
-            .env("FALCONRY__FORWARDER__VISIBILITY_TIMEOUT", "3s")
-            .env("FALCONRY__FORWARDER__WAIT_TIME", "300ms");
-        if until_empty {
-            c.arg("--until-empty");
-        }
+        let mut c = forward_command(root, until_empty);
+        c.env("FALCONRY__FORWARDER__TMP_DIR", root.join("tmp"))
+            .env("FALCONRY__FORWARDER__VISIBILITY_TIMEOUT", "3s");
         c
     };
     let work = root.join("tmp/falconry-forwarder");

@@ -391,6 +391,15 @@ async fn kills_and_restarts_at_random_points_lose_and_repeat_nothing() {
     assert_eq!(landed(&root, 1), expected(&p1));
 }
 
+/// Paused tokio time runs 59.5 minutes, in 30 s steps (refreshes due at 15,
+/// 30 and 45 minutes happen; the one at 60 does not).
+async fn most_of_an_hour_passes() {
+    let started = tokio::time::Instant::now();
+    while tokio::time::Instant::now() - started < Duration::from_secs(3570) {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    }
+}
+
 /// An hour of a quiet stream in paused tokio time: only keep-alives flow, and
 /// the session is refreshed on its own timer all the same (at half its 1800 s life).
 #[tokio::test(flavor = "current_thread", start_paused = true)]
@@ -407,10 +416,7 @@ async fn a_quiet_hour_is_refreshed_on_time() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("lake");
     let (task, stop) = start(settings(&falcon.base_url(), &root));
-    let started = tokio::time::Instant::now();
-    while tokio::time::Instant::now() - started < Duration::from_secs(3570) {
-        tokio::time::sleep(Duration::from_secs(30)).await;
-    }
+    most_of_an_hour_passes().await;
     let refreshes = falcon.with(|w| w.refresh_calls.get(&0).copied().unwrap_or(0));
     stop.cancel();
     task.await.unwrap().expect("clean stop");
@@ -446,10 +452,7 @@ async fn a_failed_refresh_is_retried_before_the_session_dies() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("lake");
     let (task, stop) = start(settings(&falcon.base_url(), &root));
-    let started = tokio::time::Instant::now();
-    while tokio::time::Instant::now() - started < Duration::from_secs(3570) {
-        tokio::time::sleep(Duration::from_secs(30)).await;
-    }
+    most_of_an_hour_passes().await;
     let (refreshes, discovers, bad_auth) = falcon.with(|w| {
         (
             w.refresh_calls.get(&0).copied().unwrap_or(0),
