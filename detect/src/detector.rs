@@ -1,0 +1,176 @@
+//! The loaded rules compiled into one engine per FDR event type (and
+//! platform), so an event meets only the rules that can match it: a
+//! `DnsRequest` never reaches a `process_creation` rule.
+
+use crate::event::FdrEvent;
+use crate::mapping;
+use crate::rules::{LoadedRule, RuleMeta};
+use rsigma_eval::Engine;
+use rustc_hash::FxHashMap;
+use std::sync::Arc;
+
+/// A rule that matched an event, and the members that made it match.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub rule: Arc<RuleMeta>,
+    /// FDR member → the value that matched, in the rule's order.
+    pub matched: Vec<(String, serde_json::Value)>,
+}
+
+/// The platform its rules require (`None`: any), their engine, and the rules.
+type Slot = (Option<&'static str>, Engine, Vec<Arc<RuleMeta>>);
+
+/// The engines for one event type (or for every type: FDR-native rules).
+#[derive(Default)]
+struct Engines {
+    by_platform: Vec<Slot>,
+}
+
+impl Engines {
+    fn add(&mut self, platform: Option<&'static str>, rule: &LoadedRule) {
+        let slot = match self
+            .by_platform
+            .iter_mut()
+            .position(|(p, _, _)| *p == platform)
+        {
+            Some(i) => i,
+            None => {
+                self.by_platform.push((platform, Engine::new(), Vec::new()));
+                self.by_platform.len() - 1
+            }
+        };
+        let (_, engine, metas) = &mut self.by_platform[slot];
+        // Checked at load: a rule that does not compile never gets here.
+        if engine.add_rule(&rule.rule).is_ok() {
+            metas.push(rule.meta.clone());
+        }
+    }
+}
+
+/// Compiled rules, shared by every conversion thread.
+#[derive(Default)]
+pub struct Detector {
+    by_event: FxHashMap<String, Engines>,
+    any_event: Engines,
+    rules: FxHashMap<String, Arc<RuleMeta>>,
+}
+
+impl Detector {
+    pub fn new(rules: &[LoadedRule]) -> Detector {
+        let mut d = Detector::default();
+        for r in rules {
+            match &r.selected.events {
+                Some(events) => {
+                    for e in events {
+                        d.by_event
+                            .entry((*e).to_owned())
+                            .or_default()
+                            .add(r.selected.platform, r);
+                    }
+                }
+                None => d.any_event.add(r.selected.platform, r),
+            }
+            d.rules.insert(r.meta.id.clone(), r.meta.clone());
+        }
+        d
+    }
+
+    pub fn rule_count(&self) -> usize {
+        self.rules.len()
+    }
+
+    pub fn rules(&self) -> impl Iterator<Item = &Arc<RuleMeta>> {
+        self.rules.values()
+    }
+
+    /// Whether any rule reads events of this type.
+    pub fn covers(&self, event_simple_name: &str) -> bool {
+        !self.any_event.by_platform.is_empty() || self.by_event.contains_key(event_simple_name)
+    }
+
+    /// The rules that events of this type on this platform meet.
+    pub fn rules_for<'s>(
+        &'s self,
+        event_simple_name: &str,
+        platform: Option<&str>,
+    ) -> impl Iterator<Item = &'s Arc<RuleMeta>> {
+        self.by_event
+            .get(event_simple_name)
+            .into_iter()
+            .chain(std::iter::once(&self.any_event))
+            .flat_map(|e| e.by_platform.iter())
+            .filter(move |(p, _, _)| applies(*p, platform))
+            .flat_map(|(_, _, metas)| metas.iter())
+    }
+
+    /// Evaluates one event (its members, each with its exact JSON text) and
+    /// appends the hits to `out`. Returns whether any rule read it.
+    pub fn evaluate<'a, I>(&self, members: I, out: &mut Vec<Hit>) -> bool
+    where
+        I: IntoIterator<Item = (&'a str, &'a str)> + Clone,
+    {
+        let mut name = None;
+        let mut platform = None;
+        for (k, v) in members.clone() {
+            match k {
+                "event_simpleName" => name = Some(v),
+                "event_platform" => platform = Some(v),
+                _ => continue,
+            }
+            if name.is_some() && platform.is_some() {
+                break;
+            }
+        }
+        let name = name.and_then(|n| n.strip_prefix('"')?.strip_suffix('"'));
+        let platform = platform.and_then(|p| p.strip_prefix('"')?.strip_suffix('"'));
+        let typed = name.and_then(|n| self.by_event.get(n));
+        if typed.is_none() && self.any_event.by_platform.is_empty() {
+            return false;
+        }
+        let event = FdrEvent::new(members);
+        for engines in typed.into_iter().chain(std::iter::once(&self.any_event)) {
+            for (p, engine, _) in &engines.by_platform {
+                if !applies(*p, platform) {
+                    continue;
+                }
+                for result in engine.evaluate(&event) {
+                    let Some(rule) = result
+                        .header
+                        .rule_id
+                        .as_deref()
+                        .and_then(|id| self.rules.get(id))
+                    else {
+                        continue;
+                    };
+                    let matched = match &result.body {
+                        rsigma_eval::ResultBody::Detection(d) => d
+                            .matched_fields
+                            .iter()
+                            .map(|m| {
+                                (
+                                    mapping::Key::parse(&m.field).member().to_owned(),
+                                    m.value.clone(),
+                                )
+                            })
+                            .collect(),
+                        rsigma_eval::ResultBody::Correlation(_) => Vec::new(),
+                    };
+                    out.push(Hit {
+                        rule: rule.clone(),
+                        matched,
+                    });
+                }
+            }
+        }
+        true
+    }
+}
+
+/// A rule for one platform reads that platform's events, and events that do
+/// not say theirs.
+fn applies(required: Option<&str>, platform: Option<&str>) -> bool {
+    match (required, platform) {
+        (Some(r), Some(p)) => r == p,
+        _ => true,
+    }
+}
