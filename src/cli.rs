@@ -30,6 +30,9 @@ pub enum Command {
     /// Try the Rego policy.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// The organisation's Sigma rules: test them, or run them over history.
+    #[command(subcommand)]
+    Rules(RulesCommand),
     /// Validate the configuration and print every problem found.
     CheckConfig,
     /// Run the pipeline on generated fixtures with local directories (no AWS).
@@ -103,6 +106,9 @@ pub struct ForwardArgs {
     /// Admin port address, or `off`.
     #[arg(long, global = true)]
     pub admin: Option<String>,
+    /// Sigma rules to run over every event (a directory or s3://bucket/prefix): `[detect] rules`.
+    #[arg(long)]
+    pub rules: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -170,6 +176,44 @@ pub enum PolicyCommand {
         /// JSON data documents (e.g. routing.json).
         #[arg(long)]
         data: Vec<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Load and lint every rule, run the tests beside them (`<rule>.tests.yml`);
+    /// exit non-zero on any error or failed test. For a rules repository's CI.
+    Test {
+        /// A directory or s3://bucket/prefix. Default: `[detect] rules`.
+        #[arg(long)]
+        rules: Option<String>,
+    },
+    /// Run the rules over the Parquet lake's history and print, per rule, its
+    /// hits, hosts, first and last hit and a few events.
+    Backtest {
+        /// A directory or s3://bucket/prefix. Default: `[detect] rules`.
+        #[arg(long)]
+        rules: Option<String>,
+        /// The forwarder's destination: file://root or s3://bucket[/prefix].
+        #[arg(long)]
+        lake: String,
+        /// First day (YYYY-MM-DD, inclusive).
+        #[arg(long)]
+        since: Option<String>,
+        /// Last day (YYYY-MM-DD, inclusive).
+        #[arg(long)]
+        until: Option<String>,
+        /// Sample events shown per rule.
+        #[arg(long, default_value_t = 3)]
+        samples: usize,
+        /// One JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the starter rules (and their tests) into a directory.
+    Init {
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 

@@ -4,6 +4,7 @@
 
 use falconry_common::config::{self, ConfigError, Override};
 use falconry_common::telemetry::{AdminSettings, LogSettings};
+use falconry_detect::DetectConfig;
 use falconry_enricher::EnricherConfig;
 use falconry_forwarder::ForwarderConfig;
 use falconry_streamer::StreamerConfig;
@@ -23,6 +24,8 @@ pub struct Config {
     pub streamer: Option<StreamerConfig>,
     /// `[enricher]`, when this file configures the enricher.
     pub enricher: Option<EnricherConfig>,
+    /// `[detect]`: the organisation's rules, run by the forwarder.
+    pub detect: Option<DetectConfig>,
 }
 
 impl Config {
@@ -36,6 +39,10 @@ impl Config {
 
     pub fn enricher(&self) -> EnricherConfig {
         self.enricher.clone().unwrap_or_default()
+    }
+
+    pub fn detect(&self) -> DetectConfig {
+        self.detect.clone().unwrap_or_default()
     }
 }
 

@@ -53,6 +53,46 @@ pub struct Detector {
     by_event: FxHashMap<String, Engines>,
     any_event: Engines,
     rules: FxHashMap<String, Arc<RuleMeta>>,
+    needs: Needs,
+}
+
+/// The FDR members the rules read (what a backtest must load).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Needs {
+    /// A keyword rule reads every string member.
+    pub all: bool,
+    pub members: std::collections::BTreeSet<String>,
+}
+
+impl Needs {
+    fn add(&mut self, d: &rsigma_parser::Detection) {
+        use rsigma_parser::Detection;
+        match d {
+            Detection::AllOf(items) => {
+                for item in items {
+                    match &item.field.name {
+                        Some(key) => self.add_key(key),
+                        None => self.all = true,
+                    }
+                }
+            }
+            Detection::AnyOf(ds) | Detection::And(ds) => ds.iter().for_each(|d| self.add(d)),
+            Detection::Keywords(_) => self.all = true,
+            Detection::ArrayMatch { .. } | Detection::Conditional { .. } => self.all = true,
+        }
+    }
+
+    fn add_key(&mut self, key: &str) {
+        use mapping::Key;
+        let members: Vec<&str> = match Key::parse(key) {
+            Key::Member(m) | Key::Path(m) | Key::BaseName(m) => vec![m],
+            Key::FirstOf(ms) => ms.split(',').collect(),
+            Key::Hashes => mapping::HASH_MEMBERS.iter().map(|(_, m)| *m).collect(),
+            Key::RegistryTarget => vec!["RegObjectName", "RegValueName"],
+            Key::Initiated => vec!["event_simpleName"],
+        };
+        self.members.extend(members.into_iter().map(str::to_owned));
+    }
 }
 
 impl Detector {
@@ -71,8 +111,16 @@ impl Detector {
                 None => d.any_event.add(r.selected.platform, r),
             }
             d.rules.insert(r.meta.id.clone(), r.meta.clone());
+            for detection in r.rule.detection.named.values() {
+                d.needs.add(detection);
+            }
         }
         d
+    }
+
+    /// The members the rules read.
+    pub fn needs(&self) -> &Needs {
+        &self.needs
     }
 
     pub fn rule_count(&self) -> usize {
@@ -147,10 +195,14 @@ impl Detector {
                             .matched_fields
                             .iter()
                             .map(|m| {
-                                (
-                                    mapping::Key::parse(&m.field).member().to_owned(),
-                                    m.value.clone(),
-                                )
+                                // Reported as the member holds it, not as the
+                                // mapping presented it (`\WINWORD.EXE`, `C:\…`).
+                                let member = mapping::Key::parse(&m.field).member();
+                                let value = event
+                                    .raw(member)
+                                    .and_then(|r| serde_json::from_str(r).ok())
+                                    .unwrap_or_else(|| m.value.clone());
+                                (member.to_owned(), value)
                             })
                             .collect(),
                         rsigma_eval::ResultBody::Correlation(_) => Vec::new(),

@@ -40,6 +40,11 @@ impl<'a> FdrEvent<'a> {
         self.members.get(member).and_then(|raw| string_of(raw))
     }
 
+    /// A member's exact JSON text (its last occurrence).
+    pub fn raw(&self, member: &str) -> Option<&'a str> {
+        self.members.get(member).copied()
+    }
+
     pub fn event_simple_name(&self) -> Option<Cow<'a, str>> {
         self.string("event_simpleName")
     }

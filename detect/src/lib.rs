@@ -10,12 +10,17 @@
 //! - `detector.rs`: the rules compiled once, indexed by event type.
 //! - `source.rs`: reading rules from a directory or an S3 prefix.
 //! - `testing.rs`: `falconry rules test`.
+//! - `config.rs`, `live.rs`, `metrics.rs`: `[detect]`, the rules in force in
+//!   a running forwarder (reloaded on change), and their metrics.
 //!
 //! The engine is rsigma (`rsigma-parser`, `rsigma-eval`, MIT).
 
+pub mod config;
 pub mod detector;
 pub mod event;
+pub mod live;
 pub mod mapping;
+pub mod metrics;
 pub mod rules;
 pub mod source;
 pub mod starter;
@@ -24,6 +29,9 @@ pub mod testing;
 #[cfg(test)]
 mod tests;
 
+pub use config::{DetectConfig, DetectSettings};
 pub use detector::{Detector, Hit};
+pub use live::LiveRules;
+pub use metrics::DetectMetrics;
 pub use rules::{Loaded, Problem, RuleFile, RuleMeta, Severity};
 pub use source::RulesSource;

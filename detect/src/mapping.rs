@@ -47,19 +47,6 @@ pub enum Source {
     Initiated,
 }
 
-impl Source {
-    /// The FDR members this source reads (for reports and the docs).
-    pub fn members(&self) -> Vec<&'static str> {
-        match self {
-            Source::Member(m) | Source::Path(m) | Source::BaseName(m) => vec![m],
-            Source::FirstOf(ms) => ms.to_vec(),
-            Source::Hashes => HASH_MEMBERS.iter().map(|(_, m)| *m).collect(),
-            Source::RegistryTarget => vec!["RegObjectName", "RegValueName"],
-            Source::Initiated => vec!["event_simpleName"],
-        }
-    }
-}
-
 /// `Hashes` parts, in the order Sysmon writes them.
 pub const HASH_MEMBERS: [(&str, &str); 3] = [
     ("SHA1", "SHA1HashData"),
@@ -460,7 +447,17 @@ impl<'a> Key<'a> {
 
 /// Every event type the mapping or the known list names.
 pub fn is_known_event(event: &str) -> bool {
-    KNOWN_EVENTS.contains(&event) || CATEGORIES.iter().any(|c| c.events.contains(&event))
+    static KNOWN: std::sync::OnceLock<std::collections::HashSet<&'static str>> =
+        std::sync::OnceLock::new();
+    KNOWN
+        .get_or_init(|| {
+            KNOWN_EVENTS
+                .iter()
+                .chain(CATEGORIES.iter().flat_map(|c| c.events.iter()))
+                .copied()
+                .collect()
+        })
+        .contains(event)
 }
 
 /// `\Device\HarddiskVolumeN\rest` → `C:\rest`; other paths are `None`.

@@ -28,18 +28,8 @@ pub fn is_test_file(name: &str) -> bool {
     name.ends_with(".tests.yml") || name.ends_with(".tests.yaml")
 }
 
-/// What a finding says of its rule.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct RuleMeta {
-    pub id: String,
-    pub title: String,
-    pub level: String,
-    pub status: Option<String>,
-    pub tags: Vec<String>,
-    pub falsepositives: Vec<String>,
-    pub description: Option<String>,
-    pub file: String,
-}
+/// What a finding says of its rule (the lake's own record of it).
+pub use falconry_common::lake::findings::FindingRule as RuleMeta;
 
 /// A rule ready to compile.
 #[derive(Debug, Clone)]

@@ -46,6 +46,9 @@ pub struct ForwarderConfig {
     /// Key prefix of manifests and failure records under the destination. Default `state`.
     #[serde(default = "d_state")]
     pub state_prefix: String,
+    /// Key prefix of what the rules (`[detect]`) found, under the destination. Default `findings`.
+    #[serde(default = "d_findings")]
+    pub findings_prefix: String,
     /// Notices processed at once. Default 4.
     #[serde(default = "d_notices")]
     pub notices_in_flight: usize,
@@ -126,6 +129,9 @@ fn d_quarantine() -> String {
 fn d_state() -> String {
     Layout::default().state
 }
+fn d_findings() -> String {
+    Layout::default().findings
+}
 fn d_notices() -> usize {
     4
 }
@@ -166,6 +172,7 @@ impl Default for ForwarderConfig {
             parquet_prefix: d_parquet(),
             quarantine_prefix: d_quarantine(),
             state_prefix: d_state(),
+            findings_prefix: d_findings(),
             notices_in_flight: d_notices(),
             files_in_flight: None,
             source_buckets: Vec::new(),
@@ -214,6 +221,9 @@ pub struct Settings {
     pub until_empty: bool,
     /// Empty: any bucket a notice names.
     pub source_buckets: Vec<String>,
+    /// The organisation's rules (`[detect]`), when configured: set by the
+    /// binary from that section or `--rules`.
+    pub detect: Option<falconry_detect::DetectSettings>,
 }
 
 /// Memory one file in flight may take (a conversion's run, builders and
@@ -407,6 +417,7 @@ impl ForwarderConfig {
             parquet: self.parquet_prefix.clone(),
             quarantine: self.quarantine_prefix.clone(),
             state: self.state_prefix.clone(),
+            findings: self.findings_prefix.clone(),
         }
         .under(dest.prefix());
         Ok(Settings {
@@ -435,9 +446,11 @@ impl ForwarderConfig {
                 zstd_level: self.zstd_level,
                 tmp_dir: self.tmp_dir.clone().unwrap_or_else(std::env::temp_dir),
                 quarantine_budget: crate::convert::QUARANTINE_BUDGET,
+                detect: None,
             },
             report_after_receives: self.report_after_receives.max(1),
             until_empty: self.until_empty,
+            detect: None,
             source_buckets: self.source_buckets.clone(),
         })
     }

@@ -54,7 +54,8 @@ fn now_ms() -> i64 {
 }
 
 impl Forwarder {
-    /// Builds clients and registers metrics into `registry`. No network call is made.
+    /// Builds clients, registers metrics into `registry`, and loads the rules
+    /// (`[detect]`, the only read made here).
     pub async fn new(
         settings: Settings,
         registry: &mut Registry,
@@ -93,6 +94,18 @@ impl Forwarder {
         };
         let metrics = Metrics::new(registry);
         let files = Arc::new(Semaphore::new(settings.files_in_flight.get()));
+        // The rules it was told to run: it does not start without them.
+        let rules = match &settings.detect {
+            Some(d) => Some(
+                falconry_detect::LiveRules::start(
+                    d.clone(),
+                    falconry_detect::DetectMetrics::new(registry),
+                )
+                .await
+                .map_err(|e| unconfigured("detect.rules", &e.to_string()))?,
+            ),
+            None => None,
+        };
         // Live while the receive loop turns: one long-poll plus processing headroom.
         let health = Arc::new(Health::new(
             settings.wait_time * 3 + Duration::from_secs(60),
@@ -104,6 +117,7 @@ impl Forwarder {
                 dest,
                 metrics,
                 files,
+                rules,
             }),
             queue,
             health,
@@ -129,6 +143,9 @@ impl Forwarder {
             until_empty: s.until_empty,
         };
         tracing::info!(queue = %self.queue.name(), dest = %s.dest, "forwarder started");
+        if let Some(rules) = &self.ctx.rules {
+            tokio::spawn(rules.clone().watch(shutdown.clone()));
+        }
         let notices = Arc::new(Notices {
             ctx: self.ctx.clone(),
             queue: self.queue.clone(),

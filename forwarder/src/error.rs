@@ -82,4 +82,6 @@ pub enum ForwarderError {
         "the queue is empty but {claimed} notice(s) are still claimed (in flight with another forwarder, or abandoned by one that crashed); run again once they are back"
     )]
     NoticesClaimed { claimed: u64 },
+    #[error("backtest: {0}")]
+    Backtest(String),
 }

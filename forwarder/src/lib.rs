@@ -6,6 +6,7 @@
 //! `convert/`) → `outputs.rs` (Parquet, quarantine, manifest) → `daemon.rs`
 //! (delete once durable).
 
+pub mod backtest;
 pub mod config;
 pub mod convert;
 mod copy;

@@ -35,6 +35,9 @@ pub struct Manifest {
     /// these outputs: that is refused (see [`check_owner`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_bucket: Option<String>,
+    /// What the rules found in this file (findings written), if anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub findings: Option<PartEntry>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -50,6 +53,7 @@ impl Manifest {
         self.parquet
             .iter()
             .chain(self.quarantine.iter())
+            .chain(self.findings.iter())
             .map(|p| p.key.as_str())
     }
 }
@@ -148,6 +152,25 @@ pub async fn publish(
         }
         None => None,
     };
+    // Findings are written before the notice can be deleted, under a key
+    // derived from the source key and the notice's day: a redelivery
+    // overwrites them.
+    let findings = match &converted.findings {
+        Some(f) => {
+            let day = crate::layout::Hour::from_ms(notice_time_ms).date();
+            let key = layout.findings_key(source_key, &day);
+            let w = dest
+                .put_file(&key, f.file.path(), part_size)
+                .await
+                .map_err(FileError::Dest)?;
+            Some(PartEntry {
+                key,
+                rows: f.written,
+                size: w.size,
+            })
+        }
+        None => None,
+    };
     let manifest = Manifest {
         source_key: source_key.to_owned(),
         raw_key: raw.key.clone(),
@@ -161,6 +184,7 @@ pub async fn publish(
         quarantine,
         notice_time_ms: Some(notice_time_ms),
         source_bucket: source_bucket.map(str::to_owned),
+        findings,
     };
     if let Some(prev) = previous {
         let current: std::collections::HashSet<&str> = manifest.keys().collect();

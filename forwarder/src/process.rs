@@ -26,6 +26,8 @@ pub struct Context {
     pub dest: Store,
     pub metrics: Metrics,
     pub files: Arc<Semaphore>,
+    /// The rules in force (`[detect]`), if any.
+    pub rules: Option<Arc<falconry_detect::LiveRules>>,
 }
 
 #[derive(Debug)]
@@ -151,12 +153,16 @@ async fn process_file(
     let layout = &ctx.settings.layout;
     let mut convert = ctx.settings.convert.clone();
     convert.fallback_ms = fallback_ms;
+    convert.detect = ctx.rules.as_ref().map(|r| crate::convert::Detect {
+        detector: r.current(),
+        source_bucket: source_bucket(ctx, file),
+    });
     let result = async {
         // Outputs derive from the key alone: the same key from another bucket is refused.
         let previous = previous_manifest(&ctx.dest, layout, &file.key).await?;
         let bucket = source_bucket(ctx, file);
         check_owner(previous.as_ref(), &file.key, bucket.as_deref())?;
-        let copied = copy_and_convert(CopyJob {
+        let mut copied = copy_and_convert(CopyJob {
             file,
             table,
             source,
@@ -172,6 +178,8 @@ async fn process_file(
         let (rows, lines, bytes_json, misfits, clamped) = (c.rows, c.lines, c.bytes_uncompressed, c.misfits, c.clamped);
         let omitted = c.quarantine.as_ref().map_or(0, |q| q.omitted);
         let duplicates = c.duplicates;
+        let tally = std::mem::take(&mut copied.converted.tally);
+        let findings = copied.converted.findings.as_ref().map_or((0, 0), |f| (f.written, f.omitted));
         let target = Target {
             dest: &ctx.dest,
             layout,
@@ -196,6 +204,16 @@ async fn process_file(
             tracing::warn!(duplicates, "lines repeat keys: the earlier values are kept in fields_json under falconry:duplicates");
         }
         m.clamped_rows.inc_by(clamped);
+        if let Some(rules) = &ctx.rules {
+            record_detection(&rules.metrics, &rules.current(), &tally, findings.1);
+            if findings.0 > 0 {
+                tracing::info!(findings = findings.0, omitted = findings.1, key = ?manifest.findings.as_ref().map(|f| &f.key), "rules matched");
+            }
+        } else {
+            for (t, n) in &tally.unseen {
+                tracing::debug!(event_simplename = %t, events = n, "events of an unknown type");
+            }
+        }
         tracing::info!(
             source = notice.source.as_str(),
             table,
@@ -242,5 +260,37 @@ fn source_of(ctx: &Context, file: &FileRef) -> (Store, String) {
         Some(Location::Local { .. }) => (ctx.source.clone(), file.key.clone()),
         Some(loc @ Location::S3 { .. }) => (ctx.source.clone(), loc.key(&file.key)),
         None => (ctx.source.with_bucket(&file.bucket), file.key.clone()),
+    }
+}
+
+/// Adds one file's detection to the metrics: evaluations per rule (events of
+/// each type times the rules that type meets), hits, time, unknown types.
+fn record_detection(
+    m: &falconry_detect::DetectMetrics,
+    detector: &falconry_detect::Detector,
+    tally: &crate::convert::Tally,
+    omitted: u64,
+) {
+    use falconry_detect::metrics::RuleLabel;
+    for (event_type, n) in &tally.evaluated {
+        // Platform-specific rules are counted for every event of the type:
+        // an upper bound, cheap to keep.
+        for rule in detector.rules_for(event_type, None) {
+            m.evaluations
+                .get_or_create(&RuleLabel {
+                    rule: rule.id.clone(),
+                })
+                .inc_by(*n);
+        }
+    }
+    for (rule, n) in &tally.hits {
+        m.hits
+            .get_or_create(&RuleLabel { rule: rule.clone() })
+            .inc_by(*n);
+    }
+    m.findings_omitted.inc_by(omitted);
+    m.evaluation_seconds.observe(tally.seconds);
+    for (t, n) in &tally.unseen {
+        m.unseen(t, *n);
     }
 }

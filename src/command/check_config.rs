@@ -41,6 +41,30 @@ pub async fn run(file: Option<&Path>) -> anyhow::Result<()> {
     {
         problems.extend(p);
     }
+    // The rules: the section, and (for a local directory) every rule file.
+    match config
+        .detect
+        .as_ref()
+        .map(falconry_detect::DetectConfig::validate)
+    {
+        Some(Err(ConfigError::Invalid(p))) => problems.extend(p),
+        Some(Ok(Some(d)))
+            if matches!(d.source.location, falconry_common::Location::Local { .. }) =>
+        {
+            let store = falconry_common::Store::open(&d.source.location).await;
+            match falconry_detect::source::load(&store, &d.source).await {
+                Ok((loaded, _)) => problems.extend(
+                    loaded
+                        .problems
+                        .iter()
+                        .filter(|p| p.severity == falconry_detect::Severity::Error)
+                        .map(|p| format!("detect.rules: {p}")),
+                ),
+                Err(e) => problems.push(format!("detect.rules: {e}")),
+            }
+        }
+        _ => {}
+    }
     if let Err(p) = config.log.check() {
         problems.push(p);
     }

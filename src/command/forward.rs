@@ -14,6 +14,7 @@ pub async fn run(file: Option<&Path>, args: ForwardArgs) -> anyhow::Result<()> {
             ("forwarder.source", &args.source),
             ("forwarder.dest", &args.dest),
             ("admin.listen", &args.admin),
+            ("detect.rules", &args.rules),
         ],
         Some(("forwarder.until_empty", args.until_empty)),
     );
@@ -26,7 +27,8 @@ pub async fn run(file: Option<&Path>, args: ForwardArgs) -> anyhow::Result<()> {
             until,
         }) => replay(&config, prefix, since, until).await,
         None => {
-            let settings = config.forwarder().validate()?;
+            let mut settings = config.forwarder().validate()?;
+            settings.detect = config.detect().validate()?;
             let telemetry = telemetry(&config)?;
             let shutdown = falconry_common::shutdown::on_signal();
             let summary = falconry_forwarder::run(settings, telemetry, shutdown).await?;

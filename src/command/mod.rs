@@ -9,6 +9,7 @@ pub mod fixtures;
 pub mod forward;
 pub mod healthcheck;
 pub mod policy;
+pub mod rules;
 pub mod schema;
 pub mod stream;
 

@@ -67,6 +67,8 @@ pub struct Layout {
     pub parquet: String,
     pub quarantine: String,
     pub state: String,
+    /// What the organisation's rules found (see [`super::findings`]).
+    pub findings: String,
 }
 
 impl Default for Layout {
@@ -76,6 +78,7 @@ impl Default for Layout {
             parquet: "parquet".into(),
             quarantine: "quarantine".into(),
             state: "state".into(),
+            findings: "findings".into(),
         }
     }
 }
@@ -88,6 +91,7 @@ impl Layout {
             parquet: join(base, &self.parquet),
             quarantine: join(base, &self.quarantine),
             state: join(base, &self.state),
+            findings: join(base, &self.findings),
         }
     }
 

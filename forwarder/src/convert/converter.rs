@@ -6,6 +6,7 @@
 //!
 //! Synchronous and CPU-bound: callers run it off the async runtime.
 
+use super::findings::{Detect, Findings, FindingsWriter, Tally};
 use super::lines::{Line, Lines};
 use super::part_files::{PartFile, PartFiles};
 use super::quarantine::{QUARANTINE_BUDGET, Quarantine, QuarantineWriter};
@@ -35,6 +36,8 @@ pub struct ConvertOptions {
     pub tmp_dir: PathBuf,
     /// Quarantine record bytes kept per file; the rest are counted.
     pub quarantine_budget: u64,
+    /// The rules to run over every event, if any.
+    pub detect: Option<Detect>,
 }
 
 impl Default for ConvertOptions {
@@ -45,6 +48,7 @@ impl Default for ConvertOptions {
             zstd_level: 3,
             tmp_dir: std::env::temp_dir(),
             quarantine_budget: QUARANTINE_BUDGET,
+            detect: None,
         }
     }
 }
@@ -65,6 +69,10 @@ pub struct Converted {
     pub clamped: u64,
     /// Earlier values of duplicated keys, kept in `fields_json`.
     pub duplicates: u64,
+    /// What the rules found (`None`: nothing, or no rules).
+    pub findings: Option<Findings>,
+    /// What detection did.
+    pub tally: Tally,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -132,6 +140,7 @@ pub fn convert(
     let mut out = Output {
         parts: PartFiles::new(schema, &opts.tmp_dir, source_key, opts.zstd_level)?,
         quarantine: QuarantineWriter::new(source_key, &opts.tmp_dir, opts.quarantine_budget),
+        findings: FindingsWriter::new(opts.detect.as_ref(), source_key, &opts.tmp_dir),
         rows: 0,
         clamped: 0,
         duplicates: 0,
@@ -177,6 +186,7 @@ pub fn convert(
     let Output {
         parts,
         quarantine,
+        findings,
         rows,
         clamped,
         duplicates,
@@ -184,6 +194,7 @@ pub fn convert(
     let bytes_uncompressed = lines.bytes_read;
     let (parts, misfits) = parts.finish()?;
     let quarantine = quarantine.finish().map_err(temp_err)?;
+    let (findings, tally) = findings.finish().map_err(temp_err)?;
     Ok(Converted {
         table: schema.table,
         parts,
@@ -194,6 +205,8 @@ pub fn convert(
         misfits,
         clamped,
         duplicates,
+        findings,
+        tally,
     })
 }
 
@@ -205,6 +218,7 @@ const RUN_BYTES: usize = 48 * 1024 * 1024;
 struct Output<'d> {
     parts: PartFiles<'d>,
     quarantine: QuarantineWriter<'d>,
+    findings: FindingsWriter<'d>,
     rows: u64,
     clamped: u64,
     duplicates: u64,
@@ -237,6 +251,12 @@ impl Output<'_> {
                         None => fallback,
                     };
                     self.parts.append(hour, &rec, bytes.len())?;
+                    self.findings.event(&rec, number, bytes).map_err(|source| {
+                        ConvertError::Temp {
+                            dir: opts.tmp_dir.clone(),
+                            source,
+                        }
+                    })?;
                     self.rows += 1;
                     self.duplicates += rec.displaced.len() as u64;
                 }

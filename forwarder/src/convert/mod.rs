@@ -4,6 +4,7 @@
 //! Everything here is synchronous and pure but for local temporary files.
 
 mod converter;
+mod findings;
 mod lines;
 mod part_files;
 mod quarantine;
@@ -13,6 +14,7 @@ mod run;
 mod table_builder;
 
 pub use converter::{ConvertError, ConvertOptions, Converted, convert};
+pub use findings::{Detect, Findings, Tally};
 pub use part_files::PartFile;
 pub use quarantine::{QUARANTINE_BUDGET, Quarantine};
 pub use table_builder::MAX_TYPED;

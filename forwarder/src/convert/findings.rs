@@ -1,0 +1,248 @@
+//! Rules over the events of one file, as the converter parses them (one
+//! parse): each hit becomes a finding, written gzip NDJSON to a temporary
+//! file as it is found. A rule keeps at most `MAX_FINDINGS_PER_RULE`
+//! findings per file; past that its hits are counted and a last record says
+//! how many were left out (the raw copy and the Parquet keep every event).
+//! Also counts events of types neither the mapping nor the rules know.
+
+use super::record::{Record, string_value};
+use falconry_common::lake::findings::{
+    Capped, Finding, FindingRule, FindingSource, MAX_FINDINGS_PER_RULE, Matched,
+};
+use falconry_common::time;
+use falconry_detect::{Detector, Hit, mapping};
+use flate2::write::GzEncoder;
+use rustc_hash::FxHashMap;
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The rules a conversion runs, and where its source came from.
+#[derive(Clone)]
+pub struct Detect {
+    pub detector: Arc<Detector>,
+    pub source_bucket: Option<String>,
+}
+
+impl std::fmt::Debug for Detect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Detect")
+            .field("rules", &self.detector.rule_count())
+            .field("source_bucket", &self.source_bucket)
+            .finish()
+    }
+}
+
+/// Distinct unseen event types counted per file (a hostile file must not
+/// grow the map without end).
+const MAX_UNSEEN_TYPES: usize = 1000;
+
+/// What detection did in one file.
+#[derive(Debug, Default)]
+pub struct Tally {
+    /// Events read by rules, per event type (evaluations per rule follow).
+    pub evaluated: FxHashMap<String, u64>,
+    /// Hits per rule id.
+    pub hits: FxHashMap<String, u64>,
+    /// Events per event type nobody knows (neither the mapping nor a rule).
+    pub unseen: FxHashMap<String, u64>,
+    pub seconds: f64,
+}
+
+/// A finished findings file.
+#[derive(Debug)]
+pub struct Findings {
+    /// Findings written (capped records not counted).
+    pub written: u64,
+    /// Hits past the per-rule cap.
+    pub omitted: u64,
+    pub file: tempfile::NamedTempFile,
+}
+
+pub struct FindingsWriter<'a> {
+    detect: Option<&'a Detect>,
+    source_key: &'a str,
+    dir: &'a Path,
+    out: Option<(GzEncoder<BufWriter<std::fs::File>>, tempfile::NamedTempFile)>,
+    /// Per rule: kept, omitted, last omitted line.
+    per_rule: FxHashMap<String, (Arc<FindingRule>, u64, u64, u64)>,
+    hits: Vec<Hit>,
+    written: u64,
+    pub tally: Tally,
+}
+
+impl<'a> FindingsWriter<'a> {
+    pub fn new(detect: Option<&'a Detect>, source_key: &'a str, dir: &'a Path) -> Self {
+        FindingsWriter {
+            detect,
+            source_key,
+            dir,
+            out: None,
+            per_rule: FxHashMap::default(),
+            hits: Vec::new(),
+            written: 0,
+            tally: Tally::default(),
+        }
+    }
+
+    /// Runs the rules over one parsed event (line `line`, text `bytes`), and
+    /// counts it if its type is unknown.
+    pub fn event(&mut self, rec: &Record<'_>, line: u64, bytes: &[u8]) -> io::Result<()> {
+        let Some(name) = rec
+            .fields
+            .iter()
+            .find(|(k, _)| k == "event_simpleName")
+            .and_then(|(_, v)| string_value(v))
+        else {
+            return Ok(());
+        };
+        let detect = self.detect.filter(|d| d.detector.covers(&name));
+        if detect.is_none() && !mapping::is_known_event(&name) {
+            let n = self.tally.unseen.len();
+            if let Some(c) = self.tally.unseen.get_mut(name.as_ref()) {
+                *c += 1;
+            } else if n < MAX_UNSEEN_TYPES {
+                self.tally.unseen.insert(name.clone().into_owned(), 1);
+            }
+        }
+        let Some(detect) = detect else {
+            return Ok(());
+        };
+        let started = Instant::now();
+        // Earlier occurrences of repeated keys first: the rules see every value.
+        let members = rec
+            .displaced
+            .iter()
+            .chain(rec.fields.iter())
+            .map(|(k, v)| (k.as_ref(), v.get()));
+        let mut hits = std::mem::take(&mut self.hits);
+        let read = detect.detector.evaluate(members, &mut hits);
+        self.tally.seconds += started.elapsed().as_secs_f64();
+        if read {
+            match self.tally.evaluated.get_mut(name.as_ref()) {
+                Some(c) => *c += 1,
+                None => {
+                    self.tally.evaluated.insert(name.into_owned(), 1);
+                }
+            }
+        }
+        for hit in hits.drain(..) {
+            *self.tally.hits.entry(hit.rule.id.clone()).or_default() += 1;
+            self.finding(&hit, rec, line, bytes)?;
+        }
+        self.hits = hits;
+        Ok(())
+    }
+
+    fn finding(&mut self, hit: &Hit, rec: &Record<'_>, line: u64, bytes: &[u8]) -> io::Result<()> {
+        let entry = self
+            .per_rule
+            .entry(hit.rule.id.clone())
+            .or_insert_with(|| (hit.rule.clone(), 0, 0, 0));
+        if entry.1 >= MAX_FINDINGS_PER_RULE {
+            entry.2 += 1;
+            entry.3 = entry.3.max(line);
+            return Ok(());
+        }
+        entry.1 += 1;
+        let member = |name: &str| {
+            rec.fields
+                .iter()
+                .find(|(k, _)| k == name)
+                .and_then(|(_, v)| string_value(v))
+                .map(std::borrow::Cow::into_owned)
+        };
+        let finding = Finding {
+            rule: (*hit.rule).clone(),
+            source: self.source(line),
+            aid: member("aid"),
+            computer_name: member("ComputerName"),
+            event_simplename: member("event_simpleName"),
+            timestamp: member("timestamp")
+                .and_then(|t| time::epoch_ms(&t))
+                .or_else(|| {
+                    rec.fields
+                        .iter()
+                        .find(|(k, _)| k == "timestamp")
+                        .and_then(|(_, v)| v.get().parse().ok())
+                }),
+            matched: hit
+                .matched
+                .iter()
+                .map(|(field, value)| Matched {
+                    field: field.clone(),
+                    value: value.clone(),
+                })
+                .collect(),
+            event: String::from_utf8_lossy(bytes).into_owned(),
+        };
+        let text = serde_json::to_string(&finding).map_err(io::Error::other)?;
+        self.write(&text)?;
+        self.written += 1;
+        Ok(())
+    }
+
+    fn source(&self, line: u64) -> FindingSource {
+        FindingSource {
+            bucket: self.detect.and_then(|d| d.source_bucket.clone()),
+            key: self.source_key.to_owned(),
+            line,
+        }
+    }
+
+    fn write(&mut self, text: &str) -> io::Result<()> {
+        if self.out.is_none() {
+            let file = tempfile::Builder::new()
+                .prefix("falconry-findings-")
+                .tempfile_in(self.dir)?;
+            let w = BufWriter::new(file.reopen()?);
+            self.out = Some((GzEncoder::new(w, flate2::Compression::fast()), file));
+        }
+        let Some((w, _)) = self.out.as_mut() else {
+            return Ok(());
+        };
+        w.write_all(text.as_bytes())?;
+        w.write_all(b"\n")
+    }
+
+    /// Ends the findings (a capped record per rule past the cap, in rule id
+    /// order); `None` when nothing matched.
+    pub fn finish(mut self) -> io::Result<(Option<Findings>, Tally)> {
+        let mut capped: Vec<(String, Arc<FindingRule>, u64, u64)> = self
+            .per_rule
+            .iter()
+            .filter(|(_, (_, _, omitted, _))| *omitted > 0)
+            .map(|(id, (rule, _, omitted, last))| (id.clone(), rule.clone(), *omitted, *last))
+            .collect();
+        capped.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut omitted_total = 0;
+        for (_, rule, omitted, last) in capped {
+            omitted_total += omitted;
+            let record = Capped {
+                capped: true,
+                rule: (*rule).clone(),
+                source: self.source(last),
+                omitted,
+                last_omitted_line: last,
+            };
+            let text = serde_json::to_string(&record).map_err(io::Error::other)?;
+            self.write(&text)?;
+        }
+        let tally = std::mem::take(&mut self.tally);
+        let Some((w, file)) = self.out.take() else {
+            return Ok((None, tally));
+        };
+        let mut inner = w.finish()?;
+        inner.flush()?;
+        inner.get_ref().sync_all()?;
+        Ok((
+            Some(Findings {
+                written: self.written,
+                omitted: omitted_total,
+                file,
+            }),
+            tally,
+        ))
+    }
+}
