@@ -1,8 +1,9 @@
 //! `falconry demo`: the pipeline on the embedded default, with no AWS at all.
 //! Generates the project's fixtures, queues their notices in a directory,
-//! forwards them into a local "bucket", replays the recorded Event Streams
-//! fixture through the streamer, runs the enricher over the stream batches
-//! (issues as Markdown files), and prints what landed where.
+//! forwards them into a local "bucket" while the starter Sigma rules run over
+//! every event, replays the recorded Event Streams fixture through the
+//! streamer, runs the enricher over the stream batches and the rules'
+//! findings (issues as Markdown files), and prints what landed where.
 
 use anyhow::Context;
 use falconry_common::telemetry::Telemetry;
@@ -71,6 +72,7 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
         "stream.ndjson",
         "issues",
         "context",
+        "rules",
     ] {
         let p = dir.join(sub);
         if p.is_dir() {
@@ -81,6 +83,10 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
     }
     let fixtures = write_fixtures(dir, 7, 2, 500)?;
     let abs = std::fs::canonicalize(dir).with_context(|| format!("resolving {}", dir.display()))?;
+    // The starter rules, as a user would keep them: a folder of Sigma YAML.
+    let rules = abs.join("rules");
+    falconry_detect::starter::write_to(&rules)
+        .with_context(|| format!("writing the starter rules to {}", rules.display()))?;
     let config = ForwarderConfig {
         queue: Some(format!("dir://{}", abs.join("queue").display())),
         source: Some(format!("file://{}", abs.join("source").display())),
@@ -89,7 +95,12 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
         wait_time: Duration::from_millis(300),
         ..ForwarderConfig::default()
     };
-    let settings = config.validate()?;
+    let mut settings = config.validate()?;
+    settings.detect = falconry_detect::DetectConfig {
+        rules: Some(rules.display().to_string()),
+        ..Default::default()
+    }
+    .validate()?;
     let started = std::time::Instant::now();
     let result =
         falconry_forwarder::run(settings, Telemetry::off(), CancellationToken::new()).await;
@@ -146,6 +157,8 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
     let layout = falconry_common::lake::Layout::default();
     let counts = falconry_forwarder::lake::table_counts(&lake.join(&layout.parquet))
         .with_context(|| format!("reading back {}", lake.display()))?;
+    let findings = falconry_forwarder::lake::findings_per_rule(&lake.join(&layout.findings))
+        .with_context(|| format!("reading back {}", lake.join(&layout.findings).display()))?;
     let mut out = String::new();
     writeln!(
         out,
@@ -206,6 +219,12 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
         "  context:     {} (GeoIP databases, users and assets)",
         context_dir.display()
     )?;
+    writeln!(
+        out,
+        "  findings:    {} (the starter rules in {})",
+        lake.join(&layout.findings).display(),
+        rules.display()
+    )?;
     writeln!(out, "  issues:      {}", issues.display())?;
     if let Some(first) = &first_issue {
         writeln!(out, "  first issue: {}", first.display())?;
@@ -216,6 +235,16 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
     )?;
     for (table, (rows, files)) in &counts {
         writeln!(out, "    {table:<14} {rows:>7} rows in {files} file(s)")?;
+    }
+    writeln!(
+        out,
+        "  findings per rule (Sigma rules over every FDR event):"
+    )?;
+    if findings.is_empty() {
+        writeln!(out, "    none")?;
+    }
+    for ((level, title), n) in &findings {
+        writeln!(out, "    {n:>7}  [{level}] {title}")?;
     }
     print!("{out}");
     result?;

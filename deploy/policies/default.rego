@@ -24,7 +24,7 @@ levels := ["informational", "low", "medium", "high", "critical"]
 
 rank := {level: i | some i, level in levels}
 
-kinds := {"epp", "idp", "xdr", "legacy", "incident", "other"}
+kinds := {"epp", "idp", "xdr", "legacy", "incident", "other", "rule"}
 
 # ---------------------------------------------------------------------------
 # Settings (data.falconry.settings, every key optional)
@@ -328,7 +328,10 @@ all_labels := array.concat(base_labels, [l | some l in as_list(object.get(route,
 # In order, without repeats.
 labels := [l | some i, l in all_labels; not l in array.slice(all_labels, 0, i)]
 
-base_reason := sprintf("Falcon rates this detection %s (score %v).", [alert.severity.level, alert.severity.score])
+base_reason := sprintf("The organisation's rule %q (%s) rates this finding %s.", [alert.rule.title, alert.rule.id, alert.severity.level]) if {
+	alert.kind == "rule"
+	is_object(alert.rule)
+} else := sprintf("Falcon rates this detection %s (score %v).", [alert.severity.level, alert.severity.score])
 
 reasons := array.concat(
 	array.concat([base_reason], [step.reason | some step in floor_steps]),

@@ -22,6 +22,11 @@ pub struct EnricherConfig {
     /// (`s3://bucket[/prefix]` or `file://root`); one cursor per partition
     /// in the state store. Use this or `queue`.
     pub from: Option<String>,
+    /// Scan mode: also read what the organisation's rules found, by listing
+    /// the forwarder's destination (`s3://bucket[/prefix]` or `file://root`;
+    /// its `findings/`). Default: `from` (one destination for both). With
+    /// `queue`, findings objects announced on the queue are read instead.
+    pub findings_from: Option<String>,
     /// Where issues go: `github` (see `[enricher.github]`) or `dir://path`
     /// (Markdown files). Default `dir://falconry-issues`.
     #[serde(default = "d_issues")]
@@ -164,6 +169,7 @@ impl Default for EnricherConfig {
         EnricherConfig {
             queue: None,
             from: None,
+            findings_from: None,
             issues: d_issues(),
             state: None,
             until_empty: false,
@@ -205,6 +211,8 @@ pub enum Issues {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub input: Input,
+    /// Scan mode: the forwarder's destination, listed for findings.
+    pub findings_from: Option<Location>,
     pub issues: Issues,
     pub state: Location,
     pub until_empty: bool,
@@ -354,10 +362,16 @@ impl EnricherConfig {
                 format!("{} is not a directory", d.display()),
             );
         }
+        let findings_from = match (&self.findings_from, &input) {
+            (Some(f), _) => p.check("enricher.findings_from", Location::parse(f)),
+            (None, Some(Input::Scan(from))) => Some(from.clone()),
+            (None, _) => None,
+        };
         p.into_result()?;
         match (input, issues, state) {
             (Some(input), Some(issues), Some(state)) => Ok(Settings {
                 input,
+                findings_from,
                 issues,
                 state,
                 until_empty: self.until_empty,

@@ -12,9 +12,10 @@
 use crate::alert::normalize::Selection;
 use crate::config::{Input, Issues, Settings};
 use crate::dedup::{DedupStore, Fingerprinter};
-use crate::input::Scanner;
 use crate::input::batch::{BadLine, read_batch};
+use crate::input::findings::read_findings;
 use crate::input::notice::{self, Notice};
+use crate::input::{FindingsScanner, Scanner};
 use crate::metrics::Metrics;
 use crate::pipeline::{Outcome, Pipeline, PipelineError, Rules, Services};
 use crate::policy::Policy;
@@ -100,7 +101,7 @@ pub async fn run(
 
 enum Source {
     Queue(Queue),
-    Scan(Scanner),
+    Scan(Scanner, Option<FindingsScanner>),
 }
 
 /// The enricher, built and checked, not yet running.
@@ -228,13 +229,20 @@ impl Enricher {
         let (source, batch_store) = match &settings.input {
             Input::Scan(from) => {
                 let store = Store::open(from).await;
-                (
-                    Source::Scan(Scanner::new(
-                        store,
-                        from.prefix(),
+                let findings = match &settings.findings_from {
+                    Some(f) => Some(FindingsScanner::new(
+                        Store::open(f).await,
+                        f.prefix(),
                         state.clone(),
                         state_keys.clone(),
                     )),
+                    None => None,
+                };
+                (
+                    Source::Scan(
+                        Scanner::new(store, from.prefix(), state.clone(), state_keys.clone()),
+                        findings,
+                    ),
                     None,
                 )
             }
@@ -283,7 +291,9 @@ impl Enricher {
         self.health.set_ready(true);
         let this = Arc::new(self);
         let result = match &this.source {
-            Source::Scan(scanner) => this.scan(scanner, &shutdown).await,
+            Source::Scan(scanner, findings) => {
+                this.scan(scanner, findings.as_ref(), &shutdown).await
+            }
             Source::Queue(queue) => Ok(this.consume(queue, &shutdown).await),
         };
         this.health.set_ready(false);
@@ -296,6 +306,7 @@ impl Enricher {
     async fn scan(
         &self,
         scanner: &Scanner,
+        findings: Option<&FindingsScanner>,
         shutdown: &CancellationToken,
     ) -> Result<Summary, EnricherError> {
         let mut total = Summary::default();
@@ -325,6 +336,29 @@ impl Enricher {
                         break;
                     }
                     scanner.done(&o.key).await?;
+                }
+            }
+            // What the organisation's rules found: each object once.
+            if let Some(f) = findings {
+                match f.pending().await {
+                    Ok(objects) => {
+                        for o in objects {
+                            if shutdown.is_cancelled() {
+                                break;
+                            }
+                            let (summary, ok) = self.batch(f.store(), &o.key, shutdown).await;
+                            total.add(&summary);
+                            if !ok {
+                                failed = true;
+                                continue;
+                            }
+                            f.done(&o).await?;
+                        }
+                    }
+                    Err(e) if !self.settings.until_empty => {
+                        warn!(error = %e, "listing findings failed; trying again");
+                    }
+                    Err(e) => return Err(e.into()),
                 }
             }
             if self.settings.until_empty && !failed {
@@ -406,8 +440,14 @@ impl Enricher {
         };
         let selection = self.selection.clone();
         let key_owned = key.to_owned();
-        let read =
-            tokio::task::spawn_blocking(move || read_batch(&key_owned, &bytes, &selection)).await;
+        let read = tokio::task::spawn_blocking(move || {
+            if falconry_common::lake::findings::is_findings_key(&key_owned) {
+                read_findings(&key_owned, &bytes)
+            } else {
+                read_batch(&key_owned, &bytes, &selection)
+            }
+        })
+        .await;
         let contents = match read {
             Ok(Ok(c)) => c,
             Ok(Err(e)) => {

@@ -1,5 +1,6 @@
 //! Reading back what the forwarder wrote to a local destination: row counts
-//! per table from the Parquet footers (for `falconry demo` and for checks).
+//! per table from the Parquet footers, findings per rule (for `falconry demo`
+//! and for checks).
 
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use std::collections::BTreeMap;
@@ -39,6 +40,42 @@ pub fn table_counts(parquet_root: &Path) -> std::io::Result<BTreeMap<String, (u6
             table.file_name().to_string_lossy().into_owned(),
             (rows, files),
         );
+    }
+    Ok(out)
+}
+
+/// Findings per `(level, rule title)` under a local findings prefix.
+pub fn findings_per_rule(findings_root: &Path) -> std::io::Result<BTreeMap<(String, String), u64>> {
+    use falconry_common::lake::findings::FindingLine;
+    use std::io::BufRead;
+    let mut out = BTreeMap::new();
+    let mut stack = vec![findings_root.to_owned()];
+    while let Some(dir) = stack.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        for e in entries {
+            let e = e?;
+            let p = e.path();
+            if e.file_type()?.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            if !falconry_common::lake::findings::is_findings_key(&p.to_string_lossy()) {
+                continue;
+            }
+            let reader = std::io::BufReader::new(flate2::read::MultiGzDecoder::new(
+                std::fs::File::open(&p)?,
+            ));
+            for line in reader.lines() {
+                if let Ok(FindingLine::Finding(f)) = serde_json::from_str::<FindingLine>(&line?) {
+                    *out.entry((f.rule.level.clone(), f.rule.title.clone()))
+                        .or_default() += 1;
+                }
+            }
+        }
     }
     Ok(out)
 }

@@ -1,6 +1,7 @@
 //! The enricher's records under its state prefix (default `state/enricher`):
 //! one dedup record per fingerprint, one scan cursor per stream partition,
-//! and the quarantined lines of each batch.
+//! one record per findings object read, and the quarantined lines of each
+//! batch.
 
 use crate::store::join;
 
@@ -33,6 +34,25 @@ impl EnricherState {
     /// The scan cursor of one stream partition.
     pub fn cursor_key(&self, partition: u32) -> String {
         join(&self.prefix, &format!("scan/partition={partition}.json"))
+    }
+
+    /// The listing prefix of the records of findings objects read (scan mode).
+    pub fn findings_read_prefix(&self) -> String {
+        join(&self.prefix, "findings-read/")
+    }
+
+    /// The record that a findings object, as last modified at `modified_ms`,
+    /// was read: a rewritten object (a re-conversion) has a new time and is
+    /// read again; its alerts' dedup records keep repeats from repeating.
+    pub fn findings_read_key(&self, findings_key: &str, modified_ms: Option<i64>) -> String {
+        join(
+            &self.prefix,
+            &format!(
+                "findings-read/{}@{}",
+                findings_key.replace('/', "~"),
+                modified_ms.unwrap_or(0)
+            ),
+        )
     }
 
     /// The quarantined lines of one batch (its key flattened into one name).

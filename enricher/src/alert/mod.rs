@@ -3,6 +3,7 @@
 //! (`enrichment.rs`).
 
 mod enrichment;
+pub mod finding;
 mod model;
 pub mod normalize;
 

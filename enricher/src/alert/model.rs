@@ -23,6 +23,8 @@ pub enum AlertKind {
     Incident,
     /// A configured extra type (`CustomerIOCEvent`, `OverwatchGenericDetectionSummaryEvent`, ...).
     Other,
+    /// One of the organisation's own Sigma rules matched an FDR event (a finding).
+    Rule,
 }
 
 impl AlertKind {
@@ -34,6 +36,7 @@ impl AlertKind {
             AlertKind::Legacy => "legacy",
             AlertKind::Incident => "incident",
             AlertKind::Other => "other",
+            AlertKind::Rule => "rule",
         }
     }
 }
@@ -216,6 +219,30 @@ pub struct Alert {
     /// Link to the detection in the Falcon console (`FalconHostLink`).
     pub console_url: Option<String>,
     pub origin: Origin,
+    /// For `rule` alerts: the rule and what it matched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<RuleMatch>,
+}
+
+/// What a `rule` alert says of its rule and the event it matched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleMatch {
+    pub id: String,
+    pub title: String,
+    /// Sigma's level, as the rule wrote it.
+    pub level: String,
+    pub status: Option<String>,
+    pub tags: Vec<String>,
+    pub falsepositives: Vec<String>,
+    /// The rules file it came from.
+    pub file: String,
+    /// The FDR file (`bucket`, `key`) and line of the matched event.
+    pub source_bucket: Option<String>,
+    pub source_key: String,
+    pub source_line: u64,
+    pub event_simplename: Option<String>,
+    /// The members that made it match: `(member, value as JSON text)`.
+    pub matched: Vec<(String, String)>,
 }
 
 impl Alert {

@@ -316,6 +316,7 @@ pub fn normalize(
         disposition: first(e, &["PatternDispositionDescription"]),
         console_url: first(e, &["FalconHostLink"]),
         origin,
+        rule: None,
     }))
 }
 
@@ -372,7 +373,7 @@ fn legacy_matches(s: f64, level: Level) -> bool {
     Level::from_score(legacy_score(s)) == level
 }
 
-fn level_score(level: Level) -> u8 {
+pub(crate) fn level_score(level: Level) -> u8 {
     match level {
         Level::Informational => 10,
         Level::Low => 30,
@@ -465,7 +466,7 @@ fn tactic(name: Option<&str>, id: Option<&str>) -> (Option<String>, Option<Strin
     }
 }
 
-fn push_unique(list: &mut Vec<String>, v: &str) {
+pub(crate) fn push_unique(list: &mut Vec<String>, v: &str) {
     let v = v.trim();
     if !v.is_empty() && !list.iter().any(|x| x == v) {
         list.push(v.to_owned());

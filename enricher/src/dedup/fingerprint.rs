@@ -18,7 +18,9 @@ pub enum Field {
     Host,
     /// The user name (lower case).
     User,
-    /// The main hash: the process's SHA-256, else the first hash or IOC the alert names.
+    /// The main hash: the process's SHA-256, else the first hash or IOC the
+    /// alert names. Empty for `rule` alerts: a rule's case on a host spans
+    /// processes, so (rule, host) is one case by default.
     Hash,
     /// The command line of the process.
     CommandLine,
@@ -59,6 +61,7 @@ impl Field {
             Field::Name => a.name.clone(),
             Field::Host => lower(a.host.aid.as_deref().or(a.host.hostname.as_deref())),
             Field::User => lower(a.user.name.as_deref()),
+            Field::Hash if a.kind == crate::alert::AlertKind::Rule => String::new(),
             Field::Hash => lower(
                 a.process
                     .sha256

@@ -1,11 +1,14 @@
 //! A queue message → the stream batch objects it announces. The streamer's
 //! bucket sends S3 event notifications (directly, through SNS, or through
-//! EventBridge) to the enricher's queue; only batch objects
-//! (`…/stream/partition=…/….ndjson.gz`) are work, anything else is acknowledged.
+//! EventBridge) to the enricher's queue, and the forwarder's bucket those of
+//! its findings; only batch objects (`…/stream/partition=…/….ndjson.gz`) and
+//! findings objects (`…/dt=…/….findings.ndjson.gz`) are work, anything else
+//! is acknowledged.
 //!
 //! Pure.
 
 use falconry_common::lake::BatchKey;
+use falconry_common::lake::findings::is_findings_key;
 use falconry_common::queue::s3_event::{self, Envelope, EnvelopeError, ObjectRef};
 
 #[derive(Debug, PartialEq)]
@@ -18,11 +21,12 @@ pub enum Notice {
 pub fn decode(body: &str) -> Result<Notice, EnvelopeError> {
     match s3_event::open(body)? {
         Envelope::Objects { objects, .. } => {
-            let (batches, others): (Vec<_>, Vec<_>) =
-                objects.into_iter().partition(|o| is_batch(&o.key));
+            let (batches, others): (Vec<_>, Vec<_>) = objects
+                .into_iter()
+                .partition(|o| is_batch(&o.key) || is_findings_key(&o.key));
             if batches.is_empty() {
                 Ok(Notice::Nothing(format!(
-                    "{} object(s), none a stream batch",
+                    "{} object(s), none a stream batch or findings",
                     others.len()
                 )))
             } else {

@@ -106,6 +106,66 @@ impl Scanner {
     }
 }
 
+/// Finds findings objects not read yet under the forwarder's destination
+/// (`<prefix>/findings/dt=…/….findings.ndjson.gz`). Findings are not
+/// ordered by offsets: each object read is recorded (with its modification
+/// time) under the state, and an object is pending until its record exists.
+#[derive(Debug, Clone)]
+pub struct FindingsScanner {
+    store: Store,
+    findings_prefix: String,
+    state: Store,
+    keys: EnricherState,
+}
+
+impl FindingsScanner {
+    pub fn new(store: Store, prefix: &str, state: Store, keys: EnricherState) -> FindingsScanner {
+        let layout = falconry_common::lake::Layout::default().under(prefix.trim_matches('/'));
+        FindingsScanner {
+            store,
+            findings_prefix: layout.findings_prefix(),
+            state,
+            keys,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Findings objects not read (or rewritten since), oldest day first.
+    pub async fn pending(&self) -> Result<Vec<ObjectInfo>, StoreError> {
+        let read: std::collections::HashSet<String> = self
+            .state
+            .list(&self.keys.findings_read_prefix())
+            .await?
+            .into_iter()
+            .map(|o| o.key)
+            .collect();
+        let mut out: Vec<ObjectInfo> = self
+            .store
+            .list(&self.findings_prefix)
+            .await?
+            .into_iter()
+            .filter(|o| falconry_common::lake::findings::is_findings_key(&o.key))
+            .filter(|o| !read.contains(&self.keys.findings_read_key(&o.key, o.modified_ms)))
+            .collect();
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+
+    /// Every alert of `o` has its outcome.
+    pub async fn done(&self, o: &ObjectInfo) -> Result<(), StoreError> {
+        self.state
+            .put_bytes(
+                &self.keys.findings_read_key(&o.key, o.modified_ms),
+                Bytes::new(),
+            )
+            .await
+            .map(|_| ())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

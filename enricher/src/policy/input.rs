@@ -125,6 +125,7 @@ pub(super) fn sample_alert() -> Alert {
         disposition: None,
         console_url: None,
         origin: Origin::default(),
+        rule: None,
     }
 }
 

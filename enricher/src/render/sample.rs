@@ -92,6 +92,7 @@ impl Sample {
                 offset: Some(0),
                 line: 1,
             },
+            rule: None,
         };
         let section = |status: Status| Section {
             provider: "sample".into(),
