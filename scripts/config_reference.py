@@ -17,6 +17,7 @@ SECTIONS = [
     ("forwarder", "forwarder/src/config.rs", "ForwarderConfig"),
     ("forwarder.source_aws", "forwarder/src/config.rs", "SourceAws"),
     ("streamer", "streamer/src/config.rs", "StreamerConfig"),
+    ("detect", "detect/src/config.rs", "DetectConfig"),
     ("enricher", "enricher/src/config.rs", "EnricherConfig"),
     ("enricher.github", "enricher/src/config.rs", "GitHubConfig"),
     ("enricher.slack", "enricher/src/config.rs", "SlackConfig"),

@@ -53,6 +53,7 @@ pub fn base(kind: AlertKind, event_type: &str, name: &str) -> Alert {
             offset: Some(1001),
             line: 7,
         },
+        rule: None,
     }
 }
 

@@ -257,6 +257,7 @@ mod tests {
             disposition: None,
             console_url: None,
             origin: Origin::default(),
+            rule: None,
         }
     }
 
