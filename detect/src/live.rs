@@ -1,7 +1,7 @@
 //! The rules in force in a running forwarder: loaded at start, checked for
 //! changes every `reload_interval`, swapped whole when they change. A bad
-//! file is reported and skipped; if the source cannot be read, the rules in
-//! force stay.
+//! file is reported and skipped; if the source cannot be read, or lists no
+//! rule file at all, the rules in force stay.
 
 use crate::config::DetectSettings;
 use crate::detector::Detector;
@@ -70,6 +70,19 @@ impl LiveRules {
         let now = source::fingerprint(&self.store, &self.settings.source).await?;
         let same = self.fingerprint.lock().is_ok_and(|f| *f == now);
         if same {
+            return Ok(false);
+        }
+        // A folder unmounted or a prefix emptied by mistake must not switch
+        // detection off: an empty source keeps the rules in force (remove
+        // `[detect] rules` and restart to run none).
+        let has_rules = now.iter().any(|(k, _, _)| crate::rules::is_rule_file(k));
+        let in_force = self.current().rule_count();
+        if !has_rules && in_force > 0 {
+            tracing::warn!(
+                source = %self.settings.source.text,
+                rules = in_force,
+                "the rules source lists no rule files; the rules in force stay"
+            );
             return Ok(false);
         }
         let (loaded, fingerprint) = source::load(&self.store, &self.settings.source).await?;

@@ -312,3 +312,43 @@ async fn a_directory_is_reloaded_when_it_changes() {
     assert_eq!(loaded.errors(), 1);
     assert_eq!(loaded.problems[0].file, "bad.yml");
 }
+
+#[tokio::test]
+async fn live_rules_reload_on_change_and_keep_the_old_set_when_the_source_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    let r = rule(
+        "one",
+        "process_creation",
+        "  s:\n    CommandLine|contains: 'x'\n  condition: s",
+    );
+    std::fs::write(rules.join(&r.name), &r.text).unwrap();
+    let settings = crate::DetectConfig {
+        rules: Some(rules.display().to_string()),
+        ..Default::default()
+    }
+    .validate()
+    .unwrap()
+    .unwrap();
+    let mut registry = prometheus_client::registry::Registry::default();
+    let live = crate::LiveRules::start(settings, crate::DetectMetrics::new(&mut registry))
+        .await
+        .unwrap();
+    assert_eq!(live.current().rule_count(), 1);
+    assert!(!live.reload_if_changed().await.unwrap());
+    let r2 = rule(
+        "two",
+        "dns_query",
+        "  s:\n    QueryName|endswith: '.example'\n  condition: s",
+    );
+    std::fs::write(rules.join(&r2.name), &r2.text).unwrap();
+    std::fs::write(rules.join("bad.yml"), "title: [").unwrap();
+    assert!(live.reload_if_changed().await.unwrap());
+    assert_eq!(live.current().rule_count(), 2);
+    assert_eq!(live.metrics.load_errors.get(), 1);
+    // The folder gone: the rules in force stay.
+    std::fs::remove_dir_all(&rules).unwrap();
+    let _ = live.reload_if_changed().await;
+    assert_eq!(live.current().rule_count(), 2);
+}

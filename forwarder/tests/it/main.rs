@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod athena_hunts;
+mod detections;
 mod local_default;
 mod real_samples;
 mod replay;
