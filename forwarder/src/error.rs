@@ -84,4 +84,6 @@ pub enum ForwarderError {
     NoticesClaimed { claimed: u64 },
     #[error("backtest: {0}")]
     Backtest(String),
+    #[error("the rules: {0}")]
+    Rules(String),
 }

@@ -169,6 +169,9 @@ pub async fn publish(
                 size: w.size,
             })
         }
+        // No rules ran this time: the findings of the last conversion stand
+        // (a replay or a forwarder without `[detect]` must not erase them).
+        None if !converted.detected => previous.as_ref().and_then(|p| p.findings.clone()),
         None => None,
     };
     let manifest = Manifest {

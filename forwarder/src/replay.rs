@@ -46,6 +46,21 @@ pub async fn replay(
 ) -> Result<Progress, ForwarderError> {
     let dest = Store::open(&settings.dest).await;
     let layout = &settings.layout;
+    // `[detect]`: the rules run over the replayed events too.
+    let detector = match &settings.detect {
+        Some(d) => {
+            let store = Store::open(&d.source.location).await;
+            let (loaded, _) = falconry_detect::source::load(&store, &d.source)
+                .await
+                .map_err(|e| ForwarderError::Rules(e.to_string()))?;
+            falconry_detect::live::report(&loaded, &d.source.text);
+            Some(std::sync::Arc::new(falconry_detect::Detector::new(
+                &loaded.rules,
+            )))
+        }
+        None => None,
+    };
+    let detector = detector.as_ref();
     let prefix = layout.raw_listing(&opts.prefix);
     let listed = dest.list(&prefix).await.map_err(ForwarderError::Store)?;
     let selected: Vec<(ObjectInfo, String, &'static str)> = listed
@@ -75,7 +90,7 @@ pub async fn replay(
     let mut results = futures::stream::iter(selected)
         .take_while(|_| std::future::ready(!shutdown.is_cancelled()))
         .map(|(info, source_key, table)| async move {
-            let r = replay_one(settings, dest, &info, &source_key, table).await;
+            let r = replay_one(settings, detector, dest, &info, &source_key, table).await;
             (info, source_key, r)
         })
         .buffer_unordered(settings.files_in_flight.get());
@@ -108,6 +123,7 @@ pub async fn replay(
 
 async fn replay_one(
     settings: &Settings,
+    detector: Option<&std::sync::Arc<falconry_detect::Detector>>,
     dest: &Store,
     info: &ObjectInfo,
     source_key: &str,
@@ -123,6 +139,10 @@ async fn replay_one(
         .unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
     let mut convert = settings.convert.clone();
     convert.fallback_ms = fallback_ms;
+    convert.detect = detector.map(|d| crate::convert::Detect {
+        detector: d.clone(),
+        source_bucket: previous.as_ref().and_then(|m| m.source_bucket.clone()),
+    });
     let copied = reconvert(dest, &info.key, source_key, table, convert).await?;
     let rows = copied.converted.rows;
     // The raw copy is the source now; the bucket it first came from stays on record.

@@ -44,7 +44,8 @@ async fn replay(
     since: Option<String>,
     until: Option<String>,
 ) -> anyhow::Result<()> {
-    let settings = config.forwarder().validate_for_replay()?;
+    let mut settings = config.forwarder().validate_for_replay()?;
+    settings.detect = config.detect().validate()?;
     let mut problems = Vec::new();
     let mut time = |field: &str, v: Option<String>| match v.as_deref().map(progress::parse_time) {
         Some(Ok(ms)) => Some(ms),

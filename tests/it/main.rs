@@ -10,4 +10,5 @@ mod demo;
 mod deploy;
 mod exit_codes;
 mod hostile;
+mod rules_cli;
 mod signals;

@@ -59,6 +59,18 @@ mod tests {
             b[0].key,
             "p/stream/partition=0/dt=2026-03-14/00000000000000000001-00000000000000000009.ndjson.gz"
         );
+        // The forwarder's findings are work too.
+        let findings = body.replace(
+            "p/stream/partition%3D0/dt%3D2026-03-14/00000000000000000001-00000000000000000009.ndjson.gz",
+            "lake/findings/dt%3D2026-03-14/data_x_part-00000.gz.findings.ndjson.gz",
+        );
+        let Notice::Batches(f) = decode(&findings).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            f[0].key,
+            "lake/findings/dt=2026-03-14/data_x_part-00000.gz.findings.ndjson.gz"
+        );
         let state_only = body.replace("p/stream/partition%3D0/dt", "p/other/dt");
         assert!(matches!(decode(&state_only).unwrap(), Notice::Nothing(_)));
         assert!(matches!(decode(r#"{"x":1}"#).unwrap(), Notice::Nothing(_)));

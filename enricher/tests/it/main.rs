@@ -13,4 +13,5 @@ mod github_api;
 mod github_issues;
 mod local_issues;
 mod real_samples;
+mod rule_findings;
 mod slack_webhook;

@@ -71,6 +71,8 @@ pub struct Converted {
     pub duplicates: u64,
     /// What the rules found (`None`: nothing, or no rules).
     pub findings: Option<Findings>,
+    /// Whether rules ran (without them, earlier findings are not stale).
+    pub detected: bool,
     /// What detection did.
     pub tally: Tally,
 }
@@ -206,6 +208,7 @@ pub fn convert(
         clamped,
         duplicates,
         findings,
+        detected: opts.detect.is_some(),
         tally,
     })
 }

@@ -126,9 +126,25 @@ async fn findings_are_durable_before_the_notice_is_deleted_and_redelivery_repeat
     assert_eq!(aws.keys(&dest, "").await, before);
     assert_eq!(findings(&aws.get(&dest, &keys[0]).await.unwrap()), lines);
 
-    // Without the rules that fired, a re-conversion removes the stale findings.
+    // A conversion without rules (no `[detect]`, a replay) leaves them be;
+    // one whose rules no longer fire removes them as stale.
     aws.send(&queue, &notice).await;
     run(None).await.unwrap();
+    assert_eq!(aws.keys(&dest, "").await, before);
+    let linux = falconry_detect::starter::FILES
+        .iter()
+        .find(|(n, _)| *n == "linux_reverse_shell.yml")
+        .unwrap();
+    aws.put(
+        &rules,
+        "linux-only/linux_reverse_shell.yml",
+        linux.1.as_bytes().to_vec(),
+    )
+    .await;
+    aws.send(&queue, &notice).await;
+    run(detect(&format!("s3://{rules}/linux-only")))
+        .await
+        .unwrap();
     assert!(aws.get(&dest, &keys[0]).await.is_none());
     assert!(
         manifest(&aws, &dest, &source_key)
