@@ -75,6 +75,9 @@ pub enum SchemaCommand {
         /// First day partition projection enumerates (YYYY-MM-DD).
         #[arg(long, default_value = "2020-01-01")]
         since: String,
+        /// The findings table instead (deploy/athena/findings.sql), beside the Parquet prefix.
+        #[arg(long)]
+        findings: bool,
     },
     /// The column documentation in Markdown (docs/schema.md).
     Docs,

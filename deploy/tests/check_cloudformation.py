@@ -17,7 +17,9 @@ The checks (every failure is reported, then the exit status is 1):
    OBJECT_ACCESS; each execution role reads exactly the secrets its task definition injects
    and writes exactly its log group;
 3. wiring: the stream bucket's notifications go to the enricher queue for `stream/*.ndjson.gz`,
-   the queue policy names that bucket and the bucket waits for the policy; buckets are
+   the lake's for `findings/*.findings.ndjson.gz` (when detections are on), the queue policy
+   names both buckets and each bucket waits for the policy; the forwarder reads its rules
+   from the stream bucket's `rules/`; buckets are
    encrypted, private and TLS-only; one streamer at most and never two during a deployment;
    every container runs `falconry healthcheck`; the admin port is closed but to MetricsCidr;
    Athena enforces the per-query scan cutoff; the FirstQuery output parses as Athena SQL.
@@ -57,8 +59,12 @@ READ = {"s3:GetObject"}
 READ_WRITE = {"s3:GetObject", "s3:PutObject"}
 OBJECT_ACCESS = {
     "ForwarderTaskRole": {
-        ("LakeBucket", prefix): {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"}
-        for prefix in ("raw/", "parquet/", "quarantine/", "state/")
+        **{
+            ("LakeBucket", prefix): {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"}
+            for prefix in ("raw/", "parquet/", "quarantine/", "state/", "findings/")
+        },
+        # The organisation's Sigma rules, read and reloaded.
+        ("StreamBucket", "rules/"): READ,
     },
     "StreamerTaskRole": {
         ("StreamBucket", "stream/"): READ_WRITE,
@@ -70,6 +76,8 @@ OBJECT_ACCESS = {
         ("StreamBucket", "athena-results/"): READ_WRITE
         | {"s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"},
         ("LakeBucket", "parquet/"): READ,
+        # What the rules found, announced by the lake's notifications.
+        ("LakeBucket", "findings/"): READ,
     },
 }
 OBJECT_ACTIONS = {
@@ -255,12 +263,23 @@ def check_wiring(t: dict, f: Failures) -> None:
     f.check(str(n["Event"]).startswith("s3:ObjectCreated:"), "StreamBucket", "ObjectCreated events")
     f.check("EnricherQueuePolicy" in listify(stream.get("DependsOn", [])), "StreamBucket", "DependsOn EnricherQueuePolicy")
     bucket_name = sub_text(stream["Properties"]["BucketName"])
+    lake_name = sub_text(res["LakeBucket"]["Properties"]["BucketName"])
     qp = res["EnricherQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
     f.check(
-        sub_text(qp["Condition"]["ArnLike"]["aws:SourceArn"]) == f"arn:${{AWS::Partition}}:s3:::{bucket_name}",
+        sorted(sub_text(a) for a in listify(qp["Condition"]["ArnLike"]["aws:SourceArn"]))
+        == sorted(f"arn:${{AWS::Partition}}:s3:::{b}" for b in (bucket_name, lake_name)),
         "EnricherQueuePolicy",
-        "aws:SourceArn must name the stream bucket exactly as StreamBucket's BucketName",
+        "aws:SourceArn must name the stream and lake buckets exactly as their BucketNames",
     )
+    # The lake announces findings (only them) when detections are on.
+    lake_res = res["LakeBucket"]
+    f.check("EnricherQueuePolicy" in listify(lake_res.get("DependsOn", [])), "LakeBucket", "DependsOn EnricherQueuePolicy")
+    cond, on, off = intrinsic(lake_res["Properties"]["NotificationConfiguration"])[1]
+    f.check(cond == "Detections" and off == {"Ref": "AWS::NoValue"}, "LakeBucket", "notifications depend on EnableDetections")
+    lqc = on["QueueConfigurations"]
+    f.check(len(lqc) == 1 and refs(lqc[0]["Queue"]) == {"EnricherQueue"}, "LakeBucket", "notifies the enricher queue")
+    lrules = {r["Name"]: r["Value"] for r in lqc[0]["Filter"]["S3Key"]["Rules"]}
+    f.check(lrules == {"prefix": "findings/", "suffix": ".findings.ndjson.gz"}, "LakeBucket", f"filter {lrules}")
     f.check("aws:SourceAccount" in qp["Condition"].get("StringEquals", {}), "EnricherQueuePolicy", "aws:SourceAccount condition")
     f.check(qp["Principal"] == {"Service": "s3.amazonaws.com"} and qp["Action"] == "sqs:SendMessage", "EnricherQueuePolicy", "S3 may send, nothing else")
     rp = res["EnricherQueue"]["Properties"]["RedrivePolicy"]
@@ -334,7 +353,8 @@ def check_wiring(t: dict, f: Failures) -> None:
     for n in tables:
         loc = sub_text(res[n]["Properties"]["TableInput"]["StorageDescriptor"]["Location"])
         name = res[n]["Properties"]["TableInput"]["Name"]
-        f.check(loc == f"s3://${{LakeBucket}}/parquet/{name}/", n, f"location {loc}")
+        expected = "s3://${LakeBucket}/findings/" if name == "findings" else f"s3://${{LakeBucket}}/parquet/{name}/"
+        f.check(loc == expected, n, f"location {loc}")
     # The forwarder writes where the tables read; the streamer where the notification listens.
     env = {c["Name"]: c["Value"] for c in res["ForwarderTaskDefinition"]["Properties"]["ContainerDefinitions"][0]["Environment"] if isinstance(c, dict) and "Name" in c}
     f.check(sub_text(env.get("FALCONRY__FORWARDER__DEST")) == "s3://${LakeBucket}", "ForwarderTaskDefinition", "dest is the lake bucket's root")

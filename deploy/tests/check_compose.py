@@ -36,9 +36,9 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "deploy" / "compose.yaml"
 VOLUME_ROOT = "/home/nonroot"
 MOTO = "http://moto:5000"
-SERVICES = {"moto", "init", "fdr-fixtures", "stream-fixtures", "forwarder", "streamer", "enricher"}
+SERVICES = {"moto", "init", "fdr-fixtures", "rules", "stream-fixtures", "forwarder", "streamer", "enricher"}
 DAEMONS = {"forwarder", "enricher"}
-SUBCOMMANDS = {"forward", "stream", "enrich", "fixtures"}
+SUBCOMMANDS = {"forward", "rules", "stream", "enrich", "fixtures"}
 
 
 class Failures:

@@ -527,3 +527,39 @@ mod tests {
         assert_eq!(field(&native, "falconry:hashes"), None);
     }
 }
+
+#[cfg(test)]
+mod doc_tests {
+    use super::*;
+
+    /// docs/detections.md lists every category, event, field and member here.
+    #[test]
+    fn the_user_documentation_lists_the_whole_mapping() {
+        let doc = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../docs/detections.md"
+        ))
+        .unwrap();
+        for c in CATEGORIES {
+            let row = doc
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{}` |", c.name)))
+                .unwrap_or_else(|| panic!("category {} missing", c.name));
+            for e in c.events {
+                assert!(row.contains(e), "{} of {} missing", e, c.name);
+            }
+            for (f, _) in c.fields {
+                assert!(doc.contains(&format!("`{f}`")), "field {f} missing");
+            }
+        }
+        for (f, _) in COMMON_FIELDS {
+            assert!(doc.contains(&format!("`{f}`")), "field {f} missing");
+        }
+        for m in FDR_MEMBERS {
+            assert!(doc.contains(m), "member {m} missing");
+        }
+        for (product, platform) in PRODUCTS {
+            assert!(doc.contains(&format!("`{product}` → `{platform}`")));
+        }
+    }
+}

@@ -15,6 +15,7 @@ pub fn run(command: SchemaCommand) -> anyhow::Result<()> {
             location,
             database,
             since,
+            findings,
         } => {
             let mut target = athena::Target {
                 database,
@@ -24,7 +25,11 @@ pub fn run(command: SchemaCommand) -> anyhow::Result<()> {
             if let Some(l) = location {
                 target.location = l.trim_end_matches('/').to_owned();
             }
-            print!("{}", athena::ddl(&tables, &target));
+            if findings {
+                print!("{}", athena::findings_ddl(&target));
+            } else {
+                print!("{}", athena::ddl(&tables, &target));
+            }
         }
         SchemaCommand::Docs => print!("{}", docs::markdown(&tables)),
         SchemaCommand::Glue { write } => {

@@ -49,11 +49,12 @@ pub struct FindingSource {
     pub line: u64,
 }
 
-/// A member that made the rule match, and its value.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A member that made the rule match, and its value: a string member's
+/// content, or any other member's exact JSON text (one type for Athena).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Matched {
     pub field: String,
-    pub value: serde_json::Value,
+    pub value: String,
 }
 
 /// One rule matching one event.

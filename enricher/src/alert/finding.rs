@@ -124,7 +124,7 @@ pub fn from_finding(f: &Finding, origin: Origin) -> Alert {
             matched: f
                 .matched
                 .iter()
-                .map(|m| (m.field.clone(), m.value.to_string()))
+                .map(|m| (m.field.clone(), m.value.clone()))
                 .collect(),
         }),
     }
@@ -212,7 +212,7 @@ mod tests {
         assert_eq!(r.falsepositives, vec!["Add-ins".to_owned()]);
         assert_eq!(
             r.matched[0],
-            ("ParentBaseFileName".into(), "\"WINWORD.EXE\"".into())
+            ("ParentBaseFileName".into(), "WINWORD.EXE".into())
         );
     }
 }

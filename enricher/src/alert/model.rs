@@ -241,7 +241,8 @@ pub struct RuleMatch {
     pub source_key: String,
     pub source_line: u64,
     pub event_simplename: Option<String>,
-    /// The members that made it match: `(member, value as JSON text)`.
+    /// The members that made it match: `(member, value)` (a string's
+    /// content, else the exact JSON text).
     pub matched: Vec<(String, String)>,
 }
 

@@ -59,7 +59,7 @@ fn finding(
         timestamp: Some(t),
         matched: vec![Matched {
             field: "ParentBaseFileName".into(),
-            value: "WINWORD.EXE".into(),
+            value: "WINWORD.EXE".to_owned(),
         }],
         event: event.to_string(),
     }))

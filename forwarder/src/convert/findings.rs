@@ -172,7 +172,10 @@ impl<'a> FindingsWriter<'a> {
                 .iter()
                 .map(|(field, value)| Matched {
                     field: field.clone(),
-                    value: value.clone(),
+                    value: match value {
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    },
                 })
                 .collect(),
             event: String::from_utf8_lossy(bytes).into_owned(),

@@ -34,6 +34,8 @@ pub struct Target {
     pub bucket: String,
     /// Key prefix of the Parquet tables in that bucket (the forwarder's `parquet_prefix`).
     pub prefix: String,
+    /// Key prefix of the findings in that bucket (the forwarder's `findings_prefix`).
+    pub findings_prefix: String,
     /// First day partition projection enumerates (as in the Athena DDL).
     pub since: String,
 }
@@ -44,6 +46,7 @@ impl Default for Target {
             database: "GlueDatabase".into(),
             bucket: "LakeBucket".into(),
             prefix: "parquet".into(),
+            findings_prefix: "findings".into(),
             since: super::athena::Target::default().since,
         }
     }
@@ -141,6 +144,76 @@ pub fn table_resource(t: &TableSchema, target: &Target) -> String {
     s
 }
 
+/// The findings table: gzip NDJSON (OpenX JSON SerDe), one `dt` partition
+/// per notice day, columns from the lake's definition of a finding.
+pub fn findings_resource(target: &Target) -> String {
+    use falconry_common::lake::findings::COLUMNS;
+    let mut s = String::new();
+    let loc = format!("s3://${{{}}}/{}", target.bucket, target.findings_prefix);
+    let _ = writeln!(s, "  {}:", logical_id("findings"));
+    let _ = writeln!(s, "    Type: AWS::Glue::Table");
+    let _ = writeln!(s, "    Properties:");
+    let _ = writeln!(s, "      CatalogId: !Ref AWS::AccountId");
+    let _ = writeln!(s, "      DatabaseName: !Ref {}", target.database);
+    let _ = writeln!(s, "      TableInput:");
+    let _ = writeln!(s, "        Name: \"findings\"");
+    let _ = writeln!(
+        s,
+        "        Description: {}",
+        q("What the organisation's Sigma rules found in FDR events (the forwarder's findings/).")
+    );
+    let _ = writeln!(s, "        TableType: EXTERNAL_TABLE");
+    let _ = writeln!(s, "        Parameters:");
+    for (k, v) in [
+        ("EXTERNAL", q("TRUE")),
+        ("classification", q("json")),
+        ("compressionType", q("gzip")),
+        ("projection.enabled", q("true")),
+        ("projection.dt.type", q("date")),
+        ("projection.dt.format", q("yyyy-MM-dd")),
+        ("projection.dt.range", q(&format!("{},NOW", target.since))),
+        ("projection.dt.interval", q("1")),
+        ("projection.dt.interval.unit", q("DAYS")),
+        (
+            "storage.location.template",
+            format!("!Sub {}", q(&format!("{loc}/dt=${{!dt}}"))),
+        ),
+    ] {
+        let _ = writeln!(s, "          {k}: {v}");
+    }
+    let _ = writeln!(s, "        PartitionKeys:");
+    let _ = writeln!(s, "          - Name: dt");
+    let _ = writeln!(s, "            Type: string");
+    let _ = writeln!(
+        s,
+        "            Comment: \"Day of the notice that delivered the event (UTC), YYYY-MM-DD.\""
+    );
+    let _ = writeln!(s, "        StorageDescriptor:");
+    let _ = writeln!(s, "          Location: !Sub {}", q(&format!("{loc}/")));
+    let _ = writeln!(
+        s,
+        "          InputFormat: \"org.apache.hadoop.mapred.TextInputFormat\""
+    );
+    let _ = writeln!(
+        s,
+        "          OutputFormat: \"org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat\""
+    );
+    let _ = writeln!(s, "          SerdeInfo:");
+    let _ = writeln!(
+        s,
+        "            SerializationLibrary: \"org.openx.data.jsonserde.JsonSerDe\""
+    );
+    let _ = writeln!(s, "            Parameters:");
+    let _ = writeln!(s, "              ignore.malformed.json: \"true\"");
+    let _ = writeln!(s, "          Columns:");
+    for (name, ty, doc) in COLUMNS {
+        let _ = writeln!(s, "            - Name: {}", q(name));
+        let _ = writeln!(s, "              Type: {}", q(ty));
+        let _ = writeln!(s, "              Comment: {}", q(&comment(doc)));
+    }
+    s
+}
+
 /// Every table's resource between the marker lines, indented to sit under `Resources:`.
 pub fn resources(tables: &[&TableSchema], target: &Target) -> String {
     let mut s = format!(
@@ -151,6 +224,7 @@ pub fn resources(tables: &[&TableSchema], target: &Target) -> String {
     for t in tables {
         s.push_str(&table_resource(t, target));
     }
+    s.push_str(&findings_resource(target));
     let _ = writeln!(s, "  {END}");
     s
 }

@@ -22,6 +22,10 @@ fn athena_ddl_file_matches_the_schema_definition() {
         repo("deploy/athena/tables.sql") == athena::ddl(&tables(), &athena::Target::default()),
         "deploy/athena/tables.sql is stale: run `cargo run -- schema athena > deploy/athena/tables.sql`"
     );
+    assert!(
+        repo("deploy/athena/findings.sql") == athena::findings_ddl(&athena::Target::default()),
+        "deploy/athena/findings.sql is stale: run `cargo run -- schema athena --findings > deploy/athena/findings.sql`"
+    );
 }
 
 #[test]
