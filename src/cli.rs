@@ -238,6 +238,10 @@ pub struct ConvertArgs {
     /// zstd level of the Parquet files.
     #[arg(long, default_value_t = 3)]
     pub zstd_level: i32,
+    /// Sigma rules to run over every event (a directory or s3://bucket/prefix);
+    /// findings go to <out>/findings/.
+    #[arg(long)]
+    pub rules: Option<String>,
     /// Input files.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,

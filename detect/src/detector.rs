@@ -4,8 +4,8 @@
 
 use crate::event::FdrEvent;
 use crate::mapping;
+use crate::prefilter::{self, Prefilter};
 use crate::rules::{LoadedRule, RuleMeta};
-use rsigma_eval::Engine;
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
@@ -17,10 +17,20 @@ pub struct Hit {
     pub matched: Vec<(String, serde_json::Value)>,
 }
 
-/// The platform its rules require (`None`: any), their engine, and the rules.
-type Slot = (Option<&'static str>, Engine, Vec<Arc<RuleMeta>>);
+/// The rules one event type (and platform) meets, compiled, with the
+/// prefilter that picks the ones an event can fire.
+#[derive(Default)]
+struct Group {
+    compiled: Vec<rsigma_eval::CompiledRule>,
+    metas: Vec<Arc<RuleMeta>>,
+    needles: Vec<Option<prefilter::Needles>>,
+    prefilter: Prefilter,
+}
 
-/// The engines for one event type (or for every type: FDR-native rules).
+/// The platform its rules require (`None`: any), and the group.
+type Slot = (Option<&'static str>, Group);
+
+/// The groups for one event type (or for every type: FDR-native rules).
 #[derive(Default)]
 struct Engines {
     by_platform: Vec<Slot>,
@@ -31,18 +41,30 @@ impl Engines {
         let slot = match self
             .by_platform
             .iter_mut()
-            .position(|(p, _, _)| *p == platform)
+            .position(|(p, _)| *p == platform)
         {
             Some(i) => i,
             None => {
-                self.by_platform.push((platform, Engine::new(), Vec::new()));
+                self.by_platform.push((platform, Group::default()));
                 self.by_platform.len() - 1
             }
         };
-        let (_, engine, metas) = &mut self.by_platform[slot];
+        let (_, group) = &mut self.by_platform[slot];
         // Checked at load: a rule that does not compile never gets here.
-        if engine.add_rule(&rule.rule).is_ok() {
-            metas.push(rule.meta.clone());
+        if let Ok(c) = rsigma_eval::compile_rule(&rule.rule) {
+            group.compiled.push(c);
+            group.metas.push(rule.meta.clone());
+            group.needles.push(prefilter::needles(&rule.rule));
+        }
+    }
+
+    fn index(&mut self, filtered: bool) {
+        for (_, g) in &mut self.by_platform {
+            if !filtered {
+                g.needles.iter_mut().for_each(|n| *n = None);
+            }
+            g.prefilter = Prefilter::new(&g.needles);
+            g.needles = Vec::new();
         }
     }
 }
@@ -97,6 +119,17 @@ impl Needs {
 
 impl Detector {
     pub fn new(rules: &[LoadedRule]) -> Detector {
+        Detector::build(rules, true)
+    }
+
+    /// Every rule evaluated on every event of its type: what the prefilter
+    /// must agree with (tests).
+    #[cfg(test)]
+    pub(crate) fn without_prefilter(rules: &[LoadedRule]) -> Detector {
+        Detector::build(rules, false)
+    }
+
+    fn build(rules: &[LoadedRule], filtered: bool) -> Detector {
         let mut d = Detector::default();
         for r in rules {
             match &r.selected.events {
@@ -114,6 +147,15 @@ impl Detector {
             for detection in r.rule.detection.named.values() {
                 d.needs.add(detection);
             }
+        }
+        // One Aho-Corasick pass per field marks the rules whose necessary
+        // substrings occur; the others are skipped unevaluated.
+        for engines in d
+            .by_event
+            .values_mut()
+            .chain(std::iter::once(&mut d.any_event))
+        {
+            engines.index(filtered);
         }
         d
     }
@@ -147,8 +189,8 @@ impl Detector {
             .into_iter()
             .chain(std::iter::once(&self.any_event))
             .flat_map(|e| e.by_platform.iter())
-            .filter(move |(p, _, _)| applies(*p, platform))
-            .flat_map(|(_, _, metas)| metas.iter())
+            .filter(move |(p, _)| applies(*p, platform))
+            .flat_map(|(_, g)| g.metas.iter())
     }
 
     /// Evaluates one event (its members, each with its exact JSON text) and
@@ -176,18 +218,18 @@ impl Detector {
             return false;
         }
         let event = FdrEvent::new(members);
+        let mut keep = Vec::new();
         for engines in typed.into_iter().chain(std::iter::once(&self.any_event)) {
-            for (p, engine, _) in &engines.by_platform {
+            for (p, group) in &engines.by_platform {
                 if !applies(*p, platform) {
                     continue;
                 }
-                for result in engine.evaluate(&event) {
-                    let Some(rule) = result
-                        .header
-                        .rule_id
-                        .as_deref()
-                        .and_then(|id| self.rules.get(id))
-                    else {
+                group.prefilter.candidates(&event, &mut keep);
+                for (i, rule) in group.compiled.iter().enumerate() {
+                    if !keep[i] {
+                        continue;
+                    }
+                    let Some(result) = rsigma_eval::evaluate_rule(rule, &event) else {
                         continue;
                     };
                     let matched = match &result.body {
@@ -208,7 +250,7 @@ impl Detector {
                         rsigma_eval::ResultBody::Correlation(_) => Vec::new(),
                     };
                     out.push(Hit {
-                        rule: rule.clone(),
+                        rule: group.metas[i].clone(),
                         matched,
                     });
                 }

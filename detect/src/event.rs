@@ -11,22 +11,40 @@ use rsigma_eval::{Event, EventValue};
 use rustc_hash::FxHashMap;
 use serde_json::Value;
 use std::borrow::Cow;
+use std::cell::OnceCell;
 
 pub struct FdrEvent<'a> {
-    /// Member → its JSON text (the last occurrence).
-    members: FxHashMap<&'a str, &'a str>,
+    /// Member → its JSON text (the last occurrence), and what reading it
+    /// gave, kept for the next rule that asks (many rules read the same
+    /// few members).
+    members: FxHashMap<&'a str, Slot<'a>>,
     /// Every occurrence of a repeated key but the last, in line order.
     earlier: Vec<(&'a str, &'a str)>,
+}
+
+struct Slot<'a> {
+    raw: &'a str,
+    /// The string's content (unescaped once), or `None` when not a string.
+    text: OnceCell<Option<Cow<'a, str>>>,
+    /// The path with its device volume written as `C:`, if it has one.
+    drive: OnceCell<Option<String>>,
 }
 
 impl<'a> FdrEvent<'a> {
     /// `members`: each member's name and exact JSON text, in line order.
     pub fn new(members: impl IntoIterator<Item = (&'a str, &'a str)>) -> FdrEvent<'a> {
-        let mut map = FxHashMap::default();
+        let members = members.into_iter();
+        let mut map: FxHashMap<&'a str, Slot<'a>> =
+            FxHashMap::with_capacity_and_hasher(members.size_hint().0, Default::default());
         let mut earlier = Vec::new();
         for (k, v) in members {
-            if let Some(prev) = map.insert(k, v) {
-                earlier.push((k, prev));
+            let slot = Slot {
+                raw: v,
+                text: OnceCell::new(),
+                drive: OnceCell::new(),
+            };
+            if let Some(prev) = map.insert(k, slot) {
+                earlier.push((k, prev.raw));
             }
         }
         FdrEvent {
@@ -37,31 +55,52 @@ impl<'a> FdrEvent<'a> {
 
     /// A member's text when it is a JSON string (unescaped).
     pub fn string(&self, member: &str) -> Option<Cow<'a, str>> {
-        self.members.get(member).and_then(|raw| string_of(raw))
+        self.members.get(member).and_then(|s| string_of(s.raw))
     }
 
     /// A member's exact JSON text (its last occurrence).
     pub fn raw(&self, member: &str) -> Option<&'a str> {
-        self.members.get(member).copied()
+        self.members.get(member).map(|s| s.raw)
     }
 
     pub fn event_simple_name(&self) -> Option<Cow<'a, str>> {
         self.string("event_simpleName")
     }
 
-    fn value(&self, member: &str) -> Option<EventValue<'a>> {
-        let last = self.members.get(member)?;
+    /// A member's value: strings borrowed from the slot (unescaped once).
+    fn value(&self, member: &str) -> Option<EventValue<'_>> {
+        let slot = self.members.get(member)?;
+        let last = match slot.text.get_or_init(|| string_of(slot.raw)) {
+            Some(text) => EventValue::Str(Cow::Borrowed(text.as_ref())),
+            None => value_of(slot.raw),
+        };
         if self.earlier.iter().any(|(k, _)| *k == member) {
-            let mut all: Vec<EventValue<'a>> = self
+            let mut all: Vec<EventValue<'_>> = self
                 .earlier
                 .iter()
                 .filter(|(k, _)| *k == member)
                 .map(|(_, v)| value_of(v))
                 .collect();
-            all.push(value_of(last));
+            all.push(last);
             return Some(EventValue::Array(all));
         }
-        Some(value_of(last))
+        Some(last)
+    }
+
+    /// A path member, as it is and with its device volume as `C:`.
+    fn path(&self, member: &str) -> Option<EventValue<'_>> {
+        let value = self.value(member)?;
+        let slot = self.members.get(member)?;
+        let EventValue::Str(text) = &value else {
+            return Some(map_strings(value, &mapping::drive_letter_form));
+        };
+        match slot.drive.get_or_init(|| mapping::drive_letter_form(text)) {
+            Some(drive) => Some(EventValue::Array(vec![
+                value.clone(),
+                EventValue::Str(Cow::Borrowed(drive.as_str())),
+            ])),
+            None => Some(value),
+        }
     }
 }
 
@@ -141,9 +180,7 @@ impl Event for FdrEvent<'_> {
     fn get_field(&self, path: &str) -> Option<EventValue<'_>> {
         match Key::parse(path) {
             Key::Member(m) => self.value(m),
-            Key::Path(m) => self
-                .value(m)
-                .map(|v| map_strings(v, &mapping::drive_letter_form)),
+            Key::Path(m) => self.path(m),
             Key::BaseName(m) => self.value(m).map(|v| match v {
                 EventValue::Str(s) if !s.contains('\\') => {
                     EventValue::Str(Cow::Owned(format!("\\{s}")))
@@ -187,16 +224,18 @@ impl Event for FdrEvent<'_> {
     fn any_string_value(&self, pred: &dyn Fn(&str) -> bool) -> bool {
         self.members
             .values()
-            .chain(self.earlier.iter().map(|(_, v)| v))
-            .filter_map(|raw| string_of(raw))
+            .map(|s| s.raw)
+            .chain(self.earlier.iter().map(|(_, v)| *v))
+            .filter_map(string_of)
             .any(|s| pred(&s))
     }
 
     fn all_string_values(&self) -> Vec<Cow<'_, str>> {
         self.members
             .values()
-            .chain(self.earlier.iter().map(|(_, v)| v))
-            .filter_map(|raw| string_of(raw))
+            .map(|s| s.raw)
+            .chain(self.earlier.iter().map(|(_, v)| *v))
+            .filter_map(string_of)
             .collect()
     }
 
@@ -204,10 +243,10 @@ impl Event for FdrEvent<'_> {
         Value::Object(
             self.members
                 .iter()
-                .map(|(k, raw)| {
+                .map(|(k, slot)| {
                     (
                         (*k).to_owned(),
-                        serde_json::from_str(raw).unwrap_or(Value::Null),
+                        serde_json::from_str(slot.raw).unwrap_or(Value::Null),
                     )
                 })
                 .collect(),

@@ -21,6 +21,7 @@ pub mod event;
 pub mod live;
 pub mod mapping;
 pub mod metrics;
+mod prefilter;
 pub mod rules;
 pub mod source;
 pub mod starter;

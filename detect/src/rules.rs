@@ -199,7 +199,7 @@ fn load_file(file: &RuleFile, ids: &mut HashSet<String>, out: &mut Loaded) {
                 .push(problem(Severity::Warning, Some(&label), w));
         }
         // It must compile: check now, so the live engine never meets a rule it refuses.
-        if let Err(e) = rsigma_eval::Engine::new().add_rule(&rule) {
+        if let Err(e) = rsigma_eval::compile_rule(&rule) {
             out.problems.push(problem(
                 Severity::Error,
                 Some(&label),

@@ -71,7 +71,18 @@ impl fmt::Display for Report {
             )?;
         }
         if !self.untested.is_empty() {
-            writeln!(f, "rules without tests: {}", self.untested.join(", "))?;
+            let shown: Vec<&str> = self.untested.iter().take(20).map(String::as_str).collect();
+            let more = self.untested.len() - shown.len();
+            write!(
+                f,
+                "{} rule(s) without tests: {}",
+                self.untested.len(),
+                shown.join(", ")
+            )?;
+            if more > 0 {
+                write!(f, ", … and {more} more")?;
+            }
+            writeln!(f)?;
         }
         let passed = self.cases.iter().filter(|c| c.failure.is_none()).count();
         write!(

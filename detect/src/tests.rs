@@ -352,3 +352,117 @@ async fn live_rules_reload_on_change_and_keep_the_old_set_when_the_source_fails(
     let _ = live.reload_if_changed().await;
     assert_eq!(live.current().rule_count(), 2);
 }
+
+/// The prefilter only skips rules that cannot match: over the fixtures'
+/// events (hard cases included), the rules fire exactly as when every rule
+/// meets every event of its type. Rules of every shape the prefilter reads:
+/// selectors, `not`, `|all`, wildcards, exact values, numbers, regexes.
+#[test]
+fn the_prefilter_never_drops_a_hit() {
+    let exes = [
+        "cmd.exe",
+        "powershell.exe",
+        "svchost.exe",
+        "rundll32.exe",
+        "explorer.exe",
+        "winword.exe",
+    ];
+    let tokens = [
+        "-enc", "/c", "hidden", "temp", "http", "-nop", "system32", ".dll", "a", "e",
+    ];
+    let mut rules: Vec<RuleFile> = crate::starter::files().0;
+    let mut n = 0u64;
+    let mut next = || {
+        n = n
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (n >> 33) as usize
+    };
+    for i in 0..300 {
+        let exe = exes[next() % exes.len()];
+        let tok = tokens[next() % tokens.len()];
+        let tok2 = tokens[next() % tokens.len()];
+        let detection = match i % 8 {
+            0 => format!(
+                "  selection_a:\n    Image|endswith: '\\{exe}'\n  selection_b:\n    CommandLine|contains: '{tok}'\n  condition: all of selection_*"
+            ),
+            1 => format!(
+                "  selection_a:\n    Image|endswith: '\\{exe}'\n  selection_b:\n    CommandLine|contains: '{tok}'\n  condition: 1 of selection_*"
+            ),
+            2 => format!(
+                "  s:\n    CommandLine|contains|all: ['{tok}', '{tok2}']\n  f:\n    ParentImage|endswith: '\\{exe}'\n  condition: s and not f"
+            ),
+            3 => format!("  s:\n    Image: '*\\{exe}'\n  condition: s"),
+            4 => format!(
+                "  s:\n    CommandLine|re: '(?i){tok}'\n  t:\n    Image|contains: 'windows'\n  condition: s or t"
+            ),
+            5 => format!("  s:\n    ParentImage|endswith: '\\{exe}'\n  condition: not s"),
+            6 => format!(
+                "  s:\n    - Image|endswith: '\\{exe}'\n    - CommandLine|startswith: '{tok}'\n  condition: all of them"
+            ),
+            _ => format!(
+                "  s:\n    CommandLine|cased|contains: '{tok}'\n    User|contains: '{tok2}'\n  condition: s"
+            ),
+        };
+        rules.push(rule(&format!("gen{i}"), "process_creation", &detection));
+    }
+    for (i, port) in [443, 4444, 53].iter().enumerate() {
+        rules.push(rule(
+            &format!("net{i}"),
+            "network_connection",
+            &format!("  s:\n    DestinationPort: {port}\n  condition: s"),
+        ));
+        rules.push(rule(
+            &format!("dns{i}"),
+            "dns_query",
+            &format!(
+                "  s:\n    QueryName|endswith: '.{}'\n  condition: s",
+                ["example", "com", "org"][i]
+            ),
+        ));
+    }
+    let loaded = load(&rules);
+    assert_eq!(loaded.errors(), 0, "{:?}", loaded.problems);
+    let (fast, slow) = (
+        Detector::new(&loaded.rules),
+        Detector::without_prefilter(&loaded.rules),
+    );
+    let batch = falconry_fixtures::fdr_batch(&falconry_fixtures::BatchOptions {
+        seed: 5,
+        data_files: 2,
+        events_per_file: 1500,
+        ..Default::default()
+    });
+    let (mut events, mut hits) = (0, 0);
+    for f in &batch.files {
+        let mut text = Vec::new();
+        let _ = std::io::Read::read_to_end(
+            &mut flate2::read::MultiGzDecoder::new(&f.bytes[..]),
+            &mut text,
+        );
+        for line in text.split(|b| *b == b'\n') {
+            let Ok(serde_json::Value::Object(m)) =
+                serde_json::from_slice::<serde_json::Value>(line)
+            else {
+                continue;
+            };
+            let members: Vec<(String, String)> =
+                m.into_iter().map(|(k, v)| (k, v.to_string())).collect();
+            let run = |d: &Detector| {
+                let mut h = Vec::new();
+                d.evaluate(
+                    members.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                    &mut h,
+                );
+                h.into_iter()
+                    .map(|h| h.rule.id.clone())
+                    .collect::<BTreeSet<_>>()
+            };
+            let (a, b) = (run(&fast), run(&slow));
+            assert_eq!(a, b, "{members:?}");
+            events += 1;
+            hits += a.len();
+        }
+    }
+    assert!(events > 2000 && hits > 500, "{events} events, {hits} hits");
+}

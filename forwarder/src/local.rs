@@ -20,6 +20,8 @@ pub struct Totals {
     pub bytes_uncompressed: u64,
     pub parquet_bytes: u64,
     pub parquet_files: u64,
+    /// Findings written (with rules).
+    pub findings: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -131,6 +133,18 @@ fn convert_one(
         parquet_bytes += part.file.as_file().metadata().map(|m| m.len()).unwrap_or(0);
         part.file.persist(&dest).map_err(|e| io(&dest, e.error))?;
     }
+    let findings = c.findings.as_ref().map_or(0, |f| f.written);
+    if let Some(f) = c.findings {
+        let dest = out.join("findings").join(format!(
+            "{}{}",
+            falconry_common::lake::file_stem(&name),
+            falconry_common::lake::findings::FINDINGS_SUFFIX
+        ));
+        if let Some(dir) = dest.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+        }
+        f.file.persist(&dest).map_err(|e| io(&dest, e.error))?;
+    }
     if let Some(q) = c.quarantine {
         let dest = out.join(layout.quarantine_key(&name));
         if let Some(dir) = dest.parent() {
@@ -149,5 +163,6 @@ fn convert_one(
     t.bytes_uncompressed += c.bytes_uncompressed;
     t.parquet_bytes += parquet_bytes;
     t.parquet_files += parquet_files;
+    t.findings += findings;
     Ok(())
 }

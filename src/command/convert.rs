@@ -3,10 +3,25 @@
 use crate::cli::ConvertArgs;
 
 pub async fn run(args: ConvertArgs) -> anyhow::Result<()> {
-    let opts = falconry_forwarder::convert::ConvertOptions {
+    let mut opts = falconry_forwarder::convert::ConvertOptions {
         zstd_level: args.zstd_level,
         ..Default::default()
     };
+    let mut rules = 0;
+    if let Some(text) = &args.rules {
+        let src = falconry_detect::RulesSource::parse(text).map_err(|e| {
+            falconry_common::config::ConfigError::Invalid(vec![format!("--rules: {e}")])
+        })?;
+        let store = falconry_common::Store::open(&src.location).await;
+        let (loaded, _) = falconry_detect::source::load(&store, &src).await?;
+        falconry_detect::live::report(&loaded, text);
+        let detector = std::sync::Arc::new(falconry_detect::Detector::new(&loaded.rules));
+        rules = detector.rule_count();
+        opts.detect = Some(falconry_forwarder::convert::Detect {
+            detector,
+            source_bucket: None,
+        });
+    }
     let started = std::time::Instant::now();
     let (files, out, threads) = (args.files, args.out, args.threads);
     let totals = tokio::task::spawn_blocking(move || {
@@ -15,6 +30,7 @@ pub async fn run(args: ConvertArgs) -> anyhow::Result<()> {
     .await??;
     let mut summary = serde_json::to_value(&totals)?;
     summary["seconds"] = serde_json::json!(started.elapsed().as_secs_f64());
+    summary["rules"] = serde_json::json!(rules);
     println!("{summary}");
     Ok(())
 }
