@@ -9,12 +9,41 @@ use crate::rules::{LoadedRule, RuleMeta};
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
-/// A rule that matched an event, and the members that made it match.
+/// A rule that matched an event.
 #[derive(Debug, Clone)]
 pub struct Hit {
+    /// The rule's position in the rule set (`Detector::rule_count` of them).
+    pub index: u32,
     pub rule: Arc<RuleMeta>,
-    /// FDR member → the value that matched, in the rule's order.
-    pub matched: Vec<(String, serde_json::Value)>,
+    /// The fields that made it match, as the rule reads them (see
+    /// [`Hit::matched`] for the members and their values).
+    pub fields: Vec<rsigma_eval::FieldMatch>,
+}
+
+impl Hit {
+    /// The members that made the rule match, each with its value as the
+    /// event holds it (a string's content, else its exact JSON text), not as
+    /// the mapping presented it (`\WINWORD.EXE`, `C:\…`). `raw` gives a
+    /// member's JSON text.
+    pub fn matched<'r>(&self, raw: impl Fn(&str) -> Option<&'r str>) -> Vec<(String, String)> {
+        self.fields
+            .iter()
+            .map(|m| {
+                let member = mapping::Key::parse(&m.field).member();
+                let value = match raw(member) {
+                    Some(r) => match serde_json::from_str::<serde_json::Value>(r) {
+                        Ok(serde_json::Value::String(s)) => s,
+                        _ => r.to_owned(),
+                    },
+                    None => match &m.value {
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    },
+                };
+                (member.to_owned(), value)
+            })
+            .collect()
+    }
 }
 
 /// The rules one event type (and platform) meets, compiled, with the
@@ -23,6 +52,8 @@ pub struct Hit {
 struct Group {
     compiled: Vec<rsigma_eval::CompiledRule>,
     metas: Vec<Arc<RuleMeta>>,
+    /// Each rule's position in the rule set.
+    indexes: Vec<u32>,
     needles: Vec<Option<prefilter::Needles>>,
     prefilter: Prefilter,
 }
@@ -37,7 +68,7 @@ struct Engines {
 }
 
 impl Engines {
-    fn add(&mut self, platform: Option<&'static str>, rule: &LoadedRule) {
+    fn add(&mut self, platform: Option<&'static str>, rule: &LoadedRule, index: u32) {
         let slot = match self
             .by_platform
             .iter_mut()
@@ -50,12 +81,10 @@ impl Engines {
             }
         };
         let (_, group) = &mut self.by_platform[slot];
-        // Checked at load: a rule that does not compile never gets here.
-        if let Ok(c) = rsigma_eval::compile_rule(&rule.rule) {
-            group.compiled.push(c);
-            group.metas.push(rule.meta.clone());
-            group.needles.push(prefilter::needles(&rule.rule));
-        }
+        group.compiled.push(rule.compiled.clone());
+        group.metas.push(rule.meta.clone());
+        group.indexes.push(index);
+        group.needles.push(prefilter::needles(&rule.rule));
     }
 
     fn index(&mut self, filtered: bool) {
@@ -131,17 +160,19 @@ impl Detector {
 
     fn build(rules: &[LoadedRule], filtered: bool) -> Detector {
         let mut d = Detector::default();
-        for r in rules {
+        for (index, r) in rules.iter().enumerate() {
+            let index = index as u32;
             match &r.selected.events {
                 Some(events) => {
                     for e in events {
-                        d.by_event
-                            .entry((*e).to_owned())
-                            .or_default()
-                            .add(r.selected.platform, r);
+                        d.by_event.entry((*e).to_owned()).or_default().add(
+                            r.selected.platform,
+                            r,
+                            index,
+                        );
                     }
                 }
-                None => d.any_event.add(r.selected.platform, r),
+                None => d.any_event.add(r.selected.platform, r, index),
             }
             d.rules.insert(r.meta.id.clone(), r.meta.clone());
             for detection in r.rule.detection.named.values() {
@@ -232,26 +263,14 @@ impl Detector {
                     let Some(result) = rsigma_eval::evaluate_rule(rule, &event) else {
                         continue;
                     };
-                    let matched = match &result.body {
-                        rsigma_eval::ResultBody::Detection(d) => d
-                            .matched_fields
-                            .iter()
-                            .map(|m| {
-                                // Reported as the member holds it, not as the
-                                // mapping presented it (`\WINWORD.EXE`, `C:\…`).
-                                let member = mapping::Key::parse(&m.field).member();
-                                let value = event
-                                    .raw(member)
-                                    .and_then(|r| serde_json::from_str(r).ok())
-                                    .unwrap_or_else(|| m.value.clone());
-                                (member.to_owned(), value)
-                            })
-                            .collect(),
+                    let fields = match result.body {
+                        rsigma_eval::ResultBody::Detection(d) => d.matched_fields,
                         rsigma_eval::ResultBody::Correlation(_) => Vec::new(),
                     };
                     out.push(Hit {
+                        index: group.indexes[i],
                         rule: group.metas[i].clone(),
-                        matched,
+                        fields,
                     });
                 }
             }

@@ -217,7 +217,12 @@ impl Prefilter {
         names.sort_unstable();
         for name in names {
             let (patterns, owners) = &by_field[name];
-            match AhoCorasick::new(patterns) {
+            // Needles are lower-case ASCII; an ASCII haystack is searched as
+            // it is, case folded by the automaton.
+            match AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build(patterns)
+            {
                 Ok(ac) => fields.push((name.to_owned(), ac, owners.clone())),
                 // Not expected; if it happens the rules are simply evaluated.
                 Err(_) => always.extend(owners.iter().copied()),
@@ -283,10 +288,13 @@ fn mark_number(by_value: &FxHashMap<i64, Vec<u32>>, v: &EventValue<'_>, keep: &m
 fn mark(ac: &AhoCorasick, owners: &[u32], v: &EventValue<'_>, keep: &mut [bool]) {
     match v {
         EventValue::Str(s) => {
-            let lowered = if s.bytes().any(|b| b.is_ascii_uppercase()) || !s.is_ascii() {
-                std::borrow::Cow::Owned(s.to_lowercase())
-            } else {
+            // Sigma lower-cases with Unicode's rules, which can turn a
+            // non-ASCII letter into an ASCII one (the Kelvin sign into `k`):
+            // such text is lower-cased first, as the rule will see it.
+            let lowered = if s.is_ascii() {
                 std::borrow::Cow::Borrowed(s.as_ref())
+            } else {
+                std::borrow::Cow::Owned(s.to_lowercase())
             };
             for m in ac.find_overlapping_iter(lowered.as_ref()) {
                 keep[owners[m.pattern().as_usize()] as usize] = true;

@@ -38,6 +38,8 @@ pub struct LoadedRule {
     pub selected: Selected,
     /// Field names rewritten to mapping keys.
     pub rule: SigmaRule,
+    /// The rule compiled (once, at load).
+    pub compiled: rsigma_eval::CompiledRule,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -199,14 +201,17 @@ fn load_file(file: &RuleFile, ids: &mut HashSet<String>, out: &mut Loaded) {
                 .push(problem(Severity::Warning, Some(&label), w));
         }
         // It must compile: check now, so the live engine never meets a rule it refuses.
-        if let Err(e) = rsigma_eval::compile_rule(&rule) {
-            out.problems.push(problem(
-                Severity::Error,
-                Some(&label),
-                format!("does not compile: {e}"),
-            ));
-            continue;
-        }
+        let compiled = match rsigma_eval::compile_rule(&rule) {
+            Ok(c) => c,
+            Err(e) => {
+                out.problems.push(problem(
+                    Severity::Error,
+                    Some(&label),
+                    format!("does not compile: {e}"),
+                ));
+                continue;
+            }
+        };
         let meta = RuleMeta {
             id,
             title: rule.title.clone(),
@@ -221,6 +226,7 @@ fn load_file(file: &RuleFile, ids: &mut HashSet<String>, out: &mut Loaded) {
             meta: Arc::new(meta),
             selected,
             rule,
+            compiled,
         });
     }
 }

@@ -4,11 +4,14 @@
 
 use crate::rules::{self, Loaded, RuleFile};
 use falconry_common::{Location, Store, StoreError};
+use futures::StreamExt;
 
 /// Rule files larger than this are refused (a rule is a few KiB).
 pub const MAX_RULE_FILE_BYTES: u64 = 1024 * 1024;
 /// More files than this under one source are refused.
 pub const MAX_RULE_FILES: usize = 50_000;
+/// Rule files read at once.
+const READS_IN_FLIGHT: usize = 16;
 
 /// The rules' location.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,37 +102,58 @@ pub async fn read(store: &Store, source: &RulesSource) -> Result<Files, SourceEr
     let fingerprint = fingerprint(store, source).await?;
     let prefix = listing_prefix(source);
     let mut files = Files::default();
-    for (key, size, _) in &fingerprint {
-        let name = key.strip_prefix(&prefix).unwrap_or(key).to_owned();
+    // Up to READS_IN_FLIGHT at once: a thousand rules in S3 are a thousand GETs.
+    let jobs: Vec<(String, u64)> = fingerprint
+        .iter()
+        .map(|(k, s, _)| (k.clone(), *s))
+        .collect();
+    let reads = futures::stream::iter(jobs.into_iter().map(|(key, size)| {
+        let store = store.clone();
+        async move {
+            let text = if size > MAX_RULE_FILE_BYTES {
+                None
+            } else {
+                Some(store.get_bytes(&key).await)
+            };
+            (key, size, text)
+        }
+    }))
+    .buffered(READS_IN_FLIGHT)
+    .collect::<Vec<_>>()
+    .await;
+    for (key, size, got) in reads {
+        let name = key.strip_prefix(&prefix).unwrap_or(&key).to_owned();
         let unreadable = |message: String| rules::Problem {
             severity: rules::Severity::Error,
             file: name.clone(),
             rule: None,
             message,
         };
-        if *size > MAX_RULE_FILE_BYTES {
-            files.unreadable.push(unreadable(format!(
-                "{size} bytes, over the {MAX_RULE_FILE_BYTES} byte limit for a rules file"
-            )));
-            continue;
-        }
-        let text = match store.get_bytes(key).await {
-            Ok(b) if b.len() as u64 <= MAX_RULE_FILE_BYTES => match String::from_utf8(b.to_vec()) {
-                Ok(t) => t,
-                Err(_) => {
-                    files.unreadable.push(unreadable("not UTF-8".into()));
-                    continue;
+        let text = match got {
+            None => {
+                files.unreadable.push(unreadable(format!(
+                    "{size} bytes, over the {MAX_RULE_FILE_BYTES} byte limit for a rules file"
+                )));
+                continue;
+            }
+            Some(Ok(b)) if b.len() as u64 <= MAX_RULE_FILE_BYTES => {
+                match String::from_utf8(b.to_vec()) {
+                    Ok(t) => t,
+                    Err(_) => {
+                        files.unreadable.push(unreadable("not UTF-8".into()));
+                        continue;
+                    }
                 }
-            },
-            Ok(_) => {
+            }
+            Some(Ok(_)) => {
                 files.unreadable.push(unreadable(format!(
                     "over the {MAX_RULE_FILE_BYTES} byte limit for a rules file"
                 )));
                 continue;
             }
             // Deleted between the listing and the read: the next poll sees it.
-            Err(e) if e.is_not_found() => continue,
-            Err(error) => {
+            Some(Err(e)) if e.is_not_found() => continue,
+            Some(Err(error)) => {
                 return Err(SourceError::Store {
                     source_text: source.text.clone(),
                     error,
@@ -137,7 +161,7 @@ pub async fn read(store: &Store, source: &RulesSource) -> Result<Files, SourceEr
             }
         };
         let file = RuleFile { name, text };
-        if rules::is_test_file(key) {
+        if rules::is_test_file(&key) {
             files.tests.push(file);
         } else {
             files.rules.push(file);

@@ -328,7 +328,10 @@ fn scan(path: &std::path::Path, detector: &Detector, samples: usize) -> Result<S
                 _ => None,
             });
             for hit in hits.drain(..) {
-                let a = out.acc.entry(hit.rule.id.clone()).or_default();
+                let a = match out.acc.get_mut(&hit.rule.id) {
+                    Some(a) => a,
+                    None => out.acc.entry(hit.rule.id.clone()).or_default(),
+                };
                 a.hits += 1;
                 if let Some(aid) = &aid
                     && a.hosts.len() < MAX_HOSTS

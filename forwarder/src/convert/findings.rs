@@ -60,13 +60,23 @@ pub struct Findings {
     pub file: tempfile::NamedTempFile,
 }
 
+#[derive(Debug, Default, Clone)]
+struct PerRule {
+    rule: Option<Arc<FindingRule>>,
+    hits: u64,
+    kept: u64,
+    omitted: u64,
+    last_omitted: u64,
+}
+
 pub struct FindingsWriter<'a> {
     detect: Option<&'a Detect>,
     source_key: &'a str,
     dir: &'a Path,
     out: Option<(GzEncoder<BufWriter<std::fs::File>>, tempfile::NamedTempFile)>,
-    /// Per rule: kept, omitted, last omitted line.
-    per_rule: FxHashMap<String, (Arc<FindingRule>, u64, u64, u64)>,
+    /// Per rule (by its index in the rule set): hits, kept, omitted, last
+    /// omitted line; grown on first use.
+    per_rule: Vec<PerRule>,
     hits: Vec<Hit>,
     written: u64,
     pub tally: Tally,
@@ -79,7 +89,7 @@ impl<'a> FindingsWriter<'a> {
             source_key,
             dir,
             out: None,
-            per_rule: FxHashMap::default(),
+            per_rule: Vec::new(),
             hits: Vec::new(),
             written: 0,
             tally: Tally::default(),
@@ -128,7 +138,6 @@ impl<'a> FindingsWriter<'a> {
             }
         }
         for hit in hits.drain(..) {
-            *self.tally.hits.entry(hit.rule.id.clone()).or_default() += 1;
             self.finding(&hit, rec, line, bytes)?;
         }
         self.hits = hits;
@@ -136,16 +145,21 @@ impl<'a> FindingsWriter<'a> {
     }
 
     fn finding(&mut self, hit: &Hit, rec: &Record<'_>, line: u64, bytes: &[u8]) -> io::Result<()> {
-        let entry = self
-            .per_rule
-            .entry(hit.rule.id.clone())
-            .or_insert_with(|| (hit.rule.clone(), 0, 0, 0));
-        if entry.1 >= MAX_FINDINGS_PER_RULE {
-            entry.2 += 1;
-            entry.3 = entry.3.max(line);
+        let i = hit.index as usize;
+        if self.per_rule.len() <= i {
+            self.per_rule.resize(i + 1, PerRule::default());
+        }
+        let entry = &mut self.per_rule[i];
+        entry.hits += 1;
+        if entry.rule.is_none() {
+            entry.rule = Some(hit.rule.clone());
+        }
+        if entry.kept >= MAX_FINDINGS_PER_RULE {
+            entry.omitted += 1;
+            entry.last_omitted = entry.last_omitted.max(line);
             return Ok(());
         }
-        entry.1 += 1;
+        entry.kept += 1;
         let member = |name: &str| {
             rec.fields
                 .iter()
@@ -168,15 +182,14 @@ impl<'a> FindingsWriter<'a> {
                         .and_then(|(_, v)| v.get().parse().ok())
                 }),
             matched: hit
-                .matched
-                .iter()
-                .map(|(field, value)| Matched {
-                    field: field.clone(),
-                    value: match value {
-                        serde_json::Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    },
+                .matched(|m| {
+                    rec.fields
+                        .iter()
+                        .find(|(k, _)| k == m)
+                        .map(|(_, v)| v.get())
                 })
+                .into_iter()
+                .map(|(field, value)| Matched { field, value })
                 .collect(),
             event: String::from_utf8_lossy(bytes).into_owned(),
         };
@@ -212,15 +225,17 @@ impl<'a> FindingsWriter<'a> {
     /// Ends the findings (a capped record per rule past the cap, in rule id
     /// order); `None` when nothing matched.
     pub fn finish(mut self) -> io::Result<(Option<Findings>, Tally)> {
-        let mut capped: Vec<(String, Arc<FindingRule>, u64, u64)> = self
-            .per_rule
-            .iter()
-            .filter(|(_, (_, _, omitted, _))| *omitted > 0)
-            .map(|(id, (rule, _, omitted, last))| (id.clone(), rule.clone(), *omitted, *last))
-            .collect();
-        capped.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut capped: Vec<(Arc<FindingRule>, u64, u64)> = Vec::new();
+        for p in &self.per_rule {
+            let Some(rule) = &p.rule else { continue };
+            self.tally.hits.insert(rule.id.clone(), p.hits);
+            if p.omitted > 0 {
+                capped.push((rule.clone(), p.omitted, p.last_omitted));
+            }
+        }
+        capped.sort_by(|a, b| a.0.id.cmp(&b.0.id));
         let mut omitted_total = 0;
-        for (_, rule, omitted, last) in capped {
+        for (rule, omitted, last) in capped {
             omitted_total += omitted;
             let record = Capped {
                 capped: true,
