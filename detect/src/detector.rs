@@ -224,11 +224,14 @@ impl Detector {
             .flat_map(|(_, g)| g.metas.iter())
     }
 
-    /// Evaluates one event (its members, each with its exact JSON text) and
-    /// appends the hits to `out`. Returns whether any rule read it.
-    pub fn evaluate<'a, I>(&self, members: I, out: &mut Vec<Hit>) -> bool
+    /// Evaluates one event and appends the hits to `out`: `members`, each
+    /// member once with its exact JSON text; `earlier`, the values a
+    /// repeated key had before its last (read too: repeating a key cannot
+    /// hide a value). Returns whether any rule read it.
+    pub fn evaluate<'a, I, J>(&self, members: I, earlier: J, out: &mut Vec<Hit>) -> bool
     where
         I: IntoIterator<Item = (&'a str, &'a str)> + Clone,
+        J: IntoIterator<Item = (&'a str, &'a str)>,
     {
         let mut name = None;
         let mut platform = None;
@@ -248,7 +251,7 @@ impl Detector {
         if typed.is_none() && self.any_event.by_platform.is_empty() {
             return false;
         }
-        let event = FdrEvent::new(members);
+        let event = FdrEvent::new(members, earlier);
         let mut keep = Vec::new();
         for engines in typed.into_iter().chain(std::iter::once(&self.any_event)) {
             for (p, group) in &engines.by_platform {

@@ -11,16 +11,22 @@ use rsigma_eval::{Event, EventValue};
 use rustc_hash::FxHashMap;
 use serde_json::Value;
 use std::borrow::Cow;
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
 
 pub struct FdrEvent<'a> {
-    /// Member → its JSON text (the last occurrence), and what reading it
-    /// gave, kept for the next rule that asks (many rules read the same
-    /// few members).
-    members: FxHashMap<&'a str, Slot<'a>>,
-    /// Every occurrence of a repeated key but the last, in line order.
+    /// Each member (once), its JSON text, and what reading it gave, kept
+    /// for the next rule that asks (many rules read the same few members).
+    members: Vec<(&'a str, Slot<'a>)>,
+    /// Member → position, built once enough lookups make it pay: an event
+    /// that meets no rule is looked up a few times only.
+    index: OnceCell<FxHashMap<&'a str, usize>>,
+    lookups: Cell<u32>,
+    /// Earlier values of members the line repeats, in line order.
     earlier: Vec<(&'a str, &'a str)>,
 }
+
+/// Lookups by scanning before the index is built.
+const SCANS: u32 = 8;
 
 struct Slot<'a> {
     raw: &'a str,
@@ -31,36 +37,66 @@ struct Slot<'a> {
 }
 
 impl<'a> FdrEvent<'a> {
-    /// `members`: each member's name and exact JSON text, in line order.
-    pub fn new(members: impl IntoIterator<Item = (&'a str, &'a str)>) -> FdrEvent<'a> {
-        let members = members.into_iter();
-        let mut map: FxHashMap<&'a str, Slot<'a>> =
-            FxHashMap::with_capacity_and_hasher(members.size_hint().0, Default::default());
-        let mut earlier = Vec::new();
-        for (k, v) in members {
-            let slot = Slot {
-                raw: v,
-                text: OnceCell::new(),
-                drive: OnceCell::new(),
-            };
-            if let Some(prev) = map.insert(k, slot) {
-                earlier.push((k, prev.raw));
-            }
-        }
+    /// `members`: each member's name and exact JSON text, each name once
+    /// (the last value of a repeated key); `earlier`: the values a repeated
+    /// key had before, in line order.
+    pub fn new(
+        members: impl IntoIterator<Item = (&'a str, &'a str)>,
+        earlier: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> FdrEvent<'a> {
         FdrEvent {
-            members: map,
-            earlier,
+            members: members
+                .into_iter()
+                .map(|(k, raw)| {
+                    (
+                        k,
+                        Slot {
+                            raw,
+                            text: OnceCell::new(),
+                            drive: OnceCell::new(),
+                        },
+                    )
+                })
+                .collect(),
+            index: OnceCell::new(),
+            lookups: Cell::new(0),
+            earlier: earlier.into_iter().collect(),
         }
+    }
+
+    fn slot(&self, member: &str) -> Option<&Slot<'a>> {
+        if let Some(ix) = self.index.get() {
+            return ix.get(member).map(|i| &self.members[*i].1);
+        }
+        let n = self.lookups.get();
+        self.lookups.set(n + 1);
+        if n < SCANS {
+            // The last occurrence, should a caller repeat a name.
+            return self
+                .members
+                .iter()
+                .rev()
+                .find(|(k, _)| *k == member)
+                .map(|(_, s)| s);
+        }
+        let ix = self.index.get_or_init(|| {
+            let mut m = FxHashMap::with_capacity_and_hasher(self.members.len(), Default::default());
+            for (i, (k, _)) in self.members.iter().enumerate() {
+                m.insert(*k, i);
+            }
+            m
+        });
+        ix.get(member).map(|i| &self.members[*i].1)
     }
 
     /// A member's text when it is a JSON string (unescaped).
     pub fn string(&self, member: &str) -> Option<Cow<'a, str>> {
-        self.members.get(member).and_then(|s| string_of(s.raw))
+        self.slot(member).and_then(|s| string_of(s.raw))
     }
 
     /// A member's exact JSON text (its last occurrence).
     pub fn raw(&self, member: &str) -> Option<&'a str> {
-        self.members.get(member).map(|s| s.raw)
+        self.slot(member).map(|s| s.raw)
     }
 
     pub fn event_simple_name(&self) -> Option<Cow<'a, str>> {
@@ -69,7 +105,7 @@ impl<'a> FdrEvent<'a> {
 
     /// A member's value: strings borrowed from the slot (unescaped once).
     fn value(&self, member: &str) -> Option<EventValue<'_>> {
-        let slot = self.members.get(member)?;
+        let slot = self.slot(member)?;
         let last = match slot.text.get_or_init(|| string_of(slot.raw)) {
             Some(text) => EventValue::Str(Cow::Borrowed(text.as_ref())),
             None => value_of(slot.raw),
@@ -90,7 +126,7 @@ impl<'a> FdrEvent<'a> {
     /// A path member, as it is and with its device volume as `C:`.
     fn path(&self, member: &str) -> Option<EventValue<'_>> {
         let value = self.value(member)?;
-        let slot = self.members.get(member)?;
+        let slot = self.slot(member)?;
         let EventValue::Str(text) = &value else {
             return Some(map_strings(value, &mapping::drive_letter_form));
         };
@@ -223,8 +259,8 @@ impl Event for FdrEvent<'_> {
 
     fn any_string_value(&self, pred: &dyn Fn(&str) -> bool) -> bool {
         self.members
-            .values()
-            .map(|s| s.raw)
+            .iter()
+            .map(|(_, s)| s.raw)
             .chain(self.earlier.iter().map(|(_, v)| *v))
             .filter_map(string_of)
             .any(|s| pred(&s))
@@ -232,8 +268,8 @@ impl Event for FdrEvent<'_> {
 
     fn all_string_values(&self) -> Vec<Cow<'_, str>> {
         self.members
-            .values()
-            .map(|s| s.raw)
+            .iter()
+            .map(|(_, s)| s.raw)
             .chain(self.earlier.iter().map(|(_, v)| *v))
             .filter_map(string_of)
             .collect()
@@ -259,7 +295,17 @@ mod tests {
     use super::*;
 
     fn ev(pairs: &[(&'static str, &'static str)]) -> FdrEvent<'static> {
-        FdrEvent::new(pairs.iter().copied())
+        // As the forwarder's parser hands them over: the last of a repeated
+        // key among the members, the earlier ones apart.
+        let mut members: Vec<(&str, &str)> = Vec::new();
+        let mut earlier = Vec::new();
+        for (k, v) in pairs.iter().copied() {
+            if let Some(i) = members.iter().position(|(m, _)| *m == k) {
+                earlier.push(members.remove(i));
+            }
+            members.push((k, v));
+        }
+        FdrEvent::new(members, earlier)
     }
 
     #[test]

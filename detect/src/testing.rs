@@ -214,6 +214,7 @@ pub fn fire(detector: &Detector, event: &yaml_serde::Value) -> Result<BTreeSet<S
     let mut hits = Vec::new();
     detector.evaluate(
         texts.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        std::iter::empty(),
         &mut hits,
     );
     Ok(hits.into_iter().map(|h| h.rule.id.clone()).collect())

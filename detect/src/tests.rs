@@ -28,6 +28,7 @@ fn fired(rules: &[RuleFile], events: &[&str]) -> Vec<BTreeSet<String>> {
             let mut hits = Vec::new();
             d.evaluate(
                 members.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                std::iter::empty(),
                 &mut hits,
             );
             hits.into_iter().map(|h| h.rule.id.clone()).collect()
@@ -227,16 +228,17 @@ fn a_repeated_key_cannot_hide_a_value_and_u64_ids_stay_exact() {
     ];
     let loaded = load(&rules);
     let d = Detector::new(&loaded.rules);
-    // As the forwarder's parser hands them over: every occurrence, in line order.
+    // As the forwarder's parser hands them over: each member once (its last
+    // value), the earlier values of repeated keys apart.
     let members = [
         ("event_simpleName", r#""ProcessRollup2""#),
         ("event_platform", r#""Win""#),
-        ("CommandLine", r#""evil""#),
         ("CommandLine", r#""benign""#),
         ("TargetProcessId", r#""18446744073709551615""#),
     ];
+    let earlier = [("CommandLine", r#""evil""#)];
     let mut hits = Vec::new();
-    d.evaluate(members.iter().copied(), &mut hits);
+    d.evaluate(members.iter().copied(), earlier.iter().copied(), &mut hits);
     let got: BTreeSet<String> = hits.into_iter().map(|h| h.rule.id.clone()).collect();
     assert_eq!(got, BTreeSet::from(["evil".to_owned(), "id".to_owned()]));
 }
@@ -452,6 +454,7 @@ fn the_prefilter_never_drops_a_hit() {
                 let mut h = Vec::new();
                 d.evaluate(
                     members.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                    std::iter::empty(),
                     &mut h,
                 );
                 h.into_iter()

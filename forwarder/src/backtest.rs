@@ -308,6 +308,7 @@ fn scan(path: &std::path::Path, detector: &Detector, samples: usize) -> Result<S
                 .collect();
             if detector.evaluate(
                 texts.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                std::iter::empty(),
                 &mut hits,
             ) {
                 out.evaluated += 1;

@@ -120,14 +120,11 @@ impl<'a> FindingsWriter<'a> {
             return Ok(());
         };
         let started = Instant::now();
-        // Earlier occurrences of repeated keys first: the rules see every value.
-        let members = rec
-            .displaced
-            .iter()
-            .chain(rec.fields.iter())
-            .map(|(k, v)| (k.as_ref(), v.get()));
+        // The earlier values of repeated keys too: the rules see every value.
+        let members = rec.fields.iter().map(|(k, v)| (k.as_ref(), v.get()));
+        let earlier = rec.displaced.iter().map(|(k, v)| (k.as_ref(), v.get()));
         let mut hits = std::mem::take(&mut self.hits);
-        let read = detect.detector.evaluate(members, &mut hits);
+        let read = detect.detector.evaluate(members, earlier, &mut hits);
         self.tally.seconds += started.elapsed().as_secs_f64();
         if read {
             match self.tally.evaluated.get_mut(name.as_ref()) {
