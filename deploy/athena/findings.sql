@@ -11,7 +11,8 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `falconry`.`findings` (
   `matched` array<struct<field:string,value:string>> COMMENT 'The members that made the rule match.',
   `event` string COMMENT 'The matched event, exactly as FDR wrote it (json_extract it).',
   `capped` boolean COMMENT 'True on the line that counts a rule’s findings past the per-file cap.',
-  `omitted` bigint COMMENT 'On a capped line: findings not written.'
+  `omitted` bigint COMMENT 'On a capped line: findings not written.',
+  `event_length` bigint COMMENT 'Set when event was cut at 1 MiB: the line’s full length (the raw copy and Parquet keep it whole).'
 )
 COMMENT 'What the organisation’s Sigma rules found in FDR events.'
 PARTITIONED BY (`dt` string)

@@ -39,8 +39,20 @@ pub struct BacktestOptions {
     pub samples: usize,
 }
 
-/// Distinct hosts counted per rule, at most.
-const MAX_HOSTS: usize = 100_000;
+/// Distinct hosts counted per rule, at most, and over all rules (a host is
+/// 16 bytes: memory stays bounded whatever the lake and the rules).
+const MAX_HOSTS: usize = 10_000;
+const MAX_HOSTS_TOTAL: usize = 1_000_000;
+
+/// A host's key: its aid (32 hex digits) as a number, else a hash of it.
+fn host_key(aid: &str) -> u128 {
+    u128::from_str_radix(aid, 16).unwrap_or_else(|_| {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        aid.hash(&mut h);
+        u128::from(h.finish())
+    })
+}
 
 /// What one rule would have found.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -49,8 +61,10 @@ pub struct RuleResult {
     pub title: String,
     pub level: String,
     pub hits: u64,
-    /// Distinct `aid`s (counted up to 100,000).
+    /// Distinct `aid`s (counted up to 10,000 per rule and 1,000,000 over
+    /// all rules; `hosts_capped` says when the count stopped).
     pub hosts: u64,
+    pub hosts_capped: bool,
     /// First and last hit (the events' times, RFC 3339).
     pub first: Option<String>,
     pub last: Option<String>,
@@ -73,7 +87,8 @@ pub struct Report {
 #[derive(Default)]
 struct Acc {
     hits: u64,
-    hosts: HashSet<String>,
+    hosts: HashSet<u128>,
+    hosts_capped: bool,
     first: Option<i64>,
     last: Option<i64>,
     samples: Vec<serde_json::Value>,
@@ -123,6 +138,7 @@ pub async fn backtest(
     let mut acc: BTreeMap<String, Acc> = BTreeMap::new();
     let mut uncovered = BTreeMap::new();
     let (mut events, mut evaluated, mut files_read) = (0u64, 0u64, 0u64);
+    let mut hosts_total = 0usize;
     for o in selected {
         if shutdown.is_cancelled() {
             break;
@@ -150,9 +166,14 @@ pub async fn backtest(
         for (id, a) in scanned.acc {
             let into = acc.entry(id).or_default();
             into.hits += a.hits;
+            into.hosts_capped |= a.hosts_capped;
             for h in a.hosts {
-                if into.hosts.len() < MAX_HOSTS {
-                    into.hosts.insert(h);
+                if into.hosts.len() < MAX_HOSTS && hosts_total < MAX_HOSTS_TOTAL {
+                    if into.hosts.insert(h) {
+                        hosts_total += 1;
+                    }
+                } else if !into.hosts.contains(&h) {
+                    into.hosts_capped = true;
                 }
             }
             into.first = min_opt(into.first, a.first);
@@ -179,6 +200,7 @@ pub async fn backtest(
                 level: meta.level.clone(),
                 hits: a.hits,
                 hosts: a.hosts.len() as u64,
+                hosts_capped: a.hosts_capped,
                 first: a.first.map(rfc3339),
                 last: a.last.map(rfc3339),
                 samples: a.samples,
@@ -234,6 +256,8 @@ async fn download(store: &Store, key: &str) -> Result<tempfile::NamedTempFile, F
 }
 
 struct Scanned {
+    /// Host entries kept over all rules (bounded by `MAX_HOSTS_TOTAL`).
+    hosts: usize,
     events: u64,
     evaluated: u64,
     uncovered: BTreeMap<String, u64>,
@@ -271,6 +295,7 @@ fn scan(path: &std::path::Path, detector: &Detector, samples: usize) -> Result<S
         .build()
         .map_err(|e| e.to_string())?;
     let mut out = Scanned {
+        hosts: 0,
         events: 0,
         evaluated: 0,
         uncovered: BTreeMap::new(),
@@ -334,10 +359,15 @@ fn scan(path: &std::path::Path, detector: &Detector, samples: usize) -> Result<S
                     None => out.acc.entry(hit.rule.id.clone()).or_default(),
                 };
                 a.hits += 1;
-                if let Some(aid) = &aid
-                    && a.hosts.len() < MAX_HOSTS
-                {
-                    a.hosts.insert(aid.clone());
+                if let Some(aid) = &aid {
+                    let k = host_key(aid);
+                    if a.hosts.len() < MAX_HOSTS && out.hosts < MAX_HOSTS_TOTAL {
+                        if a.hosts.insert(k) {
+                            out.hosts += 1;
+                        }
+                    } else if !a.hosts.contains(&k) {
+                        a.hosts_capped = true;
+                    }
                 }
                 a.first = min_opt(a.first, time);
                 a.last = max_opt(a.last, time);

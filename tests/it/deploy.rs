@@ -307,6 +307,12 @@ fn cloudformation_checks_reject_broadened_policies() {
             "not a bucket prefix",
         ),
         (
+            "findings notified to the queue for every key",
+            "Value: .findings.ndjson.gz",
+            "Value: .gz",
+            "LakeBucket: filter",
+        ),
+        (
             "overlapping streamers",
             "MaximumPercent: 100",
             "MaximumPercent: 200",
@@ -314,8 +320,8 @@ fn cloudformation_checks_reject_broadened_policies() {
         ),
         (
             "star resource",
-            "Resource: !GetAtt EnricherQueue.Arn\n              - Sid: StreamBatches",
-            "Resource: \"*\"\n              - Sid: StreamBatches",
+            "Resource: !GetAtt EnricherQueue.Arn\n              - Sid: Findings",
+            "Resource: \"*\"\n              - Sid: Findings",
             "on Resource '*'",
         ),
     ] {

@@ -18,6 +18,12 @@ pub const FINDINGS_SUFFIX: &str = ".findings.ndjson.gz";
 
 /// Findings kept per rule per source file; past that they are counted.
 pub const MAX_FINDINGS_PER_RULE: u64 = 100;
+/// Finding bytes kept per source file, whatever the rules; past that hits
+/// are counted (in each rule's capped record).
+pub const MAX_FINDINGS_BYTES: u64 = 64 * 1024 * 1024;
+/// An event longer than this is cut in its finding (`event_length` says its
+/// length; the raw copy and the Parquet keep it whole).
+pub const MAX_FINDING_EVENT_BYTES: usize = 1024 * 1024;
 
 /// What a finding says of its rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,8 +79,12 @@ pub struct Finding {
     pub timestamp: Option<i64>,
     #[serde(default)]
     pub matched: Vec<Matched>,
-    /// The matched event, exactly as the line wrote it.
+    /// The matched event, exactly as the line wrote it (cut at
+    /// [`MAX_FINDING_EVENT_BYTES`], see `event_length`).
     pub event: String,
+    /// Set when `event` was cut: the line's full length in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_length: Option<u64>,
 }
 
 /// A rule fired more than [`MAX_FINDINGS_PER_RULE`] times in one file.
@@ -135,6 +145,11 @@ pub const COLUMNS: &[(&str, &str, &str)] = &[
         "omitted",
         "bigint",
         "On a capped line: findings not written.",
+    ),
+    (
+        "event_length",
+        "bigint",
+        "Set when event was cut at 1 MiB: the line's full length (the raw copy and Parquet keep it whole).",
     ),
 ];
 

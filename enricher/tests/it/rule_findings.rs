@@ -62,6 +62,7 @@ fn finding(
             value: "WINWORD.EXE".to_owned(),
         }],
         event: event.to_string(),
+        event_length: None,
     }))
 }
 

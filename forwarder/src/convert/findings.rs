@@ -7,7 +7,8 @@
 
 use super::record::{Record, string_value};
 use falconry_common::lake::findings::{
-    Capped, Finding, FindingRule, FindingSource, MAX_FINDINGS_PER_RULE, Matched,
+    Capped, Finding, FindingRule, FindingSource, MAX_FINDING_EVENT_BYTES, MAX_FINDINGS_BYTES,
+    MAX_FINDINGS_PER_RULE, Matched,
 };
 use falconry_common::time;
 use falconry_detect::{Detector, Hit, mapping};
@@ -32,6 +33,19 @@ impl std::fmt::Debug for Detect {
             .field("source_bucket", &self.source_bucket)
             .finish()
     }
+}
+
+/// At most [`MAX_FINDING_EVENT_BYTES`] of a line, cut on a character boundary.
+fn cut(bytes: &[u8]) -> &[u8] {
+    if bytes.len() <= MAX_FINDING_EVENT_BYTES {
+        return bytes;
+    }
+    let mut end = MAX_FINDING_EVENT_BYTES;
+    // UTF-8 continuation bytes are 0b10xxxxxx.
+    while end > 0 && bytes[end] & 0xC0 == 0x80 {
+        end -= 1;
+    }
+    &bytes[..end]
 }
 
 /// Distinct unseen event types counted per file (a hostile file must not
@@ -79,6 +93,8 @@ pub struct FindingsWriter<'a> {
     per_rule: Vec<PerRule>,
     hits: Vec<Hit>,
     written: u64,
+    /// Record bytes written (uncompressed).
+    kept_bytes: u64,
     pub tally: Tally,
 }
 
@@ -92,6 +108,7 @@ impl<'a> FindingsWriter<'a> {
             per_rule: Vec::new(),
             hits: Vec::new(),
             written: 0,
+            kept_bytes: 0,
             tally: Tally::default(),
         }
     }
@@ -151,7 +168,7 @@ impl<'a> FindingsWriter<'a> {
         if entry.rule.is_none() {
             entry.rule = Some(hit.rule.clone());
         }
-        if entry.kept >= MAX_FINDINGS_PER_RULE {
+        if entry.kept >= MAX_FINDINGS_PER_RULE || self.kept_bytes >= MAX_FINDINGS_BYTES {
             entry.omitted += 1;
             entry.last_omitted = entry.last_omitted.max(line);
             return Ok(());
@@ -188,7 +205,8 @@ impl<'a> FindingsWriter<'a> {
                 .into_iter()
                 .map(|(field, value)| Matched { field, value })
                 .collect(),
-            event: String::from_utf8_lossy(bytes).into_owned(),
+            event: String::from_utf8_lossy(cut(bytes)).into_owned(),
+            event_length: (bytes.len() > MAX_FINDING_EVENT_BYTES).then_some(bytes.len() as u64),
         };
         let text = serde_json::to_string(&finding).map_err(io::Error::other)?;
         self.write(&text)?;
@@ -216,6 +234,7 @@ impl<'a> FindingsWriter<'a> {
             return Ok(());
         };
         w.write_all(text.as_bytes())?;
+        self.kept_bytes += text.len() as u64 + 1;
         w.write_all(b"\n")
     }
 
@@ -259,5 +278,21 @@ impl<'a> FindingsWriter<'a> {
             }),
             tally,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A long event is cut on a character boundary, never inside one.
+    #[test]
+    fn long_events_are_cut_on_a_character() {
+        let short = "é".repeat(10);
+        assert_eq!(cut(short.as_bytes()), short.as_bytes());
+        let long = format!("a{}", "é".repeat(MAX_FINDING_EVENT_BYTES));
+        let c = cut(long.as_bytes());
+        assert!(c.len() <= MAX_FINDING_EVENT_BYTES && c.len() > MAX_FINDING_EVENT_BYTES - 2);
+        assert!(std::str::from_utf8(c).is_ok());
     }
 }
