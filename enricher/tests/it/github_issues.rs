@@ -303,3 +303,63 @@ async fn queue_mode_reads_the_batches_s3_announces_and_deletes_the_messages() {
     assert_eq!(gh.issues(REPO).len(), distinct);
     assert_eq!(aws.depth(&queue).await, (0, 0), "every message deleted");
 }
+
+/// What the forwarder's rules found reaches GitHub the same way: the lake
+/// bucket announces the findings object, the enricher reads it from the
+/// queue, one issue per (rule, host), the message deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_mode_reads_findings_s3_announces() {
+    use falconry_common::lake::findings::{Finding, FindingLine, FindingRule, FindingSource};
+    use std::io::Write;
+    let aws = aws().await;
+    let bucket = aws.bucket("lake").await;
+    let queue = aws.queue().await;
+    aws.notify(&bucket, &queue).await;
+    let finding = |line: u64| {
+        FindingLine::Finding(Box::new(Finding {
+            rule: FindingRule {
+                id: "office-child".into(),
+                title: "Office application starts a shell".into(),
+                level: "high".into(),
+                status: None,
+                tags: vec![],
+                falsepositives: vec![],
+                description: None,
+                file: "office.yml".into(),
+            },
+            source: FindingSource {
+                bucket: Some("cs".into()),
+                key: "data/x/part-00000.gz".into(),
+                line,
+            },
+            aid: Some("67e393bba98ec2eaf28cc40f087d3dc2".into()),
+            computer_name: Some("WKS-1".into()),
+            event_simplename: Some("ProcessRollup2".into()),
+            timestamp: Some(1_773_480_000_000 + line as i64),
+            matched: vec![],
+            event: r#"{"event_simpleName":"ProcessRollup2","CommandLine":"powershell -enc x"}"#.into(),
+            event_length: None,
+        }))
+    };
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    for l in [finding(3), finding(9)] {
+        writeln!(gz, "{}", serde_json::to_string(&l).unwrap()).unwrap();
+    }
+    let key = falconry_common::lake::Layout::default()
+        .under("lake")
+        .findings_key("data/x/part-00000.gz", "2026-03-14");
+    aws.put(&bucket, &key, gz.finish().unwrap()).await;
+    let gh = GitHubServer::start().await;
+    gh.add_repo(REPO);
+    let cfg = EnricherConfig {
+        from: None,
+        queue: Some(queue.clone()),
+        ..config(&bucket, &gh, None)
+    };
+    let s = enrich(cfg).await;
+    assert_eq!((s.alerts, s.created, s.commented, s.failed), (2, 1, 1, 0), "{s:?}");
+    let issues = gh.issues(REPO);
+    assert_eq!(issues.len(), 1);
+    assert!(issues[0].title.contains("Office application starts a shell"), "{}", issues[0].title);
+    assert_eq!(aws.depth(&queue).await, (0, 0), "every message deleted");
+}
