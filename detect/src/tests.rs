@@ -469,3 +469,39 @@ fn the_prefilter_never_drops_a_hit() {
     }
     assert!(events > 2000 && hits > 500, "{events} events, {hits} hits");
 }
+
+/// A YAML alias bomb (a small file that expands into billions of nodes) is
+/// refused by the parser's repetition limit, quickly, in the rule and the
+/// test files alike.
+#[test]
+fn a_yaml_alias_bomb_is_refused() {
+    let mut bomb = String::from(
+        "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+    );
+    for (i, name) in "bcdefghi".chars().enumerate() {
+        let prev = "abcdefghi".chars().nth(i).unwrap();
+        bomb.push_str(&format!(
+            "{name}: &{name} [{}]\n",
+            vec![format!("*{prev}"); 9].join(",")
+        ));
+    }
+    let rule_file = RuleFile {
+        name: "bomb.yml".into(),
+        text: format!(
+            "title: bomb\nid: bomb\n{bomb}logsource:\n  category: process_creation\ndetection:\n  s:\n    CommandLine: x\n  condition: s\n"
+        ),
+    };
+    let loaded = load(std::slice::from_ref(&rule_file));
+    assert!(loaded.rules.is_empty());
+    assert!(
+        loaded.problems[0].message.contains("repetition limit"),
+        "{:?}",
+        loaded.problems
+    );
+    let tests = RuleFile {
+        name: "bomb.tests.yml".into(),
+        text: format!("{bomb}match: []\n"),
+    };
+    let report = crate::testing::run(&[], &[tests]);
+    assert!(report.failed());
+}

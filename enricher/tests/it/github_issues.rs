@@ -337,7 +337,8 @@ async fn queue_mode_reads_findings_s3_announces() {
             event_simplename: Some("ProcessRollup2".into()),
             timestamp: Some(1_773_480_000_000 + line as i64),
             matched: vec![],
-            event: r#"{"event_simpleName":"ProcessRollup2","CommandLine":"powershell -enc x"}"#.into(),
+            event: r#"{"event_simpleName":"ProcessRollup2","CommandLine":"powershell -enc x"}"#
+                .into(),
             event_length: None,
         }))
     };
@@ -357,9 +358,19 @@ async fn queue_mode_reads_findings_s3_announces() {
         ..config(&bucket, &gh, None)
     };
     let s = enrich(cfg).await;
-    assert_eq!((s.alerts, s.created, s.commented, s.failed), (2, 1, 1, 0), "{s:?}");
+    assert_eq!(
+        (s.alerts, s.created, s.commented, s.failed),
+        (2, 1, 1, 0),
+        "{s:?}"
+    );
     let issues = gh.issues(REPO);
     assert_eq!(issues.len(), 1);
-    assert!(issues[0].title.contains("Office application starts a shell"), "{}", issues[0].title);
+    assert!(
+        issues[0]
+            .title
+            .contains("Office application starts a shell"),
+        "{}",
+        issues[0].title
+    );
     assert_eq!(aws.depth(&queue).await, (0, 0), "every message deleted");
 }
