@@ -94,15 +94,14 @@ impl Forwarder {
         };
         let metrics = Metrics::new(registry);
         let files = Arc::new(Semaphore::new(settings.files_in_flight.get()));
+        // Registered with or without rules: unknown event types are counted either way.
+        let detect_metrics = falconry_detect::DetectMetrics::new(registry);
         // The rules it was told to run: it does not start without them.
         let rules = match &settings.detect {
             Some(d) => Some(
-                falconry_detect::LiveRules::start(
-                    d.clone(),
-                    falconry_detect::DetectMetrics::new(registry),
-                )
-                .await
-                .map_err(|e| unconfigured("detect.rules", &e.to_string()))?,
+                falconry_detect::LiveRules::start(d.clone(), detect_metrics.clone())
+                    .await
+                    .map_err(|e| unconfigured("detect.rules", &e.to_string()))?,
             ),
             None => None,
         };
@@ -118,6 +117,7 @@ impl Forwarder {
                 metrics,
                 files,
                 rules,
+                detect_metrics,
             }),
             queue,
             health,

@@ -28,6 +28,8 @@ pub struct Context {
     pub files: Arc<Semaphore>,
     /// The rules in force (`[detect]`), if any.
     pub rules: Option<Arc<falconry_detect::LiveRules>>,
+    /// Detection metrics (unknown event types are counted without rules too).
+    pub detect_metrics: falconry_detect::DetectMetrics,
 }
 
 #[derive(Debug)]
@@ -204,14 +206,17 @@ async fn process_file(
             tracing::warn!(duplicates, "lines repeat keys: the earlier values are kept in fields_json under falconry:duplicates");
         }
         m.clamped_rows.inc_by(clamped);
-        if let Some(rules) = &ctx.rules {
-            record_detection(&rules.metrics, &rules.current(), &tally, findings.1);
-            if findings.0 > 0 {
-                tracing::info!(findings = findings.0, omitted = findings.1, key = ?manifest.findings.as_ref().map(|f| &f.key), "rules matched");
+        match &ctx.rules {
+            Some(rules) => {
+                record_detection(&ctx.detect_metrics, &rules.current(), &tally, findings.1);
+                if findings.0 > 0 {
+                    tracing::info!(findings = findings.0, omitted = findings.1, key = ?manifest.findings.as_ref().map(|f| &f.key), "rules matched");
+                }
             }
-        } else {
-            for (t, n) in &tally.unseen {
-                tracing::debug!(event_simplename = %t, events = n, "events of an unknown type");
+            None => {
+                for (t, n) in &tally.unseen {
+                    ctx.detect_metrics.unseen(t, *n);
+                }
             }
         }
         tracing::info!(

@@ -617,6 +617,20 @@ fn readme_documents_every_alert_field() {
         kind: "domain".into(),
         value: "example.com".into(),
     });
+    alert.rule = Some(crate::alert::RuleMatch {
+        id: "r".into(),
+        title: "t".into(),
+        level: "high".into(),
+        status: Some("test".into()),
+        tags: vec!["attack.execution".into()],
+        falsepositives: vec!["none".into()],
+        file: "r.yml".into(),
+        source_bucket: Some("b".into()),
+        source_key: "data/x".into(),
+        source_line: 1,
+        event_simplename: Some("ProcessRollup2".into()),
+        matched: vec![("CommandLine".into(), "x".into())],
+    });
     let readme = std::fs::read_to_string(policies_dir().join("README.md")).unwrap();
     let mut fields = Vec::new();
     paths("alert", &serde_json::to_value(&alert).unwrap(), &mut fields);
