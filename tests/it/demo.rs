@@ -152,68 +152,6 @@ fn demo_runs_without_aws_and_reports_what_the_fixtures_hold() {
             .unwrap()
             > 0
     );
-    // The starter rules fired on the planted incident, and its issues sit
-    // beside the CrowdStrike ones.
-    for rule in [
-        "1  [high] Office application starts a shell or script host",
-        "1  [medium] PowerShell runs an encoded command",
-        "1  [medium] Rundll32 loads a DLL from a user-writable folder",
-    ] {
-        assert!(stdout.contains(rule), "{rule}: {stdout}");
-    }
-    let rule_issues: Vec<String> = std::fs::read_dir(dir.path().join("issues/falconry/alerts"))
-        .unwrap()
-        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
-        .filter(|t| t.contains("source:rule"))
-        .collect();
-    assert_eq!(rule_issues.len(), 3, "one issue per (rule, host)");
-    assert!(rule_issues.iter().any(|t| {
-        t.contains("Office application starts a shell or script host") && t.contains("WINWORD.EXE")
-    }));
-    // `rules backtest` over the demo's lake finds what the live rules found.
-    let backtest = Command::new(env!("CARGO_BIN_EXE_falconry"))
-        .args(["rules", "backtest", "--json", "--rules"])
-        .arg(dir.path().join("rules"))
-        .arg("--lake")
-        .arg(format!("file://{}", dir.path().join("lake").display()))
-        .output()
-        .unwrap();
-    assert!(
-        backtest.status.success(),
-        "{}",
-        String::from_utf8_lossy(&backtest.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&backtest.stdout).unwrap();
-    let hits = |id: &str| {
-        report["rules"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["id"] == id)
-            .map(|r| r["hits"].as_u64().unwrap())
-    };
-    assert_eq!(
-        hits("48252ff0-dc22-4e97-a22d-6c2d986c453d"),
-        Some(1),
-        "{report}"
-    );
-    assert_eq!(
-        hits("f2d94e7b-9b95-438b-ae9f-04d4a8e678ba"),
-        Some(1),
-        "{report}"
-    );
-    assert_eq!(
-        hits("ea567313-484b-4539-afd5-df9eba79631b"),
-        Some(0),
-        "{report}"
-    );
-    assert_eq!(report["events"].as_u64(), Some(events), "{report}");
-    assert!(
-        report["uncovered_event_types"]["UserLogon"]
-            .as_u64()
-            .unwrap()
-            > 0
-    );
     // `forward replay` re-converts the demo's raw files in place.
     let replayed = Command::new(env!("CARGO_BIN_EXE_falconry"))
         .args(["forward", "replay", "--dest"])

@@ -90,13 +90,9 @@ pub fn create_table(t: &TableSchema, target: &Target) -> String {
     let _ = writeln!(s, "STORED AS PARQUET");
     let _ = writeln!(s, "LOCATION '{loc}/'");
     let _ = writeln!(s, "TBLPROPERTIES (");
-    let props = [
-        ("projection.enabled", "true".to_owned()),
-        ("projection.dt.type", "date".to_owned()),
-        ("projection.dt.format", "yyyy-MM-dd".to_owned()),
-        ("projection.dt.range", format!("{},NOW", target.since)),
-        ("projection.dt.interval", "1".to_owned()),
-        ("projection.dt.interval.unit", "DAYS".to_owned()),
+    let mut props = vec![("projection.enabled", "true".to_owned())];
+    props.extend(dt_projection(&target.since));
+    props.extend([
         ("projection.hour.type", "integer".to_owned()),
         ("projection.hour.range", "0,23".to_owned()),
         ("projection.hour.digits", "2".to_owned()),
@@ -106,7 +102,7 @@ pub fn create_table(t: &TableSchema, target: &Target) -> String {
         ),
         ("parquet.compression", "ZSTD".to_owned()),
         ("falconry.schema_version", SCHEMA_VERSION.to_string()),
-    ];
+    ]);
     for (i, (k, v)) in props.iter().enumerate() {
         let comma = if i + 1 < props.len() { "," } else { "" };
         let _ = writeln!(s, "  '{k}' = '{v}'{comma}");
@@ -168,19 +164,25 @@ pub fn findings_ddl(target: &Target) -> String {
     let _ = writeln!(s, "WITH SERDEPROPERTIES ('ignore.malformed.json' = 'true')");
     let _ = writeln!(s, "LOCATION '{loc}/'");
     let _ = writeln!(s, "TBLPROPERTIES (");
-    let props = [
-        ("projection.enabled", "true".to_owned()),
-        ("projection.dt.type", "date".to_owned()),
-        ("projection.dt.format", "yyyy-MM-dd".to_owned()),
-        ("projection.dt.range", format!("{},NOW", target.since)),
-        ("projection.dt.interval", "1".to_owned()),
-        ("projection.dt.interval.unit", "DAYS".to_owned()),
-        ("storage.location.template", format!("{loc}/dt=${{dt}}")),
-    ];
+    let mut props = vec![("projection.enabled", "true".to_owned())];
+    props.extend(dt_projection(&target.since));
+    props.push(("storage.location.template", format!("{loc}/dt=${{dt}}")));
     for (i, (k, v)) in props.iter().enumerate() {
         let comma = if i + 1 < props.len() { "," } else { "" };
         let _ = writeln!(s, "  '{k}' = '{v}'{comma}");
     }
     let _ = writeln!(s, ");");
     s
+}
+
+/// Partition projection of a daily `dt` partition from `since` to now: one
+/// definition for every table (the Glue tables quote the same values).
+pub fn dt_projection(since: &str) -> [(&'static str, String); 5] {
+    [
+        ("projection.dt.type", "date".to_owned()),
+        ("projection.dt.format", "yyyy-MM-dd".to_owned()),
+        ("projection.dt.range", format!("{since},NOW")),
+        ("projection.dt.interval", "1".to_owned()),
+        ("projection.dt.interval.unit", "DAYS".to_owned()),
+    ]
 }

@@ -9,7 +9,7 @@
 //! stacks); [`splice`] replaces the block. Pure text generation: it must not
 //! read or write files.
 
-use super::athena::columns;
+use super::athena::{columns, dt_projection};
 use super::tables::{SCHEMA_VERSION, TableSchema};
 use std::fmt::Write as _;
 
@@ -80,15 +80,13 @@ fn comment(s: &str) -> String {
 /// need the bucket name are `!Sub` expressions; `${!x}` is a literal `${x}`.
 fn parameters(t: &TableSchema, target: &Target) -> Vec<(&'static str, String)> {
     let loc = format!("s3://${{{}}}/{}/{}", target.bucket, target.prefix, t.table);
-    vec![
+    let mut p = vec![
         ("EXTERNAL", q("TRUE")),
         ("classification", q("parquet")),
         ("projection.enabled", q("true")),
-        ("projection.dt.type", q("date")),
-        ("projection.dt.format", q("yyyy-MM-dd")),
-        ("projection.dt.range", q(&format!("{},NOW", target.since))),
-        ("projection.dt.interval", q("1")),
-        ("projection.dt.interval.unit", q("DAYS")),
+    ];
+    p.extend(dt_projection(&target.since).map(|(k, v)| (k, q(&v))));
+    p.extend([
         ("projection.hour.type", q("integer")),
         ("projection.hour.range", q("0,23")),
         ("projection.hour.digits", q("2")),
@@ -98,7 +96,8 @@ fn parameters(t: &TableSchema, target: &Target) -> Vec<(&'static str, String)> {
         ),
         ("parquet.compression", q("ZSTD")),
         ("falconry.schema_version", q(&SCHEMA_VERSION.to_string())),
-    ]
+    ]);
+    p
 }
 
 /// The `AWS::Glue::Table` resource of one table, indented to sit under `Resources:`.
@@ -164,21 +163,18 @@ pub fn findings_resource(target: &Target) -> String {
     );
     let _ = writeln!(s, "        TableType: EXTERNAL_TABLE");
     let _ = writeln!(s, "        Parameters:");
-    for (k, v) in [
+    let mut params = vec![
         ("EXTERNAL", q("TRUE")),
         ("classification", q("json")),
         ("compressionType", q("gzip")),
         ("projection.enabled", q("true")),
-        ("projection.dt.type", q("date")),
-        ("projection.dt.format", q("yyyy-MM-dd")),
-        ("projection.dt.range", q(&format!("{},NOW", target.since))),
-        ("projection.dt.interval", q("1")),
-        ("projection.dt.interval.unit", q("DAYS")),
-        (
-            "storage.location.template",
-            format!("!Sub {}", q(&format!("{loc}/dt=${{!dt}}"))),
-        ),
-    ] {
+    ];
+    params.extend(dt_projection(&target.since).map(|(k, v)| (k, q(&v))));
+    params.push((
+        "storage.location.template",
+        format!("!Sub {}", q(&format!("{loc}/dt=${{!dt}}"))),
+    ));
+    for (k, v) in params {
         let _ = writeln!(s, "          {k}: {v}");
     }
     let _ = writeln!(s, "        PartitionKeys:");
