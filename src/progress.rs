@@ -1,4 +1,4 @@
-//! Showing a replay's progress: a progress bar on a terminal, a log line every
+//! Showing a replay's or a backtest's progress: a progress bar on a terminal, a log line every
 //! ten seconds otherwise (containers, CI).
 
 use falconry_forwarder::replay::Progress;
@@ -6,8 +6,9 @@ use std::io::IsTerminal;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// Renders `rx` until the sender is dropped.
-pub async fn render(mut rx: watch::Receiver<Progress>) {
+/// Renders `rx` until the sender is dropped; `what` names the work in the
+/// log lines (`replay`, `backtest`).
+pub async fn render(what: &'static str, mut rx: watch::Receiver<Progress>) {
     if std::io::stderr().is_terminal() {
         let bar = indicatif::ProgressBar::new(0);
         bar.set_style(
@@ -32,7 +33,7 @@ pub async fn render(mut rx: watch::Receiver<Progress>) {
                 _ = tick.tick() => {
                     let p = rx.borrow().clone();
                     tracing::info!(files_done = p.files_done, files_total = p.files_total, bytes_done = p.bytes_done,
-                        bytes_total = p.bytes_total, rows = p.rows, failed = p.failed, "replay progress");
+                        bytes_total = p.bytes_total, rows = p.rows, failed = p.failed, work = what, "progress");
                 }
             }
         }

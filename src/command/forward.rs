@@ -65,7 +65,7 @@ async fn replay(
     }
     let shutdown = falconry_common::shutdown::on_signal();
     let (tx, rx) = tokio::sync::watch::channel(Default::default());
-    let shown = tokio::spawn(progress::render(rx));
+    let shown = tokio::spawn(progress::render("replay", rx));
     let result = falconry_forwarder::replay::replay(&settings, &opts, tx, shutdown).await;
     let _ = shown.await;
     let done = result?;

@@ -71,7 +71,7 @@ pub async fn run(file: Option<&Path>, command: RulesCommand) -> anyhow::Result<(
             };
             let shutdown = falconry_common::shutdown::on_signal();
             let (tx, rx) = tokio::sync::watch::channel(Default::default());
-            let shown = tokio::spawn(progress::render(rx));
+            let shown = tokio::spawn(progress::render("backtest", rx));
             let result =
                 falconry_forwarder::backtest::backtest(&lake, detector, &opts, tx, shutdown).await;
             let _ = shown.await;

@@ -245,3 +245,60 @@ async fn a_flood_is_capped_and_a_bad_rule_is_skipped() {
     assert_eq!(c.rule.id, "any-aid");
     assert!(c.omitted > 1500, "{}", c.omitted);
 }
+
+/// Rules in an S3 prefix are reloaded when one is added or changed, a bad
+/// one is skipped and counted, and an emptied prefix keeps the rules in force.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_in_s3_reload_when_they_change() {
+    let aws = aws().await;
+    let bucket = aws.bucket("rules").await;
+    let starter = |name: &str| {
+        falconry_detect::starter::FILES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .unwrap()
+            .1
+            .as_bytes()
+            .to_vec()
+    };
+    aws.put(
+        &bucket,
+        "r/whoami_discovery.yml",
+        starter("whoami_discovery.yml"),
+    )
+    .await;
+    let mut registry = prometheus_client::registry::Registry::default();
+    let live = falconry_detect::LiveRules::start(
+        detect(&format!("s3://{bucket}/r")).unwrap(),
+        falconry_detect::DetectMetrics::new(&mut registry),
+    )
+    .await
+    .unwrap();
+    assert_eq!(live.current().rule_count(), 1);
+    assert!(!live.reload_if_changed().await.unwrap());
+    aws.put(
+        &bucket,
+        "r/linux_reverse_shell.yml",
+        starter("linux_reverse_shell.yml"),
+    )
+    .await;
+    aws.put(&bucket, "r/broken.yml", b"title: [".to_vec()).await;
+    assert!(live.reload_if_changed().await.unwrap());
+    assert_eq!(live.current().rule_count(), 2);
+    assert_eq!(live.metrics.load_errors.get(), 1);
+    for k in aws.keys(&bucket, "r/").await {
+        aws.s3
+            .delete_object()
+            .bucket(&bucket)
+            .key(k)
+            .send()
+            .await
+            .unwrap();
+    }
+    assert!(!live.reload_if_changed().await.unwrap());
+    assert_eq!(
+        live.current().rule_count(),
+        2,
+        "an emptied prefix keeps the rules"
+    );
+}
