@@ -7,7 +7,7 @@ Run with the project's virtualenv (scripts/test.sh installs sqlglot and DuckDB i
 
 It checks, and exits non-zero with a message naming every failure:
 
-1. every statement of tables.sql and every hunt (hunts/NN-name.sql) parses as Athena SQL
+1. every statement of tables.sql, findings.sql and every hunt (hunts/NN-name.sql) parses as Athena SQL
    (sqlglot, dialect "athena"); each hunt is one SELECT that opens with a comment, filters on
    the `dt` partition, double-quotes "timestamp", and names only columns the DDL has;
 2. each hunt transpiles to DuckDB;
@@ -431,6 +431,14 @@ def main() -> int:
 
     tables = read_ddl(args.ddl, failures)
     schema = sqlglot_schema(tables)
+    # The findings table (gzip NDJSON, generated beside tables.sql): one CREATE that parses.
+    findings = args.ddl.parent / "findings.sql"
+    try:
+        created = [s for s in sqlglot.parse(findings.read_text(encoding="utf-8"), read="athena") if s is not None]
+        if len(created) != 1 or not isinstance(created[0], exp.Create):
+            failures.add(findings.name, f"{len(created)} statements, want one CREATE TABLE")
+    except (OSError, SqlglotError) as e:
+        failures.add(findings.name, f"does not parse as Athena SQL: {e}")
     hunts = sorted(
         p for p in args.hunts.glob("*.sql") if re.fullmatch(r"\d\d-[a-z0-9-]+\.sql", p.name)
     )
