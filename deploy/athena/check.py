@@ -3,7 +3,7 @@
 
 Run with the project's virtualenv (scripts/test.sh installs sqlglot and DuckDB into it):
 
-    .venv/bin/python deploy/athena/check.py --parquet <dest>/parquet
+    .venv/bin/python deploy/athena/check.py --parquet <dest>/parquet [--findings <dest>/findings]
 
 It checks, and exits non-zero with a message naming every failure:
 
@@ -15,7 +15,10 @@ It checks, and exits non-zero with a message naming every failure:
    strings like Athena's partition columns), returns exactly the rows of
    hunts/expected/NN-name.json;
 4. every Parquet file's columns are exactly the DDL's (less the partition columns), each with
-   the physical and logical type the DDL type needs.
+   the physical and logical type the DDL type needs;
+5. with --findings: every member of every finding the forwarder wrote is a column of
+   findings.sql with a JSON type that fits it, and the query docs/detections.md shows runs in
+   DuckDB over them (as Athena's JSON SerDe reads them: NULL for members no line has).
 
 It must not change anything: it only reads the DDL, the hunts and the Parquet files.
 """
@@ -413,12 +416,73 @@ def check_evolution(con, files: dict[str, list[str]], failures: Failures) -> str
     return f"an older file without command_line reads beside a current one by name ({old_rows} rows each)"
 
 
+def check_findings(con, root: Path, ddl, failures: Failures) -> None:
+    """The findings the forwarder wrote, read as Athena's JSON SerDe would: every member of every
+    line is a column of findings.sql with a JSON type that fits the column's, and the query of
+    docs/detections.md runs (in DuckDB, transpiled) and counts hits per rule and host."""
+    files = sorted(str(p) for p in root.glob("dt=*/*.findings.ndjson.gz"))
+    if not files:
+        failures.add(str(root), "no findings files")
+        return
+    if ddl is None:
+        return
+    columns = {c.name: c.args["kind"].sql(dialect="athena").lower() for c in ddl.find_all(exp.ColumnDef)}
+    fits = {
+        "string": (str,),
+        "bigint": (int,),
+        "boolean": (bool,),
+    }
+    for path in files:
+        import gzip
+
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                record = json.loads(line)
+                for key, value in record.items():
+                    ty = columns.get(key)
+                    if ty is None:
+                        failures.add(Path(path).name, f"line {n}: member {key!r} is not a column of findings.sql")
+                    elif value is not None and ty in fits and not isinstance(value, fits[ty]):
+                        failures.add(Path(path).name, f"line {n}: {key} is {type(value).__name__}, the DDL says {ty}")
+                    elif value is not None and ty.startswith("struct") and not isinstance(value, dict):
+                        failures.add(Path(path).name, f"line {n}: {key} is not an object ({ty})")
+                    elif value is not None and ty.startswith("array") and not isinstance(value, list):
+                        failures.add(Path(path).name, f"line {n}: {key} is not a list ({ty})")
+    query = (
+        "SELECT rule.title, aid, count(*) AS hits FROM falconry.findings "
+        "WHERE dt >= '2020-01-01' AND capped IS NULL GROUP BY 1, 2 ORDER BY hits DESC"
+    )
+    con.execute("CREATE SCHEMA IF NOT EXISTS falconry")
+    listed = ", ".join(f"'{f}'" for f in files)
+    source = (
+        f"read_json([{listed}], format = 'newline_delimited', union_by_name = true, "
+        "hive_partitioning = true)"
+    )
+    present = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+    # As Athena reads them: every DDL column, NULL where no line has the member.
+    select = ", ".join(f'"{c}"' if c in present else f'NULL AS "{c}"' for c in dict.fromkeys([*columns, "dt"]))
+    con.execute(f"CREATE OR REPLACE VIEW falconry.findings AS SELECT {select} FROM {source}")
+    try:
+        rows = con.execute(sqlglot.transpile(query, read="athena", write="duckdb")[0]).fetchall()
+    except Exception as e:  # noqa: BLE001 - any failure is the finding
+        failures.add("findings", f"the documented query fails: {e}")
+        return
+    if not rows:
+        failures.add("findings", "the documented query returns nothing")
+    print(f"findings: {len(files)} file(s), {len(rows)} (rule, host) pair(s)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--parquet", required=True, type=Path, help="<dest>/parquet written by the forwarder"
     )
     parser.add_argument("--ddl", type=Path, default=HERE / "tables.sql")
+    parser.add_argument(
+        "--findings",
+        type=Path,
+        help="<dest>/findings written by the forwarder with rules: checked against findings.sql",
+    )
     parser.add_argument("--hunts", type=Path, default=HERE / "hunts")
     parser.add_argument(
         "--allow-missing",
@@ -439,6 +503,7 @@ def main() -> int:
             failures.add(findings.name, f"{len(created)} statements, want one CREATE TABLE")
     except (OSError, SqlglotError) as e:
         failures.add(findings.name, f"does not parse as Athena SQL: {e}")
+        created = []
     hunts = sorted(
         p for p in args.hunts.glob("*.sql") if re.fullmatch(r"\d\d-[a-z0-9-]+\.sql", p.name)
     )
@@ -467,11 +532,14 @@ def main() -> int:
 
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+
     files: dict[str, list[str]] = {}
     if args.parquet.is_dir():
         files = create_views(con, args.parquet, tables, allow_missing, failures)
     else:
         failures.add(str(args.parquet), "is not a directory")
+    if args.findings is not None:
+        check_findings(con, args.findings, created[0] if created else None, failures)
     ran = any(files.values())
     counts = (
         {path: run_hunt(con, path, sql, failures) for path, sql in transpiled.items()}

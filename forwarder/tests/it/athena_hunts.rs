@@ -43,13 +43,19 @@ async fn hunts_find_the_planted_incident_and_parquet_types_match_the_ddl() {
         )
         .unwrap();
     }
-    let summary = falconry_forwarder::run(
-        local_config(root).validate().unwrap(),
-        Telemetry::off(),
-        CancellationToken::new(),
-    )
-    .await
-    .expect("the forwarder drains the queue");
+    // With the starter rules: their findings are checked against findings.sql too.
+    let rules = root.join("rules");
+    falconry_detect::starter::write_to(&rules).unwrap();
+    let mut settings = local_config(root).validate().unwrap();
+    settings.detect = falconry_detect::DetectConfig {
+        rules: Some(rules.display().to_string()),
+        ..Default::default()
+    }
+    .validate()
+    .unwrap();
+    let summary = falconry_forwarder::run(settings, Telemetry::off(), CancellationToken::new())
+        .await
+        .expect("the forwarder drains the queue");
     assert_eq!((summary.done, summary.failed), (2, 0), "{summary:?}");
 
     let parquet = root.join("lake/parquet");
@@ -57,6 +63,8 @@ async fn hunts_find_the_planted_incident_and_parquet_types_match_the_ddl() {
         .arg(&check)
         .arg("--parquet")
         .arg(&parquet)
+        .arg("--findings")
+        .arg(root.join("lake/findings"))
         .output()
         .unwrap_or_else(|e| panic!("cannot run {} {}: {e}", python.display(), check.display()));
     let (stdout, stderr) = (
@@ -70,5 +78,9 @@ async fn hunts_find_the_planted_incident_and_parquet_types_match_the_ddl() {
         out.status
     );
     assert!(stdout.contains("OK:"), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("findings: 1 file(s), 3 (rule, host) pair(s)"),
+        "{stdout}"
+    );
     println!("{stdout}");
 }
