@@ -1,6 +1,8 @@
-//! The loaded rules compiled into one engine per FDR event type (and
-//! platform), so an event meets only the rules that can match it: a
-//! `DnsRequest` never reaches a `process_creation` rule.
+//! The loaded rules, compiled, grouped by FDR event type (and platform) so
+//! an event meets only the rules of its type (a `DnsRequest` never reaches a
+//! `process_creation` rule), and within a group only the rules whose
+//! necessary substrings it holds (`prefilter.rs`). Each candidate is
+//! evaluated with rsigma's `evaluate_rule`.
 
 use crate::event::FdrEvent;
 use crate::mapping;
@@ -63,11 +65,11 @@ type Slot = (Option<&'static str>, Group);
 
 /// The groups for one event type (or for every type: FDR-native rules).
 #[derive(Default)]
-struct Engines {
+struct Groups {
     by_platform: Vec<Slot>,
 }
 
-impl Engines {
+impl Groups {
     fn add(&mut self, platform: Option<&'static str>, rule: &LoadedRule, index: u32) {
         let slot = match self
             .by_platform
@@ -101,8 +103,8 @@ impl Engines {
 /// Compiled rules, shared by every conversion thread.
 #[derive(Default)]
 pub struct Detector {
-    by_event: FxHashMap<String, Engines>,
-    any_event: Engines,
+    by_event: FxHashMap<String, Groups>,
+    any_event: Groups,
     rules: FxHashMap<String, Arc<RuleMeta>>,
     needs: Needs,
 }
@@ -181,12 +183,12 @@ impl Detector {
         }
         // One Aho-Corasick pass per field marks the rules whose necessary
         // substrings occur; the others are skipped unevaluated.
-        for engines in d
+        for groups in d
             .by_event
             .values_mut()
             .chain(std::iter::once(&mut d.any_event))
         {
-            engines.index(filtered);
+            groups.index(filtered);
         }
         d
     }
@@ -253,8 +255,8 @@ impl Detector {
         }
         let event = FdrEvent::new(members, earlier);
         let mut keep = Vec::new();
-        for engines in typed.into_iter().chain(std::iter::once(&self.any_event)) {
-            for (p, group) in &engines.by_platform {
+        for groups in typed.into_iter().chain(std::iter::once(&self.any_event)) {
+            for (p, group) in &groups.by_platform {
                 if !applies(*p, platform) {
                     continue;
                 }
