@@ -1,6 +1,7 @@
 //! `[detect]`: where the organisation's rules live and how often they are
 //! checked for changes. The forwarder runs them over every event it converts.
 
+use crate::ioc::{IocSettings, IocSource};
 use crate::source::RulesSource;
 use falconry_common::config::{ConfigError, Problems};
 use serde::Deserialize;
@@ -17,6 +18,17 @@ pub struct DetectConfig {
     /// without a restart. Default `60s`.
     #[serde(default = "d_reload", with = "humantime_serde")]
     pub reload_interval: Duration,
+    /// Indicator sources, each `[FORMAT=]LOCATION`: a file, a directory,
+    /// `file://…` or `s3://bucket/key-or-prefix` of CSV, STIX 2.1, MISP or
+    /// `<name>.<type>.txt` lists. The forwarder looks for them in every event
+    /// it converts; `falconry hunt` through the lake. Reloaded on change
+    /// (`reload_interval`). Default: none.
+    #[serde(default)]
+    pub indicators: Vec<String>,
+    /// Also read the host of each URL in `CommandLine` for domain
+    /// indicators (URL indicators are always looked for there). Default false.
+    #[serde(default)]
+    pub command_line_urls: bool,
 }
 
 fn d_reload() -> Duration {
@@ -28,6 +40,8 @@ impl Default for DetectConfig {
         DetectConfig {
             rules: None,
             reload_interval: d_reload(),
+            indicators: Vec::new(),
+            command_line_urls: false,
         }
     }
 }
@@ -40,10 +54,13 @@ pub struct DetectSettings {
 }
 
 impl DetectConfig {
-    /// `None` when no rules are configured.
+    /// `None` when no rules are configured. The indicator sources are
+    /// checked too (their settings: [`DetectConfig::indicator_settings`]).
     pub fn validate(&self) -> Result<Option<DetectSettings>, ConfigError> {
         let mut p = Problems::new();
+        self.check_indicators(&mut p);
         let Some(rules) = self.rules.as_deref() else {
+            p.into_result()?;
             return Ok(None);
         };
         let source = p.check("detect.rules", RulesSource::parse(rules));
@@ -53,6 +70,33 @@ impl DetectConfig {
         p.into_result()?;
         Ok(source.map(|source| DetectSettings {
             source,
+            reload_interval: self.reload_interval,
+        }))
+    }
+}
+
+impl DetectConfig {
+    fn check_indicators(&self, p: &mut Problems) -> Vec<IocSource> {
+        let mut out = Vec::new();
+        for (i, text) in self.indicators.iter().enumerate() {
+            if let Some(s) = p.check(&format!("detect.indicators[{i}]"), IocSource::parse(text)) {
+                out.push(s);
+            }
+        }
+        out
+    }
+
+    /// `None` when no indicator source is configured.
+    pub fn indicator_settings(&self) -> Result<Option<IocSettings>, ConfigError> {
+        let mut p = Problems::new();
+        let sources = self.check_indicators(&mut p);
+        if self.reload_interval < Duration::from_secs(1) {
+            p.add("detect.reload_interval", "at least 1s");
+        }
+        p.into_result()?;
+        Ok((!sources.is_empty()).then(|| IocSettings {
+            sources,
+            command_line_urls: self.command_line_urls,
             reload_interval: self.reload_interval,
         }))
     }

@@ -12,12 +12,15 @@
 //! - `testing.rs`: `falconry rules test`.
 //! - `config.rs`, `live.rs`, `metrics.rs`: `[detect]`, the rules in force in
 //!   a running forwarder (reloaded on change), and their metrics.
+//! - `ioc/`: indicators of compromise (feeds, normal forms, matching), for
+//!   the forwarder's live matching and `falconry hunt`.
 //!
 //! The engine is rsigma (`rsigma-parser`, `rsigma-eval`, MIT).
 
 pub mod config;
 pub mod detector;
 pub mod event;
+pub mod ioc;
 pub mod live;
 pub mod mapping;
 pub mod metrics;

@@ -224,6 +224,9 @@ pub struct Settings {
     /// The organisation's rules (`[detect]`), when configured: set by the
     /// binary from that section or `--rules`.
     pub detect: Option<falconry_detect::DetectSettings>,
+    /// Indicators of compromise (`[detect] indicators`), looked for in every
+    /// event converted.
+    pub indicators: Option<falconry_detect::ioc::IocSettings>,
 }
 
 /// Memory one file in flight may take (a conversion's run, builders and
@@ -451,6 +454,7 @@ impl ForwarderConfig {
             report_after_receives: self.report_after_receives.max(1),
             until_empty: self.until_empty,
             detect: None,
+            indicators: None,
             source_buckets: self.source_buckets.clone(),
         })
     }

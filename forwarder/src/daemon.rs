@@ -105,6 +105,17 @@ impl Forwarder {
             ),
             None => None,
         };
+        let indicators = match &settings.indicators {
+            Some(i) => Some(
+                falconry_detect::ioc::LiveIndicators::start(
+                    i.clone(),
+                    falconry_detect::ioc::HuntMetrics::new(registry),
+                )
+                .await
+                .map_err(|e| unconfigured("detect.indicators", &e.to_string()))?,
+            ),
+            None => None,
+        };
         // Live while the receive loop turns: one long-poll plus processing headroom.
         let health = Arc::new(Health::new(
             settings.wait_time * 3 + Duration::from_secs(60),
@@ -118,6 +129,7 @@ impl Forwarder {
                 files,
                 rules,
                 detect_metrics,
+                indicators,
             }),
             queue,
             health,
@@ -145,6 +157,9 @@ impl Forwarder {
         tracing::info!(queue = %self.queue.name(), dest = %s.dest, "forwarder started");
         if let Some(rules) = &self.ctx.rules {
             tokio::spawn(rules.clone().watch(shutdown.clone()));
+        }
+        if let Some(indicators) = &self.ctx.indicators {
+            tokio::spawn(indicators.clone().watch(shutdown.clone()));
         }
         let notices = Arc::new(Notices {
             ctx: self.ctx.clone(),

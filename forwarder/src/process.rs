@@ -30,6 +30,8 @@ pub struct Context {
     pub rules: Option<Arc<falconry_detect::LiveRules>>,
     /// Detection metrics (unknown event types are counted without rules too).
     pub detect_metrics: falconry_detect::DetectMetrics,
+    /// The indicators in force (`[detect] indicators`), if any.
+    pub indicators: Option<Arc<falconry_detect::ioc::LiveIndicators>>,
 }
 
 #[derive(Debug)]
@@ -155,10 +157,14 @@ async fn process_file(
     let layout = &ctx.settings.layout;
     let mut convert = ctx.settings.convert.clone();
     convert.fallback_ms = fallback_ms;
-    convert.detect = ctx.rules.as_ref().map(|r| crate::convert::Detect {
-        detector: r.current(),
-        source_bucket: source_bucket(ctx, file),
-    });
+    let indicators = ctx.indicators.as_ref().map(|i| i.current());
+    if ctx.rules.is_some() || indicators.is_some() {
+        convert.detect = Some(crate::convert::Detect {
+            detector: ctx.rules.as_ref().map(|r| r.current()).unwrap_or_default(),
+            indicators,
+            source_bucket: source_bucket(ctx, file),
+        });
+    }
     let result = async {
         // Outputs derive from the key alone: the same key from another bucket is refused.
         let previous = previous_manifest(&ctx.dest, layout, &file.key).await?;
@@ -206,6 +212,12 @@ async fn process_file(
             tracing::warn!(duplicates, "lines repeat keys: the earlier values are kept in fields_json under falconry:duplicates");
         }
         m.clamped_rows.inc_by(clamped);
+        if let Some(i) = &ctx.indicators {
+            i.metrics.matched("live", tally.ioc_hits);
+            if tally.ioc_hits > 0 {
+                tracing::warn!(matches = tally.ioc_hits, key = ?manifest.findings.as_ref().map(|f| &f.key), "indicators of compromise matched");
+            }
+        }
         match &ctx.rules {
             Some(rules) => {
                 record_detection(&ctx.detect_metrics, &rules.current(), &tally, findings.1);

@@ -141,6 +141,7 @@ async fn replay_one(
     convert.fallback_ms = fallback_ms;
     convert.detect = detector.map(|d| crate::convert::Detect {
         detector: d.clone(),
+        indicators: None,
         source_bucket: previous.as_ref().and_then(|m| m.source_bucket.clone()),
     });
     let copied = reconvert(dest, &info.key, source_key, table, convert).await?;

@@ -19,6 +19,7 @@ pub async fn run(args: ConvertArgs) -> anyhow::Result<()> {
         rules = detector.rule_count();
         opts.detect = Some(falconry_forwarder::convert::Detect {
             detector,
+            indicators: None,
             source_bucket: None,
         });
     }

@@ -29,6 +29,7 @@ pub async fn run(file: Option<&Path>, args: ForwardArgs) -> anyhow::Result<()> {
         None => {
             let mut settings = config.forwarder().validate()?;
             settings.detect = config.detect().validate()?;
+            settings.indicators = config.detect().indicator_settings()?;
             let telemetry = telemetry(&config)?;
             let shutdown = falconry_common::shutdown::on_signal();
             let summary = falconry_forwarder::run(settings, telemetry, shutdown).await?;

@@ -63,10 +63,37 @@ pub struct Matched {
     pub value: String,
 }
 
-/// One rule matching one event.
+/// What a finding says of the indicator of compromise it matched (an IoC
+/// finding's `rule` describes the indicator as a rule: id `ioc:<type>:<value>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindingIndicator {
+    /// `sha256`, `sha1`, `md5`, `domain`, `ipv4`, `ipv6`, `cidr`, `url`, `file-name`.
+    pub kind: String,
+    /// The indicator in its normal form (`*.` first for a domain's subdomains).
+    pub value: String,
+    /// The feed it came from.
+    pub source: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// When it was learned (epoch ms).
+    #[serde(default)]
+    pub learned: Option<i64>,
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// Its id in the feed (STIX id, MISP uuid).
+    #[serde(default)]
+    pub reference: Option<String>,
+    /// `live` (as the event was converted) or `hunt` (found in the lake later).
+    pub found_by: String,
+}
+
+/// One rule (or indicator) matching one event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
     pub rule: FindingRule,
+    /// Set on an indicator-of-compromise finding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub indicator: Option<FindingIndicator>,
     pub source: FindingSource,
     #[serde(default)]
     pub aid: Option<String>,
@@ -145,6 +172,11 @@ pub const COLUMNS: &[(&str, &str, &str)] = &[
         "omitted",
         "bigint",
         "On a capped line: findings not written.",
+    ),
+    (
+        "indicator",
+        "struct<kind:string,value:string,source:string,description:string,learned:bigint,labels:array<string>,reference:string,found_by:string>",
+        "Set on an indicator-of-compromise finding: the indicator, its feed, when it was learned (epoch ms), and how the match was found (live, hunt).",
     ),
     (
         "event_length",

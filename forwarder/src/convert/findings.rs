@@ -11,6 +11,7 @@ use falconry_common::lake::findings::{
     MAX_FINDINGS_PER_RULE, Matched,
 };
 use falconry_common::time;
+use falconry_detect::ioc::{IndicatorSet, IocHit};
 use falconry_detect::{Detector, Hit, mapping};
 use flate2::write::GzEncoder;
 use rustc_hash::FxHashMap;
@@ -19,10 +20,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// The rules a conversion runs, and where its source came from.
+/// The rules and indicators a conversion looks for, and where its source
+/// came from.
 #[derive(Clone)]
 pub struct Detect {
     pub detector: Arc<Detector>,
+    /// Indicators of compromise, looked for in every event (a few hash
+    /// lookups each, whatever their number).
+    pub indicators: Option<Arc<IndicatorSet>>,
     pub source_bucket: Option<String>,
 }
 
@@ -30,6 +35,7 @@ impl std::fmt::Debug for Detect {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Detect")
             .field("rules", &self.detector.rule_count())
+            .field("indicators", &self.indicators.as_ref().map_or(0, |s| s.len()))
             .field("source_bucket", &self.source_bucket)
             .finish()
     }
@@ -61,6 +67,8 @@ pub struct Tally {
     pub hits: FxHashMap<String, u64>,
     /// Events per event type nobody knows (neither the mapping nor a rule).
     pub unseen: FxHashMap<String, u64>,
+    /// Indicator matches (all, kept or past the cap).
+    pub ioc_hits: u64,
     pub seconds: f64,
 }
 
@@ -91,7 +99,10 @@ pub struct FindingsWriter<'a> {
     /// Per rule (by its index in the rule set): hits, kept, omitted, last
     /// omitted line; grown on first use.
     per_rule: Vec<PerRule>,
+    /// Per indicator (by its index in the set), as `per_rule`.
+    per_indicator: FxHashMap<u32, PerRule>,
     hits: Vec<Hit>,
+    ioc_hits: Vec<IocHit>,
     written: u64,
     /// Record bytes written (uncompressed).
     kept_bytes: u64,
@@ -106,7 +117,9 @@ impl<'a> FindingsWriter<'a> {
             dir,
             out: None,
             per_rule: Vec::new(),
+            per_indicator: FxHashMap::default(),
             hits: Vec::new(),
+            ioc_hits: Vec::new(),
             written: 0,
             kept_bytes: 0,
             tally: Tally::default(),
@@ -116,6 +129,9 @@ impl<'a> FindingsWriter<'a> {
     /// Runs the rules over one parsed event (line `line`, text `bytes`), and
     /// counts it if its type is unknown.
     pub fn event(&mut self, rec: &Record<'_>, line: u64, bytes: &[u8]) -> io::Result<()> {
+        if let Some(set) = self.detect.and_then(|d| d.indicators.as_ref()) {
+            self.indicators(set, rec, line, bytes)?;
+        }
         let Some(name) = rec
             .fields
             .iter()
@@ -158,6 +174,87 @@ impl<'a> FindingsWriter<'a> {
         Ok(())
     }
 
+    /// Looks for the indicators in one event; each match is a finding (kind
+    /// `ioc`), capped per indicator as rules are.
+    fn indicators(
+        &mut self,
+        set: &IndicatorSet,
+        rec: &Record<'_>,
+        line: u64,
+        bytes: &[u8],
+    ) -> io::Result<()> {
+        let mut hits = std::mem::take(&mut self.ioc_hits);
+        set.match_event(
+            |m| {
+                rec.fields
+                    .iter()
+                    .rev()
+                    .find(|(k, _)| k == m)
+                    .and_then(|(_, v)| string_value(v))
+            },
+            &mut hits,
+        );
+        for hit in hits.drain(..) {
+            self.tally.ioc_hits += 1;
+            let Some(ind) = set.get(hit.indicator) else {
+                continue;
+            };
+            let entry = self.per_indicator.entry(hit.indicator).or_default();
+            entry.hits += 1;
+            if entry.rule.is_none() {
+                entry.rule = Some(Arc::new(ind.finding_rule()));
+            }
+            if entry.kept >= MAX_FINDINGS_PER_RULE || self.kept_bytes >= MAX_FINDINGS_BYTES {
+                entry.omitted += 1;
+                entry.last_omitted = entry.last_omitted.max(line);
+                continue;
+            }
+            entry.kept += 1;
+            let rule = entry.rule.as_ref().map_or_else(|| ind.finding_rule(), |r| (**r).clone());
+            let mut finding = self.base_finding(rule, rec, line, bytes);
+            finding.indicator = Some(ind.finding_indicator("live"));
+            finding.matched = vec![Matched {
+                field: hit.field.to_owned(),
+                value: hit.value,
+            }];
+            let text = serde_json::to_string(&finding).map_err(io::Error::other)?;
+            self.write(&text)?;
+            self.written += 1;
+        }
+        self.ioc_hits = hits;
+        Ok(())
+    }
+
+    /// A finding of `rule` on this event, without its matched members.
+    fn base_finding(&self, rule: FindingRule, rec: &Record<'_>, line: u64, bytes: &[u8]) -> Finding {
+        let member = |name: &str| {
+            rec.fields
+                .iter()
+                .find(|(k, _)| k == name)
+                .and_then(|(_, v)| string_value(v))
+                .map(std::borrow::Cow::into_owned)
+        };
+        Finding {
+            rule,
+            indicator: None,
+            source: self.source(line),
+            aid: member("aid"),
+            computer_name: member("ComputerName"),
+            event_simplename: member("event_simpleName"),
+            timestamp: member("timestamp")
+                .and_then(|t| time::epoch_ms(&t))
+                .or_else(|| {
+                    rec.fields
+                        .iter()
+                        .find(|(k, _)| k == "timestamp")
+                        .and_then(|(_, v)| v.get().parse().ok())
+                }),
+            matched: Vec::new(),
+            event: String::from_utf8_lossy(cut(bytes)).into_owned(),
+            event_length: (bytes.len() > MAX_FINDING_EVENT_BYTES).then_some(bytes.len() as u64),
+        }
+    }
+
     fn finding(&mut self, hit: &Hit, rec: &Record<'_>, line: u64, bytes: &[u8]) -> io::Result<()> {
         let i = hit.index as usize;
         if self.per_rule.len() <= i {
@@ -174,40 +271,17 @@ impl<'a> FindingsWriter<'a> {
             return Ok(());
         }
         entry.kept += 1;
-        let member = |name: &str| {
-            rec.fields
-                .iter()
-                .find(|(k, _)| k == name)
-                .and_then(|(_, v)| string_value(v))
-                .map(std::borrow::Cow::into_owned)
-        };
-        let finding = Finding {
-            rule: (*hit.rule).clone(),
-            source: self.source(line),
-            aid: member("aid"),
-            computer_name: member("ComputerName"),
-            event_simplename: member("event_simpleName"),
-            timestamp: member("timestamp")
-                .and_then(|t| time::epoch_ms(&t))
-                .or_else(|| {
-                    rec.fields
-                        .iter()
-                        .find(|(k, _)| k == "timestamp")
-                        .and_then(|(_, v)| v.get().parse().ok())
-                }),
-            matched: hit
-                .matched(|m| {
-                    rec.fields
-                        .iter()
-                        .find(|(k, _)| k == m)
-                        .map(|(_, v)| v.get())
-                })
-                .into_iter()
-                .map(|(field, value)| Matched { field, value })
-                .collect(),
-            event: String::from_utf8_lossy(cut(bytes)).into_owned(),
-            event_length: (bytes.len() > MAX_FINDING_EVENT_BYTES).then_some(bytes.len() as u64),
-        };
+        let mut finding = self.base_finding((*hit.rule).clone(), rec, line, bytes);
+        finding.matched = hit
+            .matched(|m| {
+                rec.fields
+                    .iter()
+                    .find(|(k, _)| k == m)
+                    .map(|(_, v)| v.get())
+            })
+            .into_iter()
+            .map(|(field, value)| Matched { field, value })
+            .collect();
         let text = serde_json::to_string(&finding).map_err(io::Error::other)?;
         self.write(&text)?;
         self.written += 1;
@@ -243,8 +317,14 @@ impl<'a> FindingsWriter<'a> {
     pub fn finish(mut self) -> io::Result<(Option<Findings>, Tally)> {
         let mut capped: Vec<(Arc<FindingRule>, u64, u64)> = Vec::new();
         for p in &self.per_rule {
+            if let Some(rule) = &p.rule {
+                self.tally.hits.insert(rule.id.clone(), p.hits);
+            }
+        }
+        // Indicators are not metric labels (there may be a million): their
+        // matches are one count, `tally.ioc_hits`.
+        for p in self.per_rule.iter().chain(self.per_indicator.values()) {
             let Some(rule) = &p.rule else { continue };
-            self.tally.hits.insert(rule.id.clone(), p.hits);
             if p.omitted > 0 {
                 capped.push((rule.clone(), p.omitted, p.last_omitted));
             }
