@@ -33,6 +33,9 @@ pub enum Command {
     /// The organisation's Sigma rules: test them, or run them over history.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Hunt indicators of compromise (CSV, lists, STIX, MISP, TAXII) through
+    /// the Parquet lake's history; new matches become findings and issues.
+    Hunt(HuntArgs),
     /// Validate the configuration and print every problem found.
     CheckConfig,
     /// Run the pipeline on generated fixtures with local directories (no AWS).
@@ -48,6 +51,39 @@ pub enum Command {
     /// Probe a daemon's admin port (/healthz) for container health checks:
     /// exit 0 when it answers 200, 1 otherwise.
     Healthcheck(HealthcheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HuntArgs {
+    /// An indicator source, repeatable: `[FORMAT=]PATH`, `s3://bucket/key-or-prefix`
+    /// (FORMAT: csv, stix, misp, list:<type>; else told by name and content), or
+    /// `taxii:https://host/api-root/collections/<id>/` (credentials from
+    /// FALCONRY_TAXII_TOKEN or FALCONRY_TAXII_USER/FALCONRY_TAXII_PASSWORD).
+    /// Default: `[detect] indicators`.
+    #[arg(long = "ioc", value_name = "FILE_OR_URL")]
+    pub ioc: Vec<String>,
+    /// The forwarder's destination: file://root or s3://bucket[/prefix].
+    /// Default: `[forwarder] dest`.
+    #[arg(long)]
+    pub lake: Option<String>,
+    /// From (a day, an RFC 3339 time, or a duration back such as 90d).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Until (same forms).
+    #[arg(long)]
+    pub until: Option<String>,
+    /// One JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Report only: record nothing, write no findings.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Domains also match their subdomains.
+    #[arg(long)]
+    pub subdomains: bool,
+    /// Also read the host of each URL in command lines for domains.
+    #[arg(long)]
+    pub command_line_urls: bool,
 }
 
 #[derive(Debug, Args)]

@@ -73,6 +73,7 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
         "issues",
         "context",
         "rules",
+        "intel",
     ] {
         let p = dir.join(sub);
         if p.is_dir() {
@@ -106,6 +107,11 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
         falconry_forwarder::run(settings, Telemetry::off(), CancellationToken::new()).await;
     let elapsed = started.elapsed();
     let lake = abs.join("lake");
+    // Indicators learned a day after the incident, hunted back through the
+    // lake twice: the first hunt reports the matches (findings → issues),
+    // the second finds them known.
+    let intel = abs.join("intel");
+    let hunts = retro_hunt(&intel, &lake).await;
     // The recorded Event Streams fixture through the streamer's batch and commit path.
     let recorded = abs.join("stream.ndjson");
     let events = stream_events(&StreamOptions::default());
@@ -197,6 +203,32 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
         )?,
         Err(e) => writeln!(out, "  enricher: FAILED: {e}")?,
     }
+    match &hunts {
+        Ok((first, again)) => {
+            writeln!(
+                out,
+                "  hunt:      {} indicators from {} (learned after the incident) over {} rows: {} new match(es); run again: {} new, {} known",
+                first.indicators,
+                intel.display(),
+                first.rows,
+                first.new,
+                again.new,
+                again.known
+            )?;
+            for m in first.matches.iter().filter(|m| m.state == falconry_forwarder::hunt::MatchState::New) {
+                writeln!(
+                    out,
+                    "    {} on {} at {} ({}={})",
+                    m.indicator,
+                    m.aid.as_deref().unwrap_or("-"),
+                    m.time.as_deref().unwrap_or("-"),
+                    m.field,
+                    m.matched
+                )?;
+            }
+        }
+        Err(e) => writeln!(out, "  hunt: FAILED: {e}")?,
+    }
     let stream = falconry_common::lake::StreamLayout::under("");
     writeln!(out, "  raw copies:  {}", lake.join(&layout.raw).display())?;
     writeln!(
@@ -250,5 +282,47 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
     result?;
     streamed?;
     enriched?;
+    hunts?;
     Ok(())
+}
+
+/// Writes the fixtures' indicator feeds under `intel` and hunts them through
+/// the lake twice.
+async fn retro_hunt(
+    intel: &Path,
+    lake: &Path,
+) -> anyhow::Result<(
+    falconry_forwarder::hunt::HuntReport,
+    falconry_forwarder::hunt::HuntReport,
+)> {
+    use falconry_detect::ioc::{IndicatorSet, IocSource, source};
+    use falconry_forwarder::hunt::{self, HuntOptions};
+    std::fs::create_dir_all(intel).with_context(|| format!("creating {}", intel.display()))?;
+    let start = falconry_fixtures::BatchOptions::default().start_ms;
+    std::fs::write(
+        intel.join("campaign.stix.json"),
+        falconry_fixtures::indicators_stix(start),
+    )?;
+    std::fs::write(
+        intel.join("internal.csv"),
+        falconry_fixtures::indicators_csv(start),
+    )?;
+    let src = IocSource::parse(&intel.display().to_string()).map_err(anyhow::Error::msg)?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let loaded = source::load(&[src], now).await?;
+    let set = std::sync::Arc::new(IndicatorSet::new(loaded.indicators, false));
+    let location = falconry_common::Location::parse(&format!("file://{}", lake.display()))
+        .map_err(anyhow::Error::msg)?;
+    let opts = HuntOptions {
+        now_ms: now,
+        ..HuntOptions::default()
+    };
+    let mut reports = Vec::new();
+    for _ in 0..2 {
+        let (tx, _rx) = tokio::sync::watch::channel(Default::default());
+        reports.push(hunt::hunt(&location, set.clone(), &opts, tx, CancellationToken::new()).await?);
+    }
+    let again = reports.pop().context("second hunt")?;
+    let first = reports.pop().context("first hunt")?;
+    Ok((first, again))
 }

@@ -50,3 +50,24 @@ pub fn parse_time(s: &str) -> Result<i64, String> {
     falconry_common::time::iso_ms(&full)
         .ok_or_else(|| format!("{s:?} is not a date (YYYY-MM-DD) or an RFC 3339 time"))
 }
+
+/// `--since`/`--until`: a day, an RFC 3339 time, or a duration back from
+/// `now_ms` (`90d`, `12h`, `30m`, `2w`).
+pub fn parse_since(s: &str, now_ms: i64) -> Result<i64, String> {
+    if let Ok(ms) = parse_time(s) {
+        return Ok(ms);
+    }
+    let t = s.trim();
+    let unit = t.chars().last().unwrap_or(' ');
+    let n: i64 = t[..t.len() - unit.len_utf8()]
+        .parse()
+        .map_err(|_| format!("{s:?} is not a date (YYYY-MM-DD), an RFC 3339 time or a duration (90d, 12h)"))?;
+    let ms = match unit {
+        'w' => 7 * 86_400_000,
+        'd' => 86_400_000,
+        'h' => 3_600_000,
+        'm' => 60_000,
+        _ => return Err(format!("{s:?}: a duration ends in w, d, h or m")),
+    };
+    Ok(now_ms - n.saturating_mul(ms))
+}

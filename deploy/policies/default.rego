@@ -24,7 +24,7 @@ levels := ["informational", "low", "medium", "high", "critical"]
 
 rank := {level: i | some i, level in levels}
 
-kinds := {"epp", "idp", "xdr", "legacy", "incident", "other", "rule"}
+kinds := {"epp", "idp", "xdr", "legacy", "incident", "other", "rule", "ioc"}
 
 # ---------------------------------------------------------------------------
 # Settings (data.falconry.settings, every key optional)
@@ -331,6 +331,10 @@ labels := [l | some i, l in all_labels; not l in array.slice(all_labels, 0, i)]
 base_reason := sprintf("The organisation's rule %q (%s) rates this finding %s.", [alert.rule.title, alert.rule.id, alert.severity.level]) if {
 	alert.kind == "rule"
 	is_object(alert.rule)
+} else := sprintf("An indicator of compromise (%s %s, from %s) matched this host's activity.", [alert.ioc.kind, alert.ioc.value, alert.rule.indicator.source]) if {
+	alert.kind == "ioc"
+	is_object(alert.ioc)
+	is_object(alert.rule.indicator)
 } else := sprintf("Falcon rates this detection %s (score %v).", [alert.severity.level, alert.severity.score])
 
 reasons := array.concat(

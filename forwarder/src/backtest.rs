@@ -94,11 +94,13 @@ struct Acc {
     samples: Vec<serde_json::Value>,
 }
 
-/// The events table's files in the day range.
-async fn files(
+/// The events table's files in the day range (`YYYY-MM-DD`, inclusive),
+/// in key order.
+pub(crate) async fn files(
     store: &Store,
     layout: &Layout,
-    opts: &BacktestOptions,
+    since: Option<&str>,
+    until: Option<&str>,
 ) -> Result<Vec<ObjectInfo>, ForwarderError> {
     let prefix = format!(
         "{}/",
@@ -112,8 +114,7 @@ async fn files(
         let Some(day) = o.key.split('/').find_map(|s| s.strip_prefix("dt=")) else {
             return false;
         };
-        opts.since.as_deref().is_none_or(|s| day >= s)
-            && opts.until.as_deref().is_none_or(|u| day <= u)
+        since.is_none_or(|s| day >= s) && until.is_none_or(|u| day <= u)
     });
     listed.sort_by(|a, b| a.key.cmp(&b.key));
     Ok(listed)
@@ -130,7 +131,7 @@ pub async fn backtest(
     let started = Instant::now();
     let store = Store::open(lake).await;
     let layout = Layout::default().under(lake.prefix());
-    let selected = files(&store, &layout, opts).await?;
+    let selected = files(&store, &layout, opts.since.as_deref(), opts.until.as_deref()).await?;
     progress.send_modify(|p| {
         p.files_total = selected.len() as u64;
         p.bytes_total = selected.iter().map(|o| o.size).sum();
@@ -244,7 +245,7 @@ fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-async fn download(store: &Store, key: &str) -> Result<tempfile::NamedTempFile, ForwarderError> {
+pub(crate) async fn download(store: &Store, key: &str) -> Result<tempfile::NamedTempFile, ForwarderError> {
     let mut reader = store.get(key).await.map_err(ForwarderError::Store)?;
     let mut temp = tempfile::NamedTempFile::new()
         .map_err(|e| ForwarderError::Backtest(format!("temporary file: {e}")))?;

@@ -12,6 +12,7 @@ pub mod convert;
 mod copy;
 mod daemon;
 pub mod error;
+pub mod hunt;
 pub mod lake;
 pub mod layout;
 pub mod local;

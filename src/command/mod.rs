@@ -8,6 +8,7 @@ pub mod enrich;
 pub mod fixtures;
 pub mod forward;
 pub mod healthcheck;
+pub mod hunt;
 pub mod policy;
 pub mod rules;
 pub mod schema;

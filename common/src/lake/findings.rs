@@ -195,6 +195,13 @@ impl Layout {
         )
     }
 
+    /// The findings of one hunt through the lake, reported on `day`:
+    /// `digest` names the matches it reports, so a hunt run again after a
+    /// crash writes the same key.
+    pub fn hunt_findings_key(&self, day: &str, digest: &str) -> String {
+        format!("{}/dt={day}/hunt-{digest}{FINDINGS_SUFFIX}", self.findings)
+    }
+
     /// The listing prefix of every findings object.
     pub fn findings_prefix(&self) -> String {
         format!("{}/", self.findings)

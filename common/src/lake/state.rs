@@ -63,3 +63,45 @@ impl EnricherState {
         )
     }
 }
+
+/// The hunt's state prefix inside the lake, by default.
+pub const HUNT_STATE: &str = "state/hunt";
+
+/// Keys under the hunt's state prefix: one record per (indicator, event)
+/// match reported, and one per indicator already hunted back (daemon mode).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HuntState {
+    prefix: String,
+}
+
+impl HuntState {
+    pub fn new(prefix: &str) -> HuntState {
+        HuntState {
+            prefix: prefix.trim_matches('/').to_owned(),
+        }
+    }
+
+    /// The record that `indicator` (its digest) matched `event` (its id, or
+    /// a digest of what identifies it): created once, with `If-None-Match`.
+    pub fn match_key(&self, indicator_digest: &str, event: &str) -> String {
+        join(
+            &self.prefix,
+            &format!("matches/{indicator_digest}/{event}.json"),
+        )
+    }
+
+    /// The record that an indicator was hunted back through the lake.
+    pub fn hunted_key(&self, indicator_digest: &str) -> String {
+        join(&self.prefix, &format!("hunted/{indicator_digest}.json"))
+    }
+
+    /// The listing prefix of the indicators hunted back.
+    pub fn hunted_prefix(&self) -> String {
+        join(&self.prefix, "hunted/")
+    }
+
+    /// A TAXII collection's cursor (its URL's digest).
+    pub fn taxii_cursor_key(&self, collection_digest: &str) -> String {
+        join(&self.prefix, &format!("taxii/{collection_digest}.json"))
+    }
+}

@@ -80,7 +80,9 @@ pub struct Loaded {
 }
 
 impl Loaded {
-    fn add(&mut self, p: Parsed, now_ms: i64, learned: Option<i64>, source: &str) {
+    /// Adds one document's indicators (`learned`: the document's time, for
+    /// entries without their own; expired ones are skipped).
+    pub fn add(&mut self, p: Parsed, now_ms: i64, learned: Option<i64>, source: &str) {
         // `source`: the configured source (a closed set), for the counts.
         self.problems.extend(p.problems);
         self.more_problems += p.more_problems;

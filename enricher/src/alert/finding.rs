@@ -1,7 +1,9 @@
 //! A finding (one of the organisation's Sigma rules matching an FDR event,
 //! as the forwarder wrote it under `findings/`) becomes an [`Alert`] of kind
 //! `rule`: the rule is the detection, its level the severity, the event's
-//! members the host, user, process and network facts.
+//! members the host, user, process and network facts. A finding with an
+//! `indicator` becomes an alert of kind `ioc`, its indicator in `ioc` and
+//! `rule.indicator`.
 //!
 //! Pure and lenient, as `normalize.rs`.
 
@@ -12,6 +14,8 @@ use serde_json::{Map, Value};
 
 /// `event_type` of every rule alert.
 pub const RULE_EVENT_TYPE: &str = "SigmaRuleFinding";
+/// `event_type` of every indicator alert.
+pub const IOC_EVENT_TYPE: &str = "IocFinding";
 
 pub fn from_finding(f: &Finding, origin: Origin) -> Alert {
     let event: Map<String, Value> = serde_json::from_str(&f.event).unwrap_or_default();
@@ -65,16 +69,30 @@ pub fn from_finding(f: &Finding, origin: Origin) -> Alert {
         .as_deref()
         .or(event.get("aid").and_then(Value::as_str))
         .and_then(super::agent_id);
+    let (kind, event_type) = if f.indicator.is_some() {
+        (AlertKind::Ioc, IOC_EVENT_TYPE)
+    } else {
+        (AlertKind::Rule, RULE_EVENT_TYPE)
+    };
     Alert {
-        kind: AlertKind::Rule,
-        event_type: RULE_EVENT_TYPE.to_owned(),
+        kind,
+        event_type: event_type.to_owned(),
         // One alert per rule, source file and line: a redelivered finding is
-        // the same alert (the dedup records skip it).
-        id: format!("rule:{}:{}:{}", f.rule.id, f.source.key, f.source.line),
+        // the same alert (the dedup records skip it). An indicator's rule id
+        // is `ioc:<type>:<value>`.
+        id: if f.indicator.is_some() {
+            format!("{}:{}:{}", f.rule.id, f.source.key, f.source.line)
+        } else {
+            format!("rule:{}:{}:{}", f.rule.id, f.source.key, f.source.line)
+        },
         cid: s("cid"),
         name: f.rule.title.clone(),
         description: f.rule.description.clone(),
-        pattern_id: Some(format!("sigma:{}", f.rule.id)),
+        pattern_id: Some(if f.indicator.is_some() {
+            f.rule.id.clone()
+        } else {
+            format!("sigma:{}", f.rule.id)
+        }),
         severity: Severity {
             score: level_score(level),
             level,
@@ -103,7 +121,10 @@ pub fn from_finding(f: &Finding, origin: Origin) -> Alert {
         domains,
         hashes: Vec::new(),
         connections,
-        ioc: None,
+        ioc: f.indicator.as_ref().map(|i| Ioc {
+            kind: i.kind.clone(),
+            value: i.value.clone(),
+        }),
         mitre: mitre(&f.rule.tags),
         objective: None,
         disposition: None,
@@ -126,6 +147,7 @@ pub fn from_finding(f: &Finding, origin: Origin) -> Alert {
                 .iter()
                 .map(|m| (m.field.clone(), m.value.clone()))
                 .collect(),
+            indicator: f.indicator.clone(),
         }),
     }
 }

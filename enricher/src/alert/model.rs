@@ -25,6 +25,9 @@ pub enum AlertKind {
     Other,
     /// One of the organisation's own Sigma rules matched an FDR event (a finding).
     Rule,
+    /// An indicator of compromise matched an FDR event (a finding of
+    /// `falconry hunt` or of the forwarder's live matching).
+    Ioc,
 }
 
 impl AlertKind {
@@ -37,6 +40,7 @@ impl AlertKind {
             AlertKind::Incident => "incident",
             AlertKind::Other => "other",
             AlertKind::Rule => "rule",
+            AlertKind::Ioc => "ioc",
         }
     }
 }
@@ -244,6 +248,9 @@ pub struct RuleMatch {
     /// The members that made it match: `(member, value)` (a string's
     /// content, else the exact JSON text).
     pub matched: Vec<(String, String)>,
+    /// Set for an indicator-of-compromise finding: the indicator, its feed,
+    /// when it was learned, how the match was found.
+    pub indicator: Option<falconry_common::lake::findings::FindingIndicator>,
 }
 
 impl Alert {

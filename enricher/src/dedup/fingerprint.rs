@@ -61,7 +61,16 @@ impl Field {
             Field::Name => a.name.clone(),
             Field::Host => lower(a.host.aid.as_deref().or(a.host.hostname.as_deref())),
             Field::User => lower(a.user.name.as_deref()),
-            Field::Hash if a.kind == crate::alert::AlertKind::Rule => String::new(),
+            // A rule's or an indicator's case is (rule, host): the hash of
+            // each matched binary must not split it.
+            Field::Hash
+                if matches!(
+                    a.kind,
+                    crate::alert::AlertKind::Rule | crate::alert::AlertKind::Ioc
+                ) =>
+            {
+                String::new()
+            }
             Field::Hash => lower(
                 a.process
                     .sha256

@@ -1,0 +1,423 @@
+//! `falconry hunt`: indicators of compromise learned later, looked for
+//! through the lake's history.
+//!
+//! - `scan.rs`: the scan engine, over the Parquet `events` table (partition,
+//!   row-group and column pruning; one batch in memory).
+//! - `sql.rs`: the Athena engine's SQL (the indicators as a `VALUES` list
+//!   joined with the table), checked on DuckDB over the same Parquet.
+//! - `daemon.rs`: `[hunt]`, hunting back each new indicator.
+//!
+//! Each match is recorded once under `state/hunt/matches/` (created with
+//! `If-None-Match: *`, as the enricher's dedup records): a repeated hunt, a
+//! second replica or a restarted daemon reports it as `known`. New matches
+//! are written first as findings (`findings/dt=<day>/hunt-<digest>…`, the
+//! digest naming the matches, so a hunt repeated after a crash writes the
+//! same object), then recorded; the findings take the enricher's path to
+//! an issue per (indicator, host).
+
+pub mod scan;
+
+use crate::error::ForwarderError;
+use crate::layout::Layout;
+use crate::replay::Progress;
+use falconry_common::lake::findings::{
+    Finding, FindingSource, MAX_FINDING_EVENT_BYTES, MAX_FINDINGS_PER_RULE, Matched,
+};
+use falconry_common::lake::state::{HUNT_STATE, HuntState};
+use falconry_common::store::Precondition;
+use falconry_common::{Location, Store};
+use falconry_detect::ioc::{Indicator, IndicatorSet};
+use flate2::write::GzEncoder;
+use md5::{Digest, Md5};
+use scan::{Bounds, Window};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashSet};
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// Matches kept in memory (and reported) per hunt at most; the rest are
+/// counted. A hunt that finds more is too broad: narrow it with `--since`.
+pub const MAX_MATCHES: usize = 100_000;
+
+/// What to hunt through.
+#[derive(Debug, Clone)]
+pub struct HuntOptions {
+    pub window: Window,
+    /// Record matches and write findings (off: report only, `--dry-run`).
+    pub record: bool,
+    /// The state prefix in the lake's store (default `state/hunt`).
+    pub state_prefix: String,
+    /// "Now", for the findings' day and the records (epoch ms).
+    pub now_ms: i64,
+}
+
+impl Default for HuntOptions {
+    fn default() -> Self {
+        HuntOptions {
+            window: Window::default(),
+            record: true,
+            state_prefix: HUNT_STATE.to_owned(),
+            now_ms: chrono::Utc::now().timestamp_millis(),
+        }
+    }
+}
+
+/// Whether a match was reported before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MatchState {
+    New,
+    Known,
+}
+
+/// One match, as `--json` prints it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct MatchOut {
+    /// `type:value`.
+    pub indicator: String,
+    pub kind: String,
+    pub value: String,
+    /// Where the indicator came from.
+    pub source: String,
+    pub description: Option<String>,
+    /// When the indicator was learned (RFC 3339).
+    pub learned: Option<String>,
+    /// The event's `id`, `aid`, time (RFC 3339) and type.
+    pub event_id: Option<String>,
+    pub aid: Option<String>,
+    pub time: Option<String>,
+    pub event_simplename: Option<String>,
+    pub table: &'static str,
+    /// The member that matched, and its value.
+    pub field: String,
+    pub matched: String,
+    /// The Parquet file (key in the lake).
+    pub file: String,
+    pub state: MatchState,
+}
+
+/// What a hunt did and found.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct HuntReport {
+    pub engine: &'static str,
+    pub indicators: usize,
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub files: u64,
+    pub bytes: u64,
+    pub row_groups: u64,
+    pub row_groups_pruned: u64,
+    pub rows: u64,
+    pub seconds: f64,
+    pub rows_per_second: f64,
+    pub new: u64,
+    pub known: u64,
+    /// Matches past [`MAX_MATCHES`] (or the per-indicator findings cap),
+    /// counted only: a later hunt reports them.
+    pub omitted: u64,
+    /// The findings object written for the new matches, if any.
+    pub findings: Option<String>,
+    pub matches: Vec<MatchOut>,
+}
+
+pub(crate) fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+fn day(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|| "1970-01-01".into())
+}
+
+/// 32 hex digits naming `text` in keys.
+pub fn digest(text: &str) -> String {
+    hex::encode(Md5::digest(text.as_bytes()))
+}
+
+/// A match's identity in its record key: the event's id when it is a plain
+/// id, else a digest of what identifies the row.
+fn event_key(id: Option<&str>, aid: Option<&str>, t: Option<i64>, field: &str, value: &str) -> String {
+    match id {
+        Some(id)
+            if !id.is_empty()
+                && id.len() <= 64
+                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+        {
+            id.to_owned()
+        }
+        _ => digest(&format!(
+            "{}|{}|{field}|{value}",
+            aid.unwrap_or(""),
+            t.unwrap_or(0)
+        )),
+    }
+}
+
+/// The candidate findings of one hunt, written as they are found.
+struct Pending {
+    out: GzEncoder<std::io::BufWriter<std::fs::File>>,
+    file: tempfile::NamedTempFile,
+    /// Record key → record body, for the matches written.
+    records: Vec<(String, String)>,
+}
+
+/// Hunts `set` through the lake at `lake` with the scan engine.
+pub async fn hunt(
+    lake: &Location,
+    set: Arc<IndicatorSet>,
+    opts: &HuntOptions,
+    progress: watch::Sender<Progress>,
+    shutdown: CancellationToken,
+) -> Result<HuntReport, ForwarderError> {
+    let started = Instant::now();
+    let store = Store::open(lake).await;
+    let layout = Layout::default().under(lake.prefix());
+    let state = HuntState::new(&falconry_common::store::join(lake.prefix(), &opts.state_prefix));
+    let failed = |what: &str, e: &dyn std::fmt::Display| ForwarderError::Backtest(format!("hunt: {what}: {e}"));
+    let since_day = opts.window.since_ms.map(day);
+    let until_day = opts.window.until_ms.map(day);
+    let selected = crate::backtest::files(&store, &layout, since_day.as_deref(), until_day.as_deref()).await?;
+    progress.send_modify(|p| {
+        p.files_total = selected.len() as u64;
+        p.bytes_total = selected.iter().map(|o| o.size).sum();
+    });
+    let bounds = Arc::new(Bounds::new(&set));
+    let mut report = HuntReport {
+        engine: "scan",
+        indicators: set.len(),
+        since: opts.window.since_ms.map(rfc3339),
+        until: opts.window.until_ms.map(rfc3339),
+        files: 0,
+        bytes: 0,
+        row_groups: 0,
+        row_groups_pruned: 0,
+        rows: 0,
+        seconds: 0.0,
+        rows_per_second: 0.0,
+        new: 0,
+        known: 0,
+        omitted: 0,
+        findings: None,
+        matches: Vec::new(),
+    };
+    let mut pending: Option<Pending> = None;
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut per_indicator: BTreeMap<u32, u64> = BTreeMap::new();
+    for o in selected {
+        if shutdown.is_cancelled() || set.is_empty() {
+            break;
+        }
+        let (path, _temp) = match lake {
+            Location::Local { root, .. } => (root.join(&o.key), None),
+            Location::S3 { .. } => {
+                let temp = crate::backtest::download(&store, &o.key).await?;
+                (temp.path().to_owned(), Some(temp))
+            }
+        };
+        let room = MAX_MATCHES.saturating_sub(report.matches.len());
+        let (s, b, w, p) = (set.clone(), bounds.clone(), opts.window, path.clone());
+        let scanned = tokio::task::spawn_blocking(move || scan::scan(&p, &s, &b, w, room))
+            .await
+            .map_err(|e| failed(&o.key, &e))?
+            .map_err(|e| failed(&o.key, &e))?;
+        report.files += 1;
+        report.bytes += o.size;
+        report.rows += scanned.rows;
+        report.row_groups += scanned.row_groups;
+        report.row_groups_pruned += scanned.row_groups_pruned;
+        report.omitted += scanned.omitted;
+        // Known or new: one HEAD per match (matches are rare).
+        let mut fresh = Vec::new();
+        for h in scanned.hits {
+            let Some(ind) = set.get(h.indicator) else { continue };
+            let key = state.match_key(
+                &digest(&ind.id()),
+                &event_key(h.id.as_deref(), h.aid.as_deref(), h.timestamp_ms, h.field, &h.value),
+            );
+            if !seen.insert(key.clone()) {
+                continue;
+            }
+            let known = store
+                .head(&key)
+                .await
+                .map_err(ForwarderError::Store)?
+                .is_some();
+            let state = if known {
+                report.known += 1;
+                MatchState::Known
+            } else {
+                let n = per_indicator.entry(h.indicator).or_default();
+                if *n >= MAX_FINDINGS_PER_RULE {
+                    report.omitted += 1;
+                    continue;
+                }
+                *n += 1;
+                report.new += 1;
+                fresh.push((key, h.clone()));
+                MatchState::New
+            };
+            report.matches.push(match_out(ind, &h, &o.key, state));
+        }
+        if opts.record && !fresh.is_empty() {
+            let rows: Vec<(usize, usize)> = fresh.iter().map(|(_, h)| (h.row_group, h.row)).collect();
+            let p = path.clone();
+            let events = tokio::task::spawn_blocking(move || scan::events(&p, &rows))
+                .await
+                .map_err(|e| failed(&o.key, &e))?
+                .map_err(|e| failed(&o.key, &e))?;
+            let pending = match &mut pending {
+                Some(p) => p,
+                None => {
+                    let file = tempfile::Builder::new()
+                        .prefix("falconry-hunt-")
+                        .tempfile()
+                        .map_err(|e| failed("temporary file", &e))?;
+                    let w = std::io::BufWriter::new(file.reopen().map_err(|e| failed("temporary file", &e))?);
+                    pending.insert(Pending {
+                        out: GzEncoder::new(w, flate2::Compression::fast()),
+                        file,
+                        records: Vec::new(),
+                    })
+                }
+            };
+            for (key, h) in fresh {
+                let Some(ind) = set.get(h.indicator) else { continue };
+                let event = events.get(&(h.row_group, h.row)).cloned().unwrap_or_default();
+                let finding = finding(ind, &h, &o.key, lake, event);
+                let line = serde_json::to_string(&finding).map_err(|e| failed("finding", &e))?;
+                pending
+                    .out
+                    .write_all(line.as_bytes())
+                    .and_then(|()| pending.out.write_all(b"\n"))
+                    .map_err(|e| failed("temporary file", &e))?;
+                let record = serde_json::json!({
+                    "indicator": ind.id(),
+                    "event_id": h.id,
+                    "aid": h.aid,
+                    "time": h.timestamp_ms.map(rfc3339),
+                    "field": h.field,
+                    "file": o.key,
+                    "found": rfc3339(opts.now_ms),
+                });
+                pending.records.push((key, record.to_string()));
+            }
+        }
+        progress.send_modify(|p| {
+            p.files_done += 1;
+            p.bytes_done += o.size;
+            p.rows = report.rows;
+        });
+    }
+    if let Some(p) = pending {
+        report.findings = Some(publish(&store, &layout, p, opts.now_ms).await?);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    report.seconds = seconds;
+    report.rows_per_second = if seconds > 0.0 { report.rows as f64 / seconds } else { 0.0 };
+    // New first, then by event time.
+    report.matches.sort_by(|a, b| {
+        (a.state != MatchState::New, &a.time, &a.indicator).cmp(&(b.state != MatchState::New, &b.time, &b.indicator))
+    });
+    Ok(report)
+}
+
+/// Writes the findings of the new matches, then their records: a crash in
+/// between leaves the records absent, and the hunt run again writes the
+/// same findings object (its name is the digest of the records it holds)
+/// and then the records. A record another replica wrote first is left as
+/// it is (that match is reported once more to the enricher, whose dedup
+/// records keep it to one case).
+async fn publish(
+    store: &Store,
+    layout: &Layout,
+    p: Pending,
+    now_ms: i64,
+) -> Result<String, ForwarderError> {
+    let failed = |e: &dyn std::fmt::Display| ForwarderError::Backtest(format!("hunt: findings: {e}"));
+    let mut inner = p.out.finish().map_err(|e| failed(&e))?;
+    inner.flush().map_err(|e| failed(&e))?;
+    inner.get_ref().sync_all().map_err(|e| failed(&e))?;
+    let mut names: Vec<&str> = p.records.iter().map(|(k, _)| k.as_str()).collect();
+    names.sort_unstable();
+    let key = layout.hunt_findings_key(&day(now_ms), &digest(&names.join("\n"))[..16]);
+    store
+        .put_file(&key, p.file.path(), 8 << 20)
+        .await
+        .map_err(ForwarderError::Store)?;
+    for (record, body) in p.records {
+        match store
+            .put_if(&record, body.into_bytes().into(), &Precondition::Absent)
+            .await
+            .map_err(ForwarderError::Store)?
+        {
+            falconry_common::store::Swap::Written(_) => {}
+            falconry_common::store::Swap::Conflict => {
+                tracing::info!(record, "another hunt recorded this match first");
+            }
+        }
+    }
+    Ok(key)
+}
+
+fn match_out(ind: &Indicator, h: &scan::RowHit, file: &str, state: MatchState) -> MatchOut {
+    MatchOut {
+        indicator: ind.id(),
+        kind: ind.kind.to_string(),
+        value: ind.value.clone(),
+        source: ind.source.clone(),
+        description: ind.description.clone(),
+        learned: ind.learned_ms.map(rfc3339),
+        event_id: h.id.clone(),
+        aid: h.aid.clone(),
+        time: h.timestamp_ms.map(rfc3339),
+        event_simplename: h.event_simplename.clone(),
+        table: crate::layout::table::EVENTS,
+        field: h.field.to_owned(),
+        matched: h.value.clone(),
+        file: file.to_owned(),
+        state,
+    }
+}
+
+/// A new match as a finding (kind `ioc`, found by `hunt`). Its source is
+/// the Parquet file and the row's 1-based number in it; its event the row
+/// rebuilt from every column.
+fn finding(ind: &Indicator, h: &scan::RowHit, file: &str, lake: &Location, mut event: String) -> Finding {
+    let length = event.len();
+    let cut = length > MAX_FINDING_EVENT_BYTES;
+    if cut {
+        let mut end = MAX_FINDING_EVENT_BYTES;
+        while !event.is_char_boundary(end) {
+            end -= 1;
+        }
+        event.truncate(end);
+    }
+    Finding {
+        rule: ind.finding_rule(),
+        indicator: Some(ind.finding_indicator("hunt")),
+        source: FindingSource {
+            bucket: match lake {
+                Location::S3 { bucket, .. } => Some(bucket.clone()),
+                Location::Local { .. } => None,
+            },
+            key: file.to_owned(),
+            line: h.file_row + 1,
+        },
+        aid: h.aid.clone(),
+        computer_name: None,
+        event_simplename: h.event_simplename.clone(),
+        timestamp: h.timestamp_ms,
+        matched: vec![Matched {
+            field: h.field.to_owned(),
+            value: h.value.clone(),
+        }],
+        event,
+        event_length: cut.then_some(length as u64),
+    }
+}
