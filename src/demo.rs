@@ -215,7 +215,11 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
                 again.new,
                 again.known
             )?;
-            for m in first.matches.iter().filter(|m| m.state == falconry_forwarder::hunt::MatchState::New) {
+            for m in first
+                .matches
+                .iter()
+                .filter(|m| m.state == falconry_forwarder::hunt::MatchState::New)
+            {
                 writeln!(
                     out,
                     "    {} on {} at {} ({}={})",
@@ -320,7 +324,8 @@ async fn retro_hunt(
     let mut reports = Vec::new();
     for _ in 0..2 {
         let (tx, _rx) = tokio::sync::watch::channel(Default::default());
-        reports.push(hunt::hunt(&location, set.clone(), &opts, tx, CancellationToken::new()).await?);
+        reports
+            .push(hunt::hunt(&location, set.clone(), &opts, tx, CancellationToken::new()).await?);
     }
     let again = reports.pop().context("second hunt")?;
     let first = reports.pop().context("first hunt")?;

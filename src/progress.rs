@@ -59,9 +59,9 @@ pub fn parse_since(s: &str, now_ms: i64) -> Result<i64, String> {
     }
     let t = s.trim();
     let unit = t.chars().last().unwrap_or(' ');
-    let n: i64 = t[..t.len() - unit.len_utf8()]
-        .parse()
-        .map_err(|_| format!("{s:?} is not a date (YYYY-MM-DD), an RFC 3339 time or a duration (90d, 12h)"))?;
+    let n: i64 = t[..t.len() - unit.len_utf8()].parse().map_err(|_| {
+        format!("{s:?} is not a date (YYYY-MM-DD), an RFC 3339 time or a duration (90d, 12h)")
+    })?;
     let ms = match unit {
         'w' => 7 * 86_400_000,
         'd' => 86_400_000,

@@ -94,7 +94,7 @@ impl DetectConfig {
             p.add("detect.reload_interval", "at least 1s");
         }
         p.into_result()?;
-        Ok((!sources.is_empty()).then(|| IocSettings {
+        Ok((!sources.is_empty()).then_some(IocSettings {
             sources,
             command_line_urls: self.command_line_urls,
             reload_interval: self.reload_interval,

@@ -131,7 +131,13 @@ pub async fn backtest(
     let started = Instant::now();
     let store = Store::open(lake).await;
     let layout = Layout::default().under(lake.prefix());
-    let selected = files(&store, &layout, opts.since.as_deref(), opts.until.as_deref()).await?;
+    let selected = files(
+        &store,
+        &layout,
+        opts.since.as_deref(),
+        opts.until.as_deref(),
+    )
+    .await?;
     progress.send_modify(|p| {
         p.files_total = selected.len() as u64;
         p.bytes_total = selected.iter().map(|o| o.size).sum();
@@ -245,7 +251,10 @@ fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-pub(crate) async fn download(store: &Store, key: &str) -> Result<tempfile::NamedTempFile, ForwarderError> {
+pub(crate) async fn download(
+    store: &Store,
+    key: &str,
+) -> Result<tempfile::NamedTempFile, ForwarderError> {
     let mut reader = store.get(key).await.map_err(ForwarderError::Store)?;
     let mut temp = tempfile::NamedTempFile::new()
         .map_err(|e| ForwarderError::Backtest(format!("temporary file: {e}")))?;

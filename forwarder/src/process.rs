@@ -213,6 +213,7 @@ async fn process_file(
         }
         m.clamped_rows.inc_by(clamped);
         if let Some(i) = &ctx.indicators {
+            record_live_matches(ctx, &tally.ioc_records, manifest.findings.as_ref().map(|f| f.key.as_str())).await;
             i.metrics.matched("live", tally.ioc_hits);
             if tally.ioc_hits > 0 {
                 tracing::warn!(matches = tally.ioc_hits, key = ?manifest.findings.as_ref().map(|f| &f.key), "indicators of compromise matched");
@@ -282,6 +283,32 @@ fn source_of(ctx: &Context, file: &FileRef) -> (Store, String) {
 
 /// Adds one file's detection to the metrics: evaluations per rule (events of
 /// each type times the rules that type meets), hits, time, unknown types.
+/// Records the live indicator matches (their findings are durable now) so
+/// a hunt through the lake later finds them known. A record that cannot be
+/// written is logged, not retried: the finding is already out, and the
+/// enricher's dedup records keep a second report of it to the same case.
+async fn record_live_matches(
+    ctx: &Context,
+    records: &[(String, String, crate::hunt::record::Record)],
+    findings: Option<&str>,
+) {
+    use falconry_common::lake::state::{HUNT_STATE, HuntState};
+    let state = HuntState::new(&falconry_common::store::join(
+        ctx.settings.dest.prefix(),
+        HUNT_STATE,
+    ));
+    let now = chrono::Utc::now().timestamp_millis();
+    for (indicator, event, r) in records {
+        let key = crate::hunt::record::key(&state, indicator, event);
+        let mut r = r.clone();
+        r.at_ms = now;
+        r.findings = findings.map(str::to_owned);
+        if let Err(e) = crate::hunt::record::record_reported(&ctx.dest, &key, r).await {
+            tracing::warn!(error = %e, key, "could not record an indicator match; a hunt may report it again");
+        }
+    }
+}
+
 fn record_detection(
     m: &falconry_detect::DetectMetrics,
     detector: &falconry_detect::Detector,

@@ -19,7 +19,10 @@ pub async fn run(file: Option<&Path>, args: HuntArgs) -> anyhow::Result<()> {
     let config = config::load(file, &[])?;
     let now = chrono::Utc::now().timestamp_millis();
     let mut problems = Vec::new();
-    let mut time = |flag: &str, v: &Option<String>| match v.as_deref().map(|s| progress::parse_since(s, now)) {
+    let mut time = |flag: &str, v: &Option<String>| match v
+        .as_deref()
+        .map(|s| progress::parse_since(s, now))
+    {
         Some(Ok(ms)) => Some(ms),
         Some(Err(e)) => {
             problems.push(format!("{flag}: {e}"));
@@ -37,7 +40,9 @@ pub async fn run(file: Option<&Path>, args: HuntArgs) -> anyhow::Result<()> {
         args.ioc.clone()
     };
     if specs.is_empty() {
-        problems.push("--ioc: no indicator source (give --ioc FILE_OR_URL, or [detect] indicators)".into());
+        problems.push(
+            "--ioc: no indicator source (give --ioc FILE_OR_URL, or [detect] indicators)".into(),
+        );
     }
     let lake = match args.lake.as_deref() {
         Some(l) => Some(l.to_owned()),
@@ -50,7 +55,10 @@ pub async fn run(file: Option<&Path>, args: HuntArgs) -> anyhow::Result<()> {
             None
         }
         None => {
-            problems.push("--lake: required (file://root or s3://bucket[/prefix], or [forwarder] dest)".into());
+            problems.push(
+                "--lake: required (file://root or s3://bucket[/prefix], or [forwarder] dest)"
+                    .into(),
+            );
             None
         }
     };
@@ -141,7 +149,11 @@ fn report_loaded(loaded: &Loaded) {
     eprintln!(
         "{} indicators loaded ({}); {} skipped (expired, revoked or not for detection)",
         loaded.indicators.len(),
-        if kinds.is_empty() { "none".to_owned() } else { kinds.join(", ") },
+        if kinds.is_empty() {
+            "none".to_owned()
+        } else {
+            kinds.join(", ")
+        },
         loaded.skipped
     );
 }
@@ -151,7 +163,13 @@ fn text(r: &HuntReport) -> String {
     let _ = writeln!(
         out,
         "{} indicators over {} rows in {} file(s) ({} of {} row groups pruned), in {:.1}s ({:.0} rows/s)",
-        r.indicators, r.rows, r.files, r.row_groups_pruned, r.row_groups, r.seconds, r.rows_per_second
+        r.indicators,
+        r.rows,
+        r.files,
+        r.row_groups_pruned,
+        r.row_groups,
+        r.seconds,
+        r.rows_per_second
     );
     let _ = writeln!(
         out,
@@ -159,7 +177,10 @@ fn text(r: &HuntReport) -> String {
         r.new,
         r.known,
         if r.omitted > 0 {
-            format!(", {} more not reported (narrow the hunt with --since)", r.omitted)
+            format!(
+                ", {} more not reported (narrow the hunt with --since)",
+                r.omitted
+            )
         } else {
             String::new()
         }

@@ -261,9 +261,7 @@ fn csv(source: &str, text: &str, out: &mut Parsed) {
         let line = record.position().map_or(0, ::csv::Position::line);
         let at = format!("line {line}");
         let cell = |i: usize| record.get(i).filter(|s| !s.is_empty());
-        if std::mem::take(&mut first)
-            && cell(0).is_some_and(|c| c.eq_ignore_ascii_case("type"))
-        {
+        if std::mem::take(&mut first) && cell(0).is_some_and(|c| c.eq_ignore_ascii_case("type")) {
             continue;
         }
         if record.iter().all(str::is_empty) {
@@ -388,7 +386,9 @@ pub fn stix_objects<'v>(
         let valid_until = time("valid_until");
         for (kind, value) in comparisons {
             let got = match kind {
-                Kind::Ipv4 | Kind::Ipv6 => indicator::parse_any_ip(&value).map(|(k, v)| (k, v, false)),
+                Kind::Ipv4 | Kind::Ipv6 => {
+                    indicator::parse_any_ip(&value).map(|(k, v)| (k, v, false))
+                }
                 k => indicator::normalise(k, &value).map(|(v, w)| (k, v, w)),
             };
             let (kind, value, wild) = match got {
@@ -458,7 +458,11 @@ fn misp(source: &str, doc: &Value, out: &mut Parsed) {
     }
     collect(doc, &mut events, &mut loose);
     if events.is_empty() && loose.is_empty() {
-        out.problem(source, "document", "not a MISP export (no Event or Attribute)");
+        out.problem(
+            source,
+            "document",
+            "not a MISP export (no Event or Attribute)",
+        );
         return;
     }
     for e in events {
@@ -485,7 +489,13 @@ fn misp(source: &str, doc: &Value, out: &mut Parsed) {
     }
 }
 
-fn misp_attribute(source: &str, a: &Value, info: Option<&str>, event_tags: &[String], out: &mut Parsed) {
+fn misp_attribute(
+    source: &str,
+    a: &Value,
+    info: Option<&str>,
+    event_tags: &[String],
+    out: &mut Parsed,
+) {
     let at = text_of(a, "uuid")
         .or_else(|| text_of(a, "id"))
         .map_or_else(|| "attribute".to_owned(), |u| format!("attribute {u}"));
@@ -652,7 +662,10 @@ mod tests {
         assert_eq!(p.problems[0].at, "indicator--e");
         assert_eq!(p.unsupported.values().sum::<u64>(), 2);
         assert_eq!(p.skipped, 1);
-        assert_eq!(Format::guess("x.json", &doc.to_string()), Some(Format::Stix));
+        assert_eq!(
+            Format::guess("x.json", &doc.to_string()),
+            Some(Format::Stix)
+        );
     }
 
     #[test]

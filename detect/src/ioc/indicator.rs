@@ -176,7 +176,10 @@ impl Indicator {
     }
 
     /// What a finding says of the indicator.
-    pub fn finding_indicator(&self, found_by: &str) -> falconry_common::lake::findings::FindingIndicator {
+    pub fn finding_indicator(
+        &self,
+        found_by: &str,
+    ) -> falconry_common::lake::findings::FindingIndicator {
         falconry_common::lake::findings::FindingIndicator {
             kind: self.kind.to_string(),
             value: if self.subdomains {
@@ -299,7 +302,8 @@ pub fn domain(text: &str) -> Result<String, Invalid> {
     let ascii = if t.is_ascii() {
         t.to_ascii_lowercase()
     } else {
-        idna::domain_to_ascii(t).map_err(|_| format!("{t:?} is not a valid international domain"))?
+        idna::domain_to_ascii(t)
+            .map_err(|_| format!("{t:?} is not a valid international domain"))?
     };
     if ascii.split('.').any(|l| l.is_empty() || l.len() > 63) || ascii.len() > 253 {
         return Err(format!("{t:?} is not a domain name"));
@@ -486,7 +490,10 @@ mod tests {
         assert!(normalise(Kind::Domain, "http://a.b/").is_err());
         assert_eq!(n(Kind::Ipv4, "10.0.0[.]1"), "10.0.0.1");
         assert!(normalise(Kind::Ipv4, "10.0.0.256").is_err());
-        assert!(normalise(Kind::Ipv4, "010.0.0.1").is_err(), "no octal forms");
+        assert!(
+            normalise(Kind::Ipv4, "010.0.0.1").is_err(),
+            "no octal forms"
+        );
         assert_eq!(n(Kind::Ipv6, "2001:DB8:0:0::1"), "2001:db8::1");
         assert_eq!(n(Kind::Cidr, "10.1.2.3/8"), "10.0.0.0/8");
         assert_eq!(n(Kind::Cidr, "2001:db8::1/32"), "2001:db8::/32");

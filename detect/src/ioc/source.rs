@@ -163,7 +163,10 @@ async fn listing(source: &IocSource) -> Result<(Store, Fingerprint, String), Ioc
     if let Location::Local { root, .. } = &source.location
         && root.is_file()
     {
-        let dir = root.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+        let dir = root
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default();
         let name = root
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -265,7 +268,11 @@ pub async fn load(sources: &[IocSource], now_ms: i64) -> Result<Loaded, IocSourc
                 .strip_prefix(&prefix)
                 .map_or(key.as_str(), |k| k.trim_start_matches('/'))
                 .to_owned();
-            let shown = if name.is_empty() { source.text.clone() } else { name.clone() };
+            let shown = if name.is_empty() {
+                source.text.clone()
+            } else {
+                name.clone()
+            };
             let problem = |message: String| EntryProblem {
                 source: shown.clone(),
                 at: "document".into(),
@@ -288,9 +295,9 @@ pub async fn load(sources: &[IocSource], now_ms: i64) -> Result<Loaded, IocSourc
                 }
             };
             if bytes.len() as u64 > MAX_DOCUMENT_BYTES {
-                loaded.problems.push(problem(format!(
-                    "over the {MAX_DOCUMENT_BYTES} byte limit"
-                )));
+                loaded
+                    .problems
+                    .push(problem(format!("over the {MAX_DOCUMENT_BYTES} byte limit")));
                 continue;
             }
             let Ok(text) = std::str::from_utf8(&bytes) else {
@@ -326,10 +333,7 @@ mod tests {
     #[test]
     fn source_texts() {
         let s = IocSource::parse("list:sha256=feeds/hashes.txt").unwrap();
-        assert_eq!(
-            s.format,
-            Some(Format::List(ListKind::Kind(Kind::Sha256)))
-        );
+        assert_eq!(s.format, Some(Format::List(ListKind::Kind(Kind::Sha256))));
         let s = IocSource::parse("stix=s3://b/intel/x.json").unwrap();
         assert_eq!(s.format, Some(Format::Stix));
         assert!(matches!(s.location, Location::S3 { .. }));
@@ -358,8 +362,15 @@ mod tests {
         assert_eq!(ids, vec!["ipv4:192.0.2.1", "domain:bad.example"]);
         assert!(l.indicators.iter().all(|i| i.learned_ms.is_some()));
         let msgs: Vec<String> = l.report();
-        assert!(msgs.iter().any(|m| m.starts_with("iocs.csv: line 3")), "{msgs:?}");
-        assert!(msgs.iter().any(|m| m.starts_with("notes: document: cannot tell")), "{msgs:?}");
+        assert!(
+            msgs.iter().any(|m| m.starts_with("iocs.csv: line 3")),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.iter()
+                .any(|m| m.starts_with("notes: document: cannot tell")),
+            "{msgs:?}"
+        );
         assert_eq!(l.fingerprint.len(), 3);
         // One file named directly.
         let one = IocSource::parse(dir.path().join("c2.ip.txt").to_str().unwrap()).unwrap();

@@ -130,7 +130,8 @@ pub fn pattern(p: &str) -> Result<Vec<(Kind, String)>, PatternError> {
     let toks = tokens(p)?;
     let mut out = Vec::new();
     let mut i = 0;
-    let word = |t: Option<&Token>, w: &str| matches!(t, Some(Token::Word(x)) if x.eq_ignore_ascii_case(w));
+    let word =
+        |t: Option<&Token>, w: &str| matches!(t, Some(Token::Word(x)) if x.eq_ignore_ascii_case(w));
     loop {
         if toks.get(i) != Some(&Token::Open) {
             return Err(match toks.get(i) {
@@ -209,8 +210,10 @@ mod tests {
             vec![(Kind::Sha256, "ab".into())]
         );
         assert_eq!(
-            pattern("[file:hashes.MD5='x' OR file:name = 'it''s'] OR [url:value = 'http://a/\\'q']")
-                .err(),
+            pattern(
+                "[file:hashes.MD5='x' OR file:name = 'it''s'] OR [url:value = 'http://a/\\'q']"
+            )
+            .err(),
             Some(PatternError::Bad("expected ], OR".into()))
         );
         assert_eq!(
@@ -248,8 +251,19 @@ mod tests {
                 pattern(p)
             );
         }
-        for p in ["", "file:name = 'a'", "[file:name = 'a'", "[file:name = 'a]", "[= 'a']", "[x = 'a']"] {
-            assert!(matches!(pattern(p), Err(PatternError::Bad(_))), "{p}: {:?}", pattern(p));
+        for p in [
+            "",
+            "file:name = 'a'",
+            "[file:name = 'a'",
+            "[file:name = 'a]",
+            "[= 'a']",
+            "[x = 'a']",
+        ] {
+            assert!(
+                matches!(pattern(p), Err(PatternError::Bad(_))),
+                "{p}: {:?}",
+                pattern(p)
+            );
         }
     }
 }

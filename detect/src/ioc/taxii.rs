@@ -100,7 +100,11 @@ impl Taxii {
 
     /// Reads what was added after `cursor` (everything when `None`), up to
     /// `max_objects` indicators.
-    pub async fn pull(&self, cursor: Option<&str>, max_objects: usize) -> Result<Pulled, TaxiiError> {
+    pub async fn pull(
+        &self,
+        cursor: Option<&str>,
+        max_objects: usize,
+    ) -> Result<Pulled, TaxiiError> {
         let url = self.objects_url()?;
         let shown = url.to_string();
         let mut out = Pulled {
@@ -142,10 +146,7 @@ impl Taxii {
                 out.cursor = Some(last.to_owned());
             }
             let more = page.get("more").and_then(Value::as_bool) == Some(true);
-            next = page
-                .get("next")
-                .and_then(Value::as_str)
-                .map(str::to_owned);
+            next = page.get("next").and_then(Value::as_str).map(str::to_owned);
             if !more {
                 return Ok(out);
             }
@@ -192,16 +193,22 @@ impl Taxii {
                     let status = resp.status();
                     let headers = resp.headers().clone();
                     if status.is_success() {
-                        if resp.content_length().is_some_and(|n| n > MAX_PAGE_BYTES as u64) {
+                        if resp
+                            .content_length()
+                            .is_some_and(|n| n > MAX_PAGE_BYTES as u64)
+                        {
                             return Err(TaxiiError::Failed {
                                 url: shown,
                                 message: format!("a page over {MAX_PAGE_BYTES} bytes"),
                             });
                         }
-                        let body = read_capped(resp).await.map_err(|message| TaxiiError::Failed {
-                            url: shown.clone(),
-                            message,
-                        })?;
+                        let body =
+                            read_capped(resp)
+                                .await
+                                .map_err(|message| TaxiiError::Failed {
+                                    url: shown.clone(),
+                                    message,
+                                })?;
                         return Ok((headers, body));
                     }
                     if status == StatusCode::TOO_MANY_REQUESTS
@@ -212,7 +219,9 @@ impl Taxii {
                             return Err(TaxiiError::Limited { url: shown });
                         }
                         let wait = http::retry_after(&headers)
-                            .or_else(|| http::ratelimit_reset_in(&headers, std::time::SystemTime::now()))
+                            .or_else(|| {
+                                http::ratelimit_reset_in(&headers, std::time::SystemTime::now())
+                            })
                             .unwrap_or(Duration::from_secs(1))
                             .min(Duration::from_secs(300));
                         tracing::info!(url = %shown, wait_ms = wait.as_millis() as u64, "TAXII server asks to wait");
@@ -235,7 +244,12 @@ impl Taxii {
                     tracing::warn!(url = %shown, error = %failed, "TAXII request failed; retrying");
                     tokio::time::sleep(d).await;
                 }
-                None => return Err(TaxiiError::Failed { url: shown, message: failed }),
+                None => {
+                    return Err(TaxiiError::Failed {
+                        url: shown,
+                        message: failed,
+                    });
+                }
             }
         }
     }

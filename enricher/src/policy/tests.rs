@@ -630,6 +630,16 @@ fn readme_documents_every_alert_field() {
         source_line: 1,
         event_simplename: Some("ProcessRollup2".into()),
         matched: vec![("CommandLine".into(), "x".into())],
+        indicator: Some(falconry_common::lake::findings::FindingIndicator {
+            kind: "domain".into(),
+            value: "example.com".into(),
+            source: "feeds/x.csv".into(),
+            description: Some("c2".into()),
+            learned: Some(1),
+            labels: vec!["tlp:amber".into()],
+            reference: Some("indicator--1".into()),
+            found_by: "hunt".into(),
+        }),
     });
     let readme = std::fs::read_to_string(policies_dir().join("README.md")).unwrap();
     let mut fields = Vec::new();

@@ -317,6 +317,7 @@ async fn queue_mode_reads_findings_s3_announces() {
     aws.notify(&bucket, &queue).await;
     let finding = |line: u64| {
         FindingLine::Finding(Box::new(Finding {
+            indicator: None,
             rule: FindingRule {
                 id: "office-child".into(),
                 title: "Office application starts a shell".into(),

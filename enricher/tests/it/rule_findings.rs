@@ -47,6 +47,7 @@ fn finding(
         "UserName": "t.ferreira", "SHA256HashData": format!("{line:064x}"),
     });
     FindingLine::Finding(Box::new(Finding {
+        indicator: None,
         rule: rule(rule_id, level),
         source: FindingSource {
             bucket: Some("cs-prod".into()),

@@ -35,7 +35,10 @@ impl std::fmt::Debug for Detect {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Detect")
             .field("rules", &self.detector.rule_count())
-            .field("indicators", &self.indicators.as_ref().map_or(0, |s| s.len()))
+            .field(
+                "indicators",
+                &self.indicators.as_ref().map_or(0, |s| s.len()),
+            )
             .field("source_bucket", &self.source_bucket)
             .finish()
     }
@@ -69,6 +72,10 @@ pub struct Tally {
     pub unseen: FxHashMap<String, u64>,
     /// Indicator matches (all, kept or past the cap).
     pub ioc_hits: u64,
+    /// The indicator matches written as findings, to record once the
+    /// findings are durable (so a hunt later finds them known): indicator
+    /// id, event key, record.
+    pub ioc_records: Vec<(String, String, crate::hunt::record::Record)>,
     pub seconds: f64,
 }
 
@@ -210,8 +217,37 @@ impl<'a> FindingsWriter<'a> {
                 continue;
             }
             entry.kept += 1;
-            let rule = entry.rule.as_ref().map_or_else(|| ind.finding_rule(), |r| (**r).clone());
+            let rule = entry
+                .rule
+                .as_ref()
+                .map_or_else(|| ind.finding_rule(), |r| (**r).clone());
             let mut finding = self.base_finding(rule, rec, line, bytes);
+            let id = rec
+                .fields
+                .iter()
+                .find(|(k, _)| k == "id")
+                .and_then(|(_, v)| string_value(v))
+                .map(std::borrow::Cow::into_owned);
+            self.tally.ioc_records.push((
+                ind.id(),
+                crate::hunt::record::event_key(
+                    id.as_deref(),
+                    finding.aid.as_deref(),
+                    finding.timestamp,
+                    hit.field,
+                    &hit.value,
+                ),
+                crate::hunt::record::Record {
+                    status: crate::hunt::record::Status::Reported,
+                    indicator: ind.id(),
+                    event_id: id,
+                    aid: finding.aid.clone(),
+                    field: hit.field.to_owned(),
+                    file: self.source_key.to_owned(),
+                    at_ms: 0,
+                    findings: None,
+                },
+            ));
             finding.indicator = Some(ind.finding_indicator("live"));
             finding.matched = vec![Matched {
                 field: hit.field.to_owned(),
@@ -226,7 +262,13 @@ impl<'a> FindingsWriter<'a> {
     }
 
     /// A finding of `rule` on this event, without its matched members.
-    fn base_finding(&self, rule: FindingRule, rec: &Record<'_>, line: u64, bytes: &[u8]) -> Finding {
+    fn base_finding(
+        &self,
+        rule: FindingRule,
+        rec: &Record<'_>,
+        line: u64,
+        bytes: &[u8],
+    ) -> Finding {
         let member = |name: &str| {
             rec.fields
                 .iter()

@@ -7,14 +7,14 @@
 //!   joined with the table), checked on DuckDB over the same Parquet.
 //! - `daemon.rs`: `[hunt]`, hunting back each new indicator.
 //!
-//! Each match is recorded once under `state/hunt/matches/` (created with
-//! `If-None-Match: *`, as the enricher's dedup records): a repeated hunt, a
-//! second replica or a restarted daemon reports it as `known`. New matches
-//! are written first as findings (`findings/dt=<day>/hunt-<digest>…`, the
-//! digest naming the matches, so a hunt repeated after a crash writes the
-//! same object), then recorded; the findings take the enricher's path to
-//! an issue per (indicator, host).
+//! Each match is recorded once under `state/hunt/matches/` (`record.rs`:
+//! claimed with `If-None-Match: *` before its finding is written, marked
+//! reported after): a repeated hunt, a second replica or a restarted daemon
+//! reports it as `known`. New matches are written as findings
+//! (`findings/dt=<day>/hunt-<digest>…`, the digest naming the matches); the
+//! findings take the enricher's path to an issue per (indicator, host).
 
+pub mod record;
 pub mod scan;
 
 use crate::error::ForwarderError;
@@ -24,11 +24,9 @@ use falconry_common::lake::findings::{
     Finding, FindingSource, MAX_FINDING_EVENT_BYTES, MAX_FINDINGS_PER_RULE, Matched,
 };
 use falconry_common::lake::state::{HUNT_STATE, HuntState};
-use falconry_common::store::Precondition;
 use falconry_common::{Location, Store};
 use falconry_detect::ioc::{Indicator, IndicatorSet};
 use flate2::write::GzEncoder;
-use md5::{Digest, Md5};
 use scan::{Bounds, Window};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
@@ -135,36 +133,12 @@ fn day(ms: i64) -> String {
         .unwrap_or_else(|| "1970-01-01".into())
 }
 
-/// 32 hex digits naming `text` in keys.
-pub fn digest(text: &str) -> String {
-    hex::encode(Md5::digest(text.as_bytes()))
-}
-
-/// A match's identity in its record key: the event's id when it is a plain
-/// id, else a digest of what identifies the row.
-fn event_key(id: Option<&str>, aid: Option<&str>, t: Option<i64>, field: &str, value: &str) -> String {
-    match id {
-        Some(id)
-            if !id.is_empty()
-                && id.len() <= 64
-                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
-        {
-            id.to_owned()
-        }
-        _ => digest(&format!(
-            "{}|{}|{field}|{value}",
-            aid.unwrap_or(""),
-            t.unwrap_or(0)
-        )),
-    }
-}
-
 /// The candidate findings of one hunt, written as they are found.
 struct Pending {
     out: GzEncoder<std::io::BufWriter<std::fs::File>>,
     file: tempfile::NamedTempFile,
-    /// Record key → record body, for the matches written.
-    records: Vec<(String, String)>,
+    /// The claims of the matches written.
+    claims: Vec<record::Claim>,
 }
 
 /// Hunts `set` through the lake at `lake` with the scan engine.
@@ -178,11 +152,17 @@ pub async fn hunt(
     let started = Instant::now();
     let store = Store::open(lake).await;
     let layout = Layout::default().under(lake.prefix());
-    let state = HuntState::new(&falconry_common::store::join(lake.prefix(), &opts.state_prefix));
-    let failed = |what: &str, e: &dyn std::fmt::Display| ForwarderError::Backtest(format!("hunt: {what}: {e}"));
+    let state = HuntState::new(&falconry_common::store::join(
+        lake.prefix(),
+        &opts.state_prefix,
+    ));
+    let failed = |what: &str, e: &dyn std::fmt::Display| {
+        ForwarderError::Backtest(format!("hunt: {what}: {e}"))
+    };
     let since_day = opts.window.since_ms.map(day);
     let until_day = opts.window.until_ms.map(day);
-    let selected = crate::backtest::files(&store, &layout, since_day.as_deref(), until_day.as_deref()).await?;
+    let selected =
+        crate::backtest::files(&store, &layout, since_day.as_deref(), until_day.as_deref()).await?;
     progress.send_modify(|p| {
         p.files_total = selected.len() as u64;
         p.bytes_total = selected.iter().map(|o| o.size).sum();
@@ -232,40 +212,75 @@ pub async fn hunt(
         report.row_groups += scanned.row_groups;
         report.row_groups_pruned += scanned.row_groups_pruned;
         report.omitted += scanned.omitted;
-        // Known or new: one HEAD per match (matches are rare).
+        // Known or new: a read (and a claim) per match; matches are rare.
         let mut fresh = Vec::new();
         for h in scanned.hits {
-            let Some(ind) = set.get(h.indicator) else { continue };
-            let key = state.match_key(
-                &digest(&ind.id()),
-                &event_key(h.id.as_deref(), h.aid.as_deref(), h.timestamp_ms, h.field, &h.value),
+            let Some(ind) = set.get(h.indicator) else {
+                continue;
+            };
+            let key = record::key(
+                &state,
+                &ind.id(),
+                &record::event_key(
+                    h.id.as_deref(),
+                    h.aid.as_deref(),
+                    h.timestamp_ms,
+                    h.field,
+                    &h.value,
+                ),
             );
             if !seen.insert(key.clone()) {
                 continue;
             }
-            let known = store
-                .head(&key)
-                .await
-                .map_err(ForwarderError::Store)?
-                .is_some();
-            let state = if known {
-                report.known += 1;
-                MatchState::Known
+            let capped =
+                per_indicator.get(&h.indicator).copied().unwrap_or(0) >= MAX_FINDINGS_PER_RULE;
+            let claim = if !opts.record {
+                let reported = store
+                    .get_tagged(&key)
+                    .await
+                    .map_err(ForwarderError::Store)?
+                    .and_then(|(b, _)| serde_json::from_slice::<record::Record>(&b).ok())
+                    .is_some_and(|r| r.status == record::Status::Reported);
+                if reported { None } else { Some(None) }
+            } else if capped {
+                // Past the cap: not claimed, so a later hunt reports it.
+                report.omitted += 1;
+                continue;
             } else {
-                let n = per_indicator.entry(h.indicator).or_default();
-                if *n >= MAX_FINDINGS_PER_RULE {
-                    report.omitted += 1;
-                    continue;
+                let r = record::Record {
+                    status: record::Status::Pending,
+                    indicator: ind.id(),
+                    event_id: h.id.clone(),
+                    aid: h.aid.clone(),
+                    field: h.field.to_owned(),
+                    file: o.key.clone(),
+                    at_ms: opts.now_ms,
+                    findings: None,
+                };
+                record::claim(&store, &key, r, opts.now_ms)
+                    .await
+                    .map_err(ForwarderError::Store)?
+                    .map(Some)
+            };
+            let state = match claim {
+                None => {
+                    report.known += 1;
+                    MatchState::Known
                 }
-                *n += 1;
-                report.new += 1;
-                fresh.push((key, h.clone()));
-                MatchState::New
+                Some(c) => {
+                    *per_indicator.entry(h.indicator).or_default() += 1;
+                    report.new += 1;
+                    if let Some(c) = c {
+                        fresh.push((c, h.clone()));
+                    }
+                    MatchState::New
+                }
             };
             report.matches.push(match_out(ind, &h, &o.key, state));
         }
         if opts.record && !fresh.is_empty() {
-            let rows: Vec<(usize, usize)> = fresh.iter().map(|(_, h)| (h.row_group, h.row)).collect();
+            let rows: Vec<(usize, usize)> =
+                fresh.iter().map(|(_, h)| (h.row_group, h.row)).collect();
             let p = path.clone();
             let events = tokio::task::spawn_blocking(move || scan::events(&p, &rows))
                 .await
@@ -278,17 +293,24 @@ pub async fn hunt(
                         .prefix("falconry-hunt-")
                         .tempfile()
                         .map_err(|e| failed("temporary file", &e))?;
-                    let w = std::io::BufWriter::new(file.reopen().map_err(|e| failed("temporary file", &e))?);
+                    let w = std::io::BufWriter::new(
+                        file.reopen().map_err(|e| failed("temporary file", &e))?,
+                    );
                     pending.insert(Pending {
                         out: GzEncoder::new(w, flate2::Compression::fast()),
                         file,
-                        records: Vec::new(),
+                        claims: Vec::new(),
                     })
                 }
             };
-            for (key, h) in fresh {
-                let Some(ind) = set.get(h.indicator) else { continue };
-                let event = events.get(&(h.row_group, h.row)).cloned().unwrap_or_default();
+            for (claim, h) in fresh {
+                let Some(ind) = set.get(h.indicator) else {
+                    continue;
+                };
+                let event = events
+                    .get(&(h.row_group, h.row))
+                    .cloned()
+                    .unwrap_or_default();
                 let finding = finding(ind, &h, &o.key, lake, event);
                 let line = serde_json::to_string(&finding).map_err(|e| failed("finding", &e))?;
                 pending
@@ -296,16 +318,7 @@ pub async fn hunt(
                     .write_all(line.as_bytes())
                     .and_then(|()| pending.out.write_all(b"\n"))
                     .map_err(|e| failed("temporary file", &e))?;
-                let record = serde_json::json!({
-                    "indicator": ind.id(),
-                    "event_id": h.id,
-                    "aid": h.aid,
-                    "time": h.timestamp_ms.map(rfc3339),
-                    "field": h.field,
-                    "file": o.key,
-                    "found": rfc3339(opts.now_ms),
-                });
-                pending.records.push((key, record.to_string()));
+                pending.claims.push(claim);
             }
         }
         progress.send_modify(|p| {
@@ -319,48 +332,48 @@ pub async fn hunt(
     }
     let seconds = started.elapsed().as_secs_f64();
     report.seconds = seconds;
-    report.rows_per_second = if seconds > 0.0 { report.rows as f64 / seconds } else { 0.0 };
+    report.rows_per_second = if seconds > 0.0 {
+        report.rows as f64 / seconds
+    } else {
+        0.0
+    };
     // New first, then by event time.
     report.matches.sort_by(|a, b| {
-        (a.state != MatchState::New, &a.time, &a.indicator).cmp(&(b.state != MatchState::New, &b.time, &b.indicator))
+        (a.state != MatchState::New, &a.time, &a.indicator).cmp(&(
+            b.state != MatchState::New,
+            &b.time,
+            &b.indicator,
+        ))
     });
     Ok(report)
 }
 
-/// Writes the findings of the new matches, then their records: a crash in
-/// between leaves the records absent, and the hunt run again writes the
-/// same findings object (its name is the digest of the records it holds)
-/// and then the records. A record another replica wrote first is left as
-/// it is (that match is reported once more to the enricher, whose dedup
-/// records keep it to one case).
+/// Writes the findings of the claimed matches, then marks each reported.
+/// A crash in between leaves the claims pending: a hunt after their lease
+/// takes them over and reports them again (the enricher's dedup records
+/// keep a repeated finding to one case).
 async fn publish(
     store: &Store,
     layout: &Layout,
     p: Pending,
     now_ms: i64,
 ) -> Result<String, ForwarderError> {
-    let failed = |e: &dyn std::fmt::Display| ForwarderError::Backtest(format!("hunt: findings: {e}"));
+    let failed =
+        |e: &dyn std::fmt::Display| ForwarderError::Backtest(format!("hunt: findings: {e}"));
     let mut inner = p.out.finish().map_err(|e| failed(&e))?;
     inner.flush().map_err(|e| failed(&e))?;
     inner.get_ref().sync_all().map_err(|e| failed(&e))?;
-    let mut names: Vec<&str> = p.records.iter().map(|(k, _)| k.as_str()).collect();
+    let mut names: Vec<&str> = p.claims.iter().map(|c| c.key.as_str()).collect();
     names.sort_unstable();
-    let key = layout.hunt_findings_key(&day(now_ms), &digest(&names.join("\n"))[..16]);
+    let key = layout.hunt_findings_key(&day(now_ms), &record::digest(&names.join("\n"))[..16]);
     store
         .put_file(&key, p.file.path(), 8 << 20)
         .await
         .map_err(ForwarderError::Store)?;
-    for (record, body) in p.records {
-        match store
-            .put_if(&record, body.into_bytes().into(), &Precondition::Absent)
+    for claim in p.claims {
+        record::reported(store, claim, &key, now_ms)
             .await
-            .map_err(ForwarderError::Store)?
-        {
-            falconry_common::store::Swap::Written(_) => {}
-            falconry_common::store::Swap::Conflict => {
-                tracing::info!(record, "another hunt recorded this match first");
-            }
-        }
+            .map_err(ForwarderError::Store)?;
     }
     Ok(key)
 }
@@ -388,7 +401,13 @@ fn match_out(ind: &Indicator, h: &scan::RowHit, file: &str, state: MatchState) -
 /// A new match as a finding (kind `ioc`, found by `hunt`). Its source is
 /// the Parquet file and the row's 1-based number in it; its event the row
 /// rebuilt from every column.
-fn finding(ind: &Indicator, h: &scan::RowHit, file: &str, lake: &Location, mut event: String) -> Finding {
+fn finding(
+    ind: &Indicator,
+    h: &scan::RowHit,
+    file: &str,
+    lake: &Location,
+    mut event: String,
+) -> Finding {
     let length = event.len();
     let cut = length > MAX_FINDING_EVENT_BYTES;
     if cut {

@@ -214,7 +214,11 @@ pub fn scan(
     let mut global = 0u64;
     for batch in reader {
         let batch = batch.map_err(|e| e.to_string())?;
-        let text = |name: &str| batch.column_by_name(name).and_then(|c| c.as_string_opt::<i32>().cloned());
+        let text = |name: &str| {
+            batch
+                .column_by_name(name)
+                .and_then(|c| c.as_string_opt::<i32>().cloned())
+        };
         let columns: Vec<(&'static str, StringArray)> = members
             .iter()
             .filter_map(|(m, c)| text(c).map(|a| (*m, a)))
@@ -245,7 +249,9 @@ pub fn scan(
             if hits.is_empty() {
                 continue;
             }
-            let at = starts.partition_point(|(_, s)| *s <= row_global).saturating_sub(1);
+            let at = starts
+                .partition_point(|(_, s)| *s <= row_global)
+                .saturating_sub(1);
             let (rg, start) = starts.get(at).copied().unwrap_or((0, 0));
             for h in hits.drain(..) {
                 if out.hits.len() >= max_hits {

@@ -25,6 +25,7 @@ fn detect(rules: &str) -> Option<falconry_detect::DetectSettings> {
     falconry_detect::DetectConfig {
         rules: Some(rules.to_owned()),
         reload_interval: Duration::from_secs(1),
+        ..Default::default()
     }
     .validate()
     .unwrap()

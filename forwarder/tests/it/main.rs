@@ -7,6 +7,7 @@
 
 mod athena_hunts;
 mod detections;
+mod hunts;
 mod local_default;
 mod real_samples;
 mod replay;
