@@ -12,6 +12,7 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `falconry`.`findings` (
   `event` string COMMENT 'The matched event, exactly as FDR wrote it (json_extract it).',
   `capped` boolean COMMENT 'True on the line that counts a rule’s findings past the per-file cap.',
   `omitted` bigint COMMENT 'On a capped line: findings not written.',
+  `indicator` struct<kind:string,value:string,source:string,description:string,learned:bigint,labels:array<string>,reference:string,found_by:string> COMMENT 'Set on an indicator-of-compromise finding: the indicator, its feed, when it was learned (epoch ms), and how the match was found (live, hunt).',
   `event_length` bigint COMMENT 'Set when event was cut at 1 MiB: the line’s full length (the raw copy and Parquet keep it whole).'
 )
 COMMENT 'What the organisation’s Sigma rules found in FDR events.'

@@ -22,3 +22,4 @@ pub mod intel;
 pub mod moto;
 pub mod samples;
 pub mod slack;
+pub mod taxii;

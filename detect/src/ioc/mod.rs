@@ -23,3 +23,6 @@ pub use live::{IocSettings, LiveIndicators};
 pub use metrics::HuntMetrics;
 pub use set::{IndicatorSet, IocHit};
 pub use source::IocSource;
+
+#[cfg(test)]
+mod tests;
