@@ -278,6 +278,11 @@ pub struct ConvertArgs {
     /// findings go to <out>/findings/.
     #[arg(long)]
     pub rules: Option<String>,
+    /// Indicator sources to look for in every event (`[FORMAT=]PATH` or
+    /// s3://…, as `falconry hunt --ioc`), repeatable; their matches are
+    /// findings too.
+    #[arg(long = "ioc")]
+    pub ioc: Vec<String>,
     /// Input files.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,

@@ -23,6 +23,34 @@ pub async fn run(args: ConvertArgs) -> anyhow::Result<()> {
             source_bucket: None,
         });
     }
+    let mut indicators = 0;
+    if !args.ioc.is_empty() {
+        let mut sources = Vec::new();
+        for t in &args.ioc {
+            sources.push(falconry_detect::ioc::IocSource::parse(t).map_err(|e| {
+                falconry_common::config::ConfigError::Invalid(vec![format!("--ioc: {e}")])
+            })?);
+        }
+        let loaded =
+            falconry_detect::ioc::source::load(&sources, chrono::Utc::now().timestamp_millis())
+                .await?;
+        for line in loaded.report() {
+            eprintln!("{line}");
+        }
+        let set = std::sync::Arc::new(falconry_detect::ioc::IndicatorSet::new(
+            loaded.indicators,
+            false,
+        ));
+        indicators = set.len();
+        let detect = opts
+            .detect
+            .get_or_insert_with(|| falconry_forwarder::convert::Detect {
+                detector: std::sync::Arc::default(),
+                indicators: None,
+                source_bucket: None,
+            });
+        detect.indicators = Some(set);
+    }
     let started = std::time::Instant::now();
     let (files, out, threads) = (args.files, args.out, args.threads);
     let totals = tokio::task::spawn_blocking(move || {
@@ -32,6 +60,7 @@ pub async fn run(args: ConvertArgs) -> anyhow::Result<()> {
     let mut summary = serde_json::to_value(&totals)?;
     summary["seconds"] = serde_json::json!(started.elapsed().as_secs_f64());
     summary["rules"] = serde_json::json!(rules);
+    summary["indicators"] = serde_json::json!(indicators);
     println!("{summary}");
     Ok(())
 }

@@ -108,6 +108,54 @@ fn demo_runs_without_aws_and_reports_what_the_fixtures_hold() {
     assert!(rule_issues.iter().any(|t| {
         t.contains("Office application starts a shell or script host") && t.contains("WINWORD.EXE")
     }));
+    // The retro-hunt: the fixtures' feeds, learned a day after the incident,
+    // find it in the lake; run again, nothing is new. Each match is an issue
+    // per (indicator, host) that says the indicator came after the event.
+    assert!(
+        stdout.contains("11 new match(es); run again: 0 new, 11 known"),
+        "{stdout}"
+    );
+    let ioc_issues: Vec<String> = std::fs::read_dir(dir.path().join("issues/falconry/alerts"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .filter(|t| t.contains("source:ioc"))
+        .collect();
+    // sha256, the C2 domain on two hosts, its address and network, the file name.
+    assert_eq!(ioc_issues.len(), 6, "one issue per (indicator, host)");
+    assert!(ioc_issues.iter().any(|t| {
+        t.contains(falconry_fixtures::DROPPED_DLL_SHA256)
+            && t.contains("after the event: found by looking back")
+            && t.contains("campaign.stix.json")
+    }));
+    // `falconry hunt` over the same lake, as a user runs it: all known now.
+    let hunted = Command::new(env!("CARGO_BIN_EXE_falconry"))
+        .args(["hunt", "--json", "--ioc"])
+        .arg(dir.path().join("intel"))
+        .arg("--lake")
+        .arg(format!("file://{}", dir.path().join("lake").display()))
+        .args(["--since", "2026-03-14", "--until", "2026-03-15"])
+        .output()
+        .unwrap();
+    assert!(
+        hunted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&hunted.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&hunted.stdout).unwrap();
+    assert_eq!(
+        (report["new"].as_u64(), report["known"].as_u64()),
+        (Some(0), Some(11)),
+        "{report}"
+    );
+    let stderr = String::from_utf8_lossy(&hunted.stderr);
+    assert!(
+        stderr.contains("internal.csv: line 4"),
+        "the bad entry is reported: {stderr}"
+    );
+    assert!(
+        stderr.contains("not hunted: STIX pattern with FOLLOWEDBY"),
+        "{stderr}"
+    );
     // `rules backtest` over the demo's lake finds what the live rules found.
     let backtest = Command::new(env!("CARGO_BIN_EXE_falconry"))
         .args(["rules", "backtest", "--json", "--rules"])
