@@ -84,6 +84,12 @@ pub struct HuntArgs {
     /// Also read the host of each URL in command lines for domains.
     #[arg(long)]
     pub command_line_urls: bool,
+    /// `scan` (read the window's Parquet files), `athena` (Athena names the
+    /// files that may hold a match, from `[hunt.athena]`; needs --since) or
+    /// `auto` (Athena above `[hunt] athena_above` bytes). Default: `[hunt]
+    /// engine`, else scan.
+    #[arg(long)]
+    pub engine: Option<String>,
 }
 
 #[derive(Debug, Args)]

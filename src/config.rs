@@ -7,6 +7,7 @@ use falconry_common::telemetry::{AdminSettings, LogSettings};
 use falconry_detect::DetectConfig;
 use falconry_enricher::EnricherConfig;
 use falconry_forwarder::ForwarderConfig;
+use falconry_forwarder::hunt::config::HuntConfig;
 use falconry_streamer::StreamerConfig;
 use serde::Deserialize;
 use std::path::Path;
@@ -26,6 +27,8 @@ pub struct Config {
     pub enricher: Option<EnricherConfig>,
     /// `[detect]`: the organisation's rules, run by the forwarder.
     pub detect: Option<DetectConfig>,
+    /// `[hunt]`: the hunt daemon (`falconry hunt --config FILE`).
+    pub hunt: Option<HuntConfig>,
 }
 
 impl Config {
@@ -43,6 +46,22 @@ impl Config {
 
     pub fn detect(&self) -> DetectConfig {
         self.detect.clone().unwrap_or_default()
+    }
+
+    pub fn hunt(&self) -> HuntConfig {
+        self.hunt.clone().unwrap_or_default()
+    }
+
+    /// `[hunt]` validated, its defaults taken from `[forwarder]` and `[detect]`.
+    pub fn hunt_settings(
+        &self,
+    ) -> Result<falconry_forwarder::hunt::config::HuntSettings, ConfigError> {
+        let detect = self.detect();
+        self.hunt().validate(
+            self.forwarder.as_ref().and_then(|f| f.dest.as_deref()),
+            &detect.indicators,
+            detect.command_line_urls,
+        )
     }
 }
 

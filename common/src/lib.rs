@@ -9,6 +9,7 @@
 //!
 //! Domain logic (what a notice, an event or an alert means) never lives here.
 
+pub mod athena;
 pub mod aws;
 pub mod config;
 pub mod event_types;

@@ -16,7 +16,11 @@ It checks, and exits non-zero with a message naming every failure:
    hunts/expected/NN-name.json;
 4. every Parquet file's columns are exactly the DDL's (less the partition columns), each with
    the physical and logical type the DDL type needs;
-5. with --findings: every member of every finding the forwarder wrote is a column of
+5. with --query FILE (instead of the checks above): the one SELECT in FILE (the SQL a
+   `falconry hunt --engine athena` sends) parses as Athena SQL, names only columns of the
+   DDL (and Athena's hidden "$path"), transpiles to DuckDB, and runs over the views, which
+   carry each row's file as "$path"; its rows are printed as one JSON document;
+6. with --findings: every member of every finding the forwarder wrote is a column of
    findings.sql with a JSON type that fits it, and the query docs/detections.md shows runs in
    DuckDB over them (as Athena's JSON SerDe reads them: NULL for members no line has).
 
@@ -169,7 +173,12 @@ def parquet_glob(parquet: Path, table: str) -> str:
 
 
 def create_views(
-    con, parquet: Path, tables: dict[str, dict], allow_missing: set[str], failures: Failures
+    con,
+    parquet: Path,
+    tables: dict[str, dict],
+    allow_missing: set[str],
+    failures: Failures,
+    with_path: bool = False,
 ) -> dict[str, list[str]]:
     """One view per table in schema `falconry`; returns each table's Parquet files."""
     con.execute("CREATE SCHEMA falconry")
@@ -185,11 +194,15 @@ def create_views(
                 f'CAST("{c}" AS TIMESTAMP) AS "{c}"' for c, t in columns.items() if t == "timestamp"
             )
             replace = f" REPLACE ({casts})" if casts else ""
+            if with_path:
+                # Athena's hidden "$path": the file each row came from.
+                replace = f" EXCLUDE (filename){replace}, filename AS \"$path\""
             hive_types = "{" + ", ".join(f"'{p}': 'VARCHAR'" for p in t_def["partitions"]) + "}"
             con.execute(
                 f'CREATE VIEW falconry."{name}" AS SELECT *{replace} FROM read_parquet('
                 f"'{parquet_glob(parquet, name)}', hive_partitioning = true, "
-                f"union_by_name = true, hive_types = {hive_types})"
+                f"union_by_name = true, hive_types = {hive_types}"
+                + (", filename = true)" if with_path else ")")
             )
         else:
             if name not in allow_missing:
@@ -200,6 +213,7 @@ def create_views(
                     for c, t in columns.items()
                 ]
                 + [f'CAST(NULL AS VARCHAR) AS "{p}"' for p in t_def["partitions"]]
+                + (['CAST(NULL AS VARCHAR) AS "$path"'] if with_path else [])
             )
             con.execute(f'CREATE VIEW falconry."{name}" AS SELECT {select} WHERE false')
     return files
@@ -472,6 +486,45 @@ def check_findings(con, root: Path, ddl, failures: Failures) -> None:
     print(f"findings: {len(files)} file(s), {len(rows)} (rule, host) pair(s)")
 
 
+def run_query(parquet: Path, ddl: Path, query: Path) -> int:
+    """--query: lint, transpile and run one SELECT; print its rows as JSON."""
+    failures = Failures()
+    tables = read_ddl(ddl, failures)
+    text = query.read_text(encoding="utf-8")
+    try:
+        statements = [s for s in sqlglot.parse(text, read="athena") if s is not None]
+    except SqlglotError as e:
+        print(f"{query.name}: does not parse as Athena SQL: {parse_message(e)}", file=sys.stderr)
+        return 1
+    if len(statements) != 1 or not isinstance(statements[0], (exp.Select, exp.Union)):
+        print(f"{query.name}: {len(statements)} statements, want one SELECT", file=sys.stderr)
+        return 1
+    schema = sqlglot_schema(tables)
+    for db in schema.values():
+        for cols in db.values():
+            cols["$path"] = "string"
+    try:
+        qualify(
+            statements[0].copy(),
+            schema=schema,
+            dialect="athena",
+            validate_qualify_columns=True,
+            identify=False,
+        )
+    except SqlglotError as e:
+        print(f"{query.name}: names a column or table the DDL does not have: {e}", file=sys.stderr)
+        return 1
+    duck_sql = statements[0].sql(dialect="duckdb")
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    create_views(con, parquet, tables, set(tables), failures, with_path=True)
+    cur = con.execute(duck_sql)
+    header = [d[0] for d in cur.description]
+    rows = [[None if v is None else str(v) for v in row] for row in cur.fetchall()]
+    print(json.dumps({"header": header, "rows": rows, "duckdb": duck_sql}))
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -489,7 +542,12 @@ def main() -> int:
         default="lookup_other",
         help="comma-separated tables that may have no Parquet files (default: lookup_other)",
     )
+    parser.add_argument(
+        "--query", type=Path, help="run this one SELECT (a hunt's SQL) and print its rows as JSON"
+    )
     args = parser.parse_args()
+    if args.query:
+        return run_query(args.parquet, args.ddl, args.query)
     failures = Failures()
     allow_missing = {t for t in args.allow_missing.split(",") if t}
 

@@ -13,13 +13,7 @@ use crate::text::is_hidden;
 use chrono::{DateTime, NaiveDate, Timelike, Utc};
 
 /// A database name safe as a bare identifier.
-pub fn valid_database(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 255
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-}
+pub use falconry_common::athena::valid_database;
 
 /// A Falcon agent id: 32 hex digits, lower-cased (the alert model's check).
 pub use crate::alert::agent_id as valid_aid;

@@ -8,9 +8,19 @@ pub async fn run(file: Option<&Path>) -> anyhow::Result<()> {
     let config = config::load(file, &[])?;
     let mut problems = Vec::new();
     // Each daemon section present is checked; a file with none configures nothing.
-    if config.forwarder.is_none() && config.streamer.is_none() && config.enricher.is_none() {
-        problems
-            .push("no [forwarder], [streamer] or [enricher] section: nothing to run".to_owned());
+    if config.forwarder.is_none()
+        && config.streamer.is_none()
+        && config.enricher.is_none()
+        && config.hunt.is_none()
+    {
+        problems.push(
+            "no [forwarder], [streamer], [enricher] or [hunt] section: nothing to run".to_owned(),
+        );
+    }
+    if config.hunt.is_some()
+        && let Err(ConfigError::Invalid(p)) = config.hunt_settings()
+    {
+        problems.extend(p);
     }
     // The enricher's section, then what it would build at start (policy,
     // templates, GitHub key, Slack URL, every context provider).

@@ -10,13 +10,17 @@ use falconry_detect::ioc::formats::{self, Parsed};
 use falconry_detect::ioc::source::{self, Loaded};
 use falconry_detect::ioc::taxii::{Taxii, TaxiiAuth};
 use falconry_detect::ioc::{IndicatorSet, IocSource};
-use falconry_forwarder::hunt::{self, HuntOptions, HuntReport, MatchState, scan::Window};
+use falconry_forwarder::hunt::config::EngineName;
+use falconry_forwarder::hunt::{self, Engine, HuntOptions, HuntReport, MatchState, scan::Window};
 use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 
 pub async fn run(file: Option<&Path>, args: HuntArgs) -> anyhow::Result<()> {
     let config = config::load(file, &[])?;
+    if config.hunt.is_some() && args.ioc.is_empty() {
+        return daemon(&config).await;
+    }
     let now = chrono::Utc::now().timestamp_millis();
     let mut problems = Vec::new();
     let mut time = |flag: &str, v: &Option<String>| match v
@@ -80,6 +84,25 @@ pub async fn run(file: Option<&Path>, args: HuntArgs) -> anyhow::Result<()> {
             }
         }
     }
+    let engine_name = match args.engine.as_deref().map(str::parse::<EngineName>) {
+        Some(Ok(e)) => e,
+        Some(Err(e)) => {
+            problems.push(format!("--engine: {e}"));
+            EngineName::Scan
+        }
+        None => config.hunt().engine,
+    };
+    let mut hunt_config = config.hunt();
+    hunt_config.engine = engine_name;
+    if engine_name != EngineName::Scan {
+        problems.extend(hunt_config.athena.problems("hunt.athena"));
+        if window.since_ms.is_none() {
+            problems.push(
+                "--since: required with the Athena engine (Athena bills by the byte scanned)"
+                    .into(),
+            );
+        }
+    }
     let (Some(lake), true) = (lake, problems.is_empty()) else {
         return Err(ConfigError::Invalid(problems).into());
     };
@@ -100,8 +123,27 @@ pub async fn run(file: Option<&Path>, args: HuntArgs) -> anyhow::Result<()> {
     if set.is_empty() {
         anyhow::bail!("no indicators loaded: nothing to hunt");
     }
+    let engine = if engine_name == EngineName::Scan {
+        Engine::Scan
+    } else {
+        let settings = falconry_forwarder::hunt::config::HuntSettings {
+            lake: lake.clone(),
+            sources: Vec::new(),
+            feeds: Vec::new(),
+            lookback: hunt_config.lookback,
+            interval: hunt_config.interval,
+            command_line_urls,
+            taxii_prefix: hunt_config.taxii_prefix.clone(),
+            state_prefix: hunt_config.state_prefix.clone(),
+            engine: engine_name,
+            athena_above: hunt_config.athena_above,
+            athena: hunt_config.athena.clone(),
+        };
+        falconry_forwarder::hunt::daemon::engine(&settings).await?
+    };
     let opts = HuntOptions {
         window,
+        engine,
         record: !args.dry_run,
         ..HuntOptions::default()
     };
@@ -116,6 +158,17 @@ pub async fn run(file: Option<&Path>, args: HuntArgs) -> anyhow::Result<()> {
     } else {
         print!("{}", text(&report));
     }
+    Ok(())
+}
+
+/// `[hunt]` as a daemon, until a signal.
+async fn daemon(config: &config::Config) -> anyhow::Result<()> {
+    falconry_common::telemetry::init_logging(&config.log)?;
+    let settings = config.hunt_settings()?;
+    let telemetry = super::telemetry(config)?;
+    let shutdown = falconry_common::shutdown::on_signal();
+    let summary = falconry_forwarder::hunt::daemon::run(settings, telemetry, shutdown).await?;
+    tracing::info!(?summary, "done");
     Ok(())
 }
 
@@ -185,6 +238,19 @@ fn text(r: &HuntReport) -> String {
             String::new()
         }
     );
+    if let Some(a) = &r.athena {
+        let _ = writeln!(
+            out,
+            "athena: {} quer{}, {} bytes scanned, {} file(s) named and read",
+            a.queries,
+            if a.queries == 1 { "y" } else { "ies" },
+            a.bytes_scanned,
+            a.files_named
+        );
+        for n in &a.not_hunted {
+            let _ = writeln!(out, "not hunted by athena: {n} (use --engine scan)");
+        }
+    }
     if let Some(f) = &r.findings {
         let _ = writeln!(out, "findings: {f}");
     }

@@ -102,6 +102,9 @@ impl HuntState {
 
     /// A TAXII collection's cursor (its URL's digest).
     pub fn taxii_cursor_key(&self, collection_digest: &str) -> String {
-        join(&self.prefix, &format!("taxii/{collection_digest}.json"))
+        join(
+            &self.prefix,
+            &format!("cursors/taxii-{collection_digest}.json"),
+        )
     }
 }

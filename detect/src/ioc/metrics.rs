@@ -36,6 +36,7 @@ pub struct HuntMetrics {
     pub bytes_scanned: Counter,
     pub matches: Family<MatchLabel, Counter>,
     pub seconds: Counter<f64, std::sync::atomic::AtomicU64>,
+    pub failures: Counter,
 }
 
 impl HuntMetrics {
@@ -49,6 +50,7 @@ impl HuntMetrics {
             bytes_scanned: Counter::default(),
             matches: Family::default(),
             seconds: Counter::default(),
+            failures: Counter::default(),
         };
         let r = registry.sub_registry_with_prefix("falconry_hunt");
         r.register(
@@ -67,6 +69,11 @@ impl HuntMetrics {
             m.reloads.clone(),
         );
         r.register("runs", "Hunts run, by engine", m.hunts.clone());
+        r.register(
+            "failures",
+            "Hunts or TAXII pulls that failed (retried next round; each is logged)",
+            m.failures.clone(),
+        );
         r.register(
             "rows_scanned",
             "Lake rows read by hunts (scan engine)",

@@ -7,25 +7,26 @@
 //! Two back ends, chosen by `[enricher.context.history] backend`: `parquet`
 //! reads the lake's files directly (`scan.rs` lists and bounds, `decode.rs`
 //! prunes and decodes), `athena` asks Amazon Athena (`sql.rs` builds the
-//! queries, `athena.rs` runs them). Both end in `summary.rs`, which shapes
+//! queries, `falconry_common::athena` runs them). Both end in `summary.rs`, which shapes
 //! the issue section and the policy's `input.enrichment.history.data`;
 //! `config.rs` holds `[enricher.context.history]`.
 //!
 //! This file holds the errors, [`build`] and the [`Provider`]; it must not
 //! read Parquet, build SQL or call AWS itself.
 
-mod athena;
 mod config;
 mod decode;
 mod scan;
 mod sql;
 mod summary;
 
-pub use config::{AthenaConfig, HistoryBackend, HistoryConfig};
+pub use config::{HistoryBackend, HistoryConfig};
+pub use falconry_common::athena::AthenaConfig;
 
 use super::cache::LookupCache;
 use super::{Found, LookupError, Provider};
 use crate::alert::Alert;
+use falconry_common::athena::{self, AthenaError};
 use falconry_common::aws::AwsSettings;
 use falconry_common::lake::Layout;
 use falconry_common::{Location, Store, StoreError, aws};
@@ -50,22 +51,8 @@ pub enum HistoryError {
     },
     #[error("reading {key}: {message}")]
     Task { key: String, message: String },
-    #[error("Athena {op}: {message}")]
-    Athena { op: &'static str, message: String },
-    #[error("Athena {op}: no answer before the deadline")]
-    Deadline { op: &'static str },
-    #[error("Athena query {id} {state}: {reason}")]
-    QueryFailed {
-        id: String,
-        state: String,
-        reason: String,
-    },
-    #[error("Athena query {id} still running after {after:?}: stopped")]
-    TimedOut { id: String, after: Duration },
-    #[error(
-        "Athena query {id} scanned {scanned} bytes, more than max_bytes_scanned ({max}): stopped"
-    )]
-    TooCostly { id: String, scanned: u64, max: u64 },
+    #[error(transparent)]
+    Athena(#[from] AthenaError),
     #[error("Athena query {id}: {message}")]
     Answer { id: String, message: String },
     #[error("cannot build the query: {0}")]
@@ -103,28 +90,14 @@ pub async fn build(
         }
         HistoryBackend::Athena => {
             let a = &config.athena;
-            let client = aws_sdk_athena::Client::new(&aws::sdk_config(aws_settings).await);
-            let athena = athena::Athena {
-                client,
-                workgroup: a.workgroup.clone(),
-                database: a.database.clone(),
-                output_location: a.output_location.clone(),
-                max_bytes_scanned: a.max_bytes_scanned,
-                poll_interval: a.poll_interval,
-                timeout: a.timeout,
+            let sdk = aws::sdk_config(aws_settings).await;
+            let athena = if online {
+                a.bounded_client(&sdk)
+                    .await
+                    .map_err(|e| format!("history.athena: {e}"))?
+            } else {
+                a.client(&sdk)
             };
-            if online && a.max_bytes_scanned.is_none() {
-                let cutoff = athena.cutoff().await.map_err(|e| {
-                    format!("history.athena: checking workgroup {:?}: {e}", a.workgroup)
-                })?;
-                if cutoff.is_none_or(|c| c <= 0) {
-                    return Err(format!(
-                        "history.athena: workgroup {:?} has no per-query bytes-scanned cutoff; \
-                         set one on the workgroup or set history.athena.max_bytes_scanned",
-                        a.workgroup
-                    ));
-                }
-            }
             Source::Athena(athena)
         }
     };
@@ -293,16 +266,20 @@ impl History {
                 message,
             })?;
         let mut notes = Vec::new();
-        let host = host.map(|h| (sql::read_record(&h.rows, &["first_seen", "time"]), None));
+        let host = host
+            .map(|h| (sql::read_record(&h.rows, &["first_seen", "time"]), None))
+            .map_err(HistoryError::from);
         let host = row_or_note("aidmaster row", host, &mut notes);
-        let user = user.map(|u| {
-            (
-                u.and_then(|u| {
-                    sql::read_record(&u.rows, &["logon_time", "password_last_set", "time"])
-                }),
-                None,
-            )
-        });
+        let user = user
+            .map(|u| {
+                (
+                    u.and_then(|u| {
+                        sql::read_record(&u.rows, &["logon_time", "password_last_set", "time"])
+                    }),
+                    None,
+                )
+            })
+            .map_err(HistoryError::from);
         let user = row_or_note("userinfo row", user, &mut notes);
         let over = a.max_bytes_scanned.filter(|m| events.scanned_bytes > *m);
         let how = Provenance {

@@ -14,19 +14,24 @@
 //! (`findings/dt=<day>/hunt-<digest>…`, the digest naming the matches); the
 //! findings take the enricher's path to an issue per (indicator, host).
 
+pub mod config;
+pub mod daemon;
 pub mod record;
 pub mod scan;
+pub mod sql;
 
 use crate::error::ForwarderError;
 use crate::layout::Layout;
 use crate::replay::Progress;
+use falconry_common::athena::{Athena, AthenaError, Rows};
 use falconry_common::lake::findings::{
     Finding, FindingSource, MAX_FINDING_EVENT_BYTES, MAX_FINDINGS_PER_RULE, Matched,
 };
 use falconry_common::lake::state::{HUNT_STATE, HuntState};
 use falconry_common::{Location, Store};
-use falconry_detect::ioc::{Indicator, IndicatorSet};
+use falconry_detect::ioc::{HuntMetrics, Indicator, IndicatorSet};
 use flate2::write::GzEncoder;
+use futures::future::BoxFuture;
 use scan::{Bounds, Window};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
@@ -40,10 +45,51 @@ use tokio_util::sync::CancellationToken;
 /// counted. A hunt that finds more is too broad: narrow it with `--since`.
 pub const MAX_MATCHES: usize = 100_000;
 
+/// Runs the Athena engine's SQL: Amazon Athena, or (in the tests) DuckDB
+/// over the same Parquet.
+pub trait SqlEngine: Send + Sync + std::fmt::Debug {
+    /// The database holding the lake's tables.
+    fn database(&self) -> &str;
+    /// The answer's rows and the bytes the query scanned.
+    fn run(&self, sql: String) -> BoxFuture<'_, Result<(Rows, u64), AthenaError>>;
+}
+
+impl SqlEngine for Athena {
+    fn database(&self) -> &str {
+        &self.database
+    }
+
+    fn run(&self, sql: String) -> BoxFuture<'_, Result<(Rows, u64), AthenaError>> {
+        Box::pin(async move {
+            let a = Athena::run(self, sql).await?;
+            Ok((a.rows, a.scanned_bytes))
+        })
+    }
+}
+
+/// Which engine hunts.
+#[derive(Debug, Clone, Default)]
+pub enum Engine {
+    /// Read every Parquet file of the window (pruned).
+    #[default]
+    Scan,
+    /// Ask Athena which files may hold a match, then read those alone.
+    Athena(Arc<dyn SqlEngine>),
+    /// Athena when the window's files pass `above_bytes`, else the scan.
+    Auto {
+        athena: Arc<dyn SqlEngine>,
+        above_bytes: u64,
+    },
+}
+
+/// Files one Athena answer may name (`Athena::max_rows` for hunts).
+pub const MAX_FILES_NAMED: usize = 200_000;
+
 /// What to hunt through.
 #[derive(Debug, Clone)]
 pub struct HuntOptions {
     pub window: Window,
+    pub engine: Engine,
     /// Record matches and write findings (off: report only, `--dry-run`).
     pub record: bool,
     /// The state prefix in the lake's store (default `state/hunt`).
@@ -56,6 +102,7 @@ impl Default for HuntOptions {
     fn default() -> Self {
         HuntOptions {
             window: Window::default(),
+            engine: Engine::Scan,
             record: true,
             state_prefix: HUNT_STATE.to_owned(),
             now_ms: chrono::Utc::now().timestamp_millis(),
@@ -111,6 +158,10 @@ pub struct HuntReport {
     pub rows: u64,
     pub seconds: f64,
     pub rows_per_second: f64,
+    /// Athena engine: queries run, bytes they scanned, and the files their
+    /// answer named (the only ones read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub athena: Option<AthenaRun>,
     pub new: u64,
     pub known: u64,
     /// Matches past [`MAX_MATCHES`] (or the per-indicator findings cap),
@@ -119,6 +170,107 @@ pub struct HuntReport {
     /// The findings object written for the new matches, if any.
     pub findings: Option<String>,
     pub matches: Vec<MatchOut>,
+}
+
+/// What the Athena engine did.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct AthenaRun {
+    pub queries: u64,
+    pub bytes_scanned: u64,
+    pub files_named: u64,
+    /// Indicators the SQL cannot narrow (so not hunted), with why.
+    pub not_hunted: Vec<String>,
+}
+
+/// Counts a hunt in the metrics.
+pub fn observe(m: &HuntMetrics, r: &HuntReport) {
+    m.hunts
+        .get_or_create(&falconry_detect::ioc::metrics::EngineLabel {
+            engine: r.engine.to_owned(),
+        })
+        .inc();
+    m.rows_scanned.inc_by(r.rows);
+    m.bytes_scanned
+        .inc_by(r.bytes + r.athena.as_ref().map_or(0, |a| a.bytes_scanned));
+    for (state, n) in [("new", r.new), ("known", r.known)] {
+        m.matches
+            .get_or_create(&falconry_detect::ioc::metrics::MatchLabel {
+                state: state.to_owned(),
+            })
+            .inc_by(n);
+    }
+    m.seconds.inc_by(r.seconds);
+}
+
+/// The lake key of a file an engine named by URL or path.
+fn key_of(lake: &Location, path: &str) -> Option<String> {
+    match lake {
+        Location::S3 { bucket, .. } => path
+            .strip_prefix("s3://")
+            .and_then(|p| p.strip_prefix(bucket.as_str()))
+            .and_then(|p| p.strip_prefix('/'))
+            .map(str::to_owned),
+        Location::Local { root, .. } => std::path::Path::new(path)
+            .strip_prefix(root)
+            .ok()
+            .map(|p| p.to_string_lossy().replace('\\', "/")),
+    }
+}
+
+/// Asks `engine` which of the window's files may hold a match.
+async fn athena_files(
+    engine: &dyn SqlEngine,
+    lake: &Location,
+    set: &IndicatorSet,
+    window: Window,
+) -> Result<(HashSet<String>, AthenaRun), ForwarderError> {
+    if window.since_ms.is_none() {
+        return Err(ForwarderError::Backtest(
+            "hunt: the Athena engine needs --since (Athena bills by the byte scanned)".into(),
+        ));
+    }
+    let planned = sql::queries(set, window, engine.database());
+    let mut run = AthenaRun {
+        not_hunted: planned
+            .unsupported
+            .iter()
+            .map(|(id, why)| format!("{id}: {why}"))
+            .collect(),
+        ..AthenaRun::default()
+    };
+    let mut files = HashSet::new();
+    for q in planned.queries {
+        // Truncated answers would drop files silently: refuse instead.
+        let (rows, scanned) = engine
+            .run(q)
+            .await
+            .map_err(|e| ForwarderError::Backtest(format!("hunt: {e}")))?;
+        run.queries += 1;
+        run.bytes_scanned += scanned;
+        if rows.rows.len() >= MAX_FILES_NAMED {
+            return Err(ForwarderError::Backtest(format!(
+                "hunt: Athena named {MAX_FILES_NAMED} files or more; narrow the hunt with --since"
+            )));
+        }
+        let Some(at) = rows.index(sql::PATH_COLUMN) else {
+            return Err(ForwarderError::Backtest(format!(
+                "hunt: the answer has no {} column",
+                sql::PATH_COLUMN
+            )));
+        };
+        for row in &rows.rows {
+            if let Some(Some(p)) = row.get(at) {
+                match key_of(lake, p) {
+                    Some(k) => {
+                        files.insert(k);
+                    }
+                    None => tracing::warn!(path = %p, "the answer names a file outside the lake"),
+                }
+            }
+        }
+    }
+    run.files_named = files.len() as u64;
+    Ok((files, run))
 }
 
 pub(crate) fn rfc3339(ms: i64) -> String {
@@ -161,15 +313,37 @@ pub async fn hunt(
     };
     let since_day = opts.window.since_ms.map(day);
     let until_day = opts.window.until_ms.map(day);
-    let selected =
+    let mut selected =
         crate::backtest::files(&store, &layout, since_day.as_deref(), until_day.as_deref()).await?;
+    let total: u64 = selected.iter().map(|o| o.size).sum();
+    let athena = match &opts.engine {
+        Engine::Scan => None,
+        Engine::Athena(a) => Some(a.clone()),
+        Engine::Auto {
+            athena,
+            above_bytes,
+        } => (total > *above_bytes).then(|| athena.clone()),
+    };
+    let mut athena_run = None;
+    if let Some(a) = athena
+        && !set.is_empty()
+    {
+        let (files, run) = athena_files(a.as_ref(), lake, &set, opts.window).await?;
+        selected.retain(|o| files.contains(&o.key));
+        athena_run = Some(run);
+    }
     progress.send_modify(|p| {
         p.files_total = selected.len() as u64;
         p.bytes_total = selected.iter().map(|o| o.size).sum();
     });
     let bounds = Arc::new(Bounds::new(&set));
     let mut report = HuntReport {
-        engine: "scan",
+        engine: if athena_run.is_some() {
+            "athena"
+        } else {
+            "scan"
+        },
+        athena: athena_run,
         indicators: set.len(),
         since: opts.window.since_ms.map(rfc3339),
         until: opts.window.until_ms.map(rfc3339),

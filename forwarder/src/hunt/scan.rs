@@ -104,7 +104,7 @@ impl Window {
 }
 
 /// The column of a member in the events table.
-fn column_of(member: &str) -> Option<&'static str> {
+pub(crate) fn column_of(member: &str) -> Option<&'static str> {
     schema::table(table::EVENTS)
         .columns
         .iter()

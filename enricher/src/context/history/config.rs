@@ -4,8 +4,8 @@
 //!
 //! Pure: no I/O, no clients built here (that is `build` in `history.rs`).
 
-use super::sql;
 use falconry_common::Location;
+use falconry_common::athena::AthenaConfig;
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -52,29 +52,6 @@ pub struct HistoryConfig {
     pub athena: AthenaConfig,
 }
 
-/// `[enricher.context.history.athena]`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AthenaConfig {
-    /// Workgroup the queries run in. Default `primary`.
-    pub workgroup: String,
-    /// Database of the lake's tables (`deploy/athena/tables.sql`). Default `falconry`.
-    pub database: String,
-    /// `s3://bucket/prefix/` for query results. Default: the workgroup's.
-    pub output_location: Option<String>,
-    /// A query that has scanned more than this many bytes is stopped. Required
-    /// unless the workgroup has a per-query bytes-scanned cutoff (checked at
-    /// start-up). Default: none.
-    pub max_bytes_scanned: Option<u64>,
-    /// First wait between status polls; it grows ×1.5 up to 8 times this. Default `500ms`.
-    #[serde(with = "humantime_serde")]
-    pub poll_interval: Duration,
-    /// A query still running after this is stopped (StopQueryExecution); keep
-    /// it below the context deadline. Default `20s`.
-    #[serde(with = "humantime_serde")]
-    pub timeout: Duration,
-}
-
 impl Default for HistoryConfig {
     fn default() -> Self {
         HistoryConfig {
@@ -87,19 +64,6 @@ impl Default for HistoryConfig {
             max_bytes: 256 * 1024 * 1024,
             lookup_days: 7,
             athena: AthenaConfig::default(),
-        }
-    }
-}
-
-impl Default for AthenaConfig {
-    fn default() -> Self {
-        AthenaConfig {
-            workgroup: "primary".into(),
-            database: "falconry".into(),
-            output_location: None,
-            max_bytes_scanned: None,
-            poll_interval: Duration::from_millis(500),
-            timeout: Duration::from_secs(20),
         }
     }
 }
@@ -138,35 +102,9 @@ impl HistoryConfig {
                 }
             }
             HistoryBackend::Athena => {
-                let a = &self.athena;
-                check(
-                    sql::valid_database(&a.database),
-                    "athena.database must match [a-z0-9_]+",
-                );
-                check(
-                    !a.workgroup.is_empty()
-                        && a.workgroup.len() <= 128
-                        && a.workgroup
-                            .bytes()
-                            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)),
-                    "athena.workgroup must be 1-128 of [A-Za-z0-9._-]",
-                );
-                check(
-                    a.output_location
-                        .as_deref()
-                        .is_none_or(|o| o.starts_with("s3://")),
-                    "athena.output_location must be an s3:// URL",
-                );
-                check(
-                    a.max_bytes_scanned != Some(0),
-                    "athena.max_bytes_scanned must be above 0",
-                );
-                check(
-                    a.poll_interval >= Duration::from_millis(10)
-                        && a.poll_interval <= Duration::from_secs(60),
-                    "athena.poll_interval must be between 10ms and 60s",
-                );
-                check(!a.timeout.is_zero(), "athena.timeout must be above 0");
+                for p in self.athena.problems("athena") {
+                    check(false, &p);
+                }
             }
         }
         if errors.is_empty() {

@@ -208,18 +208,7 @@ fn columns(fields: &[&str]) -> String {
         .join(", ")
 }
 
-/// A result table: the header row's names, then rows of optional cells.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Rows {
-    pub header: Vec<String>,
-    pub rows: Vec<Vec<Option<String>>>,
-}
-
-impl Rows {
-    fn index(&self, name: &str) -> Option<usize> {
-        self.header.iter().position(|h| h == name)
-    }
-}
+pub use falconry_common::athena::Rows;
 
 pub use falconry_common::time::athena_ms;
 

@@ -1,4 +1,7 @@
-//! The Athena back end's calls: one query from start to answer. It starts the
+//! Amazon Athena, as the enricher's history and the hunt's Athena engine
+//! use it: [`AthenaConfig`] (a section's `athena` table, validated with
+//! every problem at once) and [`Athena`], one query from start to answer.
+//! It starts the
 //! query in the configured workgroup and database, polls its state with a
 //! growing interval until it SUCCEEDED, FAILED or was CANCELLED, stops it
 //! (StopQueryExecution) when the deadline passes or when it has scanned more
@@ -8,19 +11,174 @@
 //! workgroup's per-query bytes-scanned cutoff.
 //!
 //! The SDK's retry configuration owns retries of single calls (throttling).
-//! This file must not build SQL (that is `sql.rs`) nor interpret the rows.
+//! This file must not build SQL nor interpret the rows: its users do.
 
-use super::HistoryError;
-use super::sql::Rows;
 use aws_sdk_athena::Client;
 use aws_sdk_athena::types::{QueryExecutionContext, QueryExecutionState, ResultConfiguration};
 use backon::{BackoffBuilder, ExponentialBuilder};
+use serde::Deserialize;
 use std::future::Future;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// Rows read from one answer at most (the queries ask for ~150).
-const MAX_ROWS: usize = 5_000;
+/// Why a query gave no answer. The text names query ids, never credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum AthenaError {
+    #[error("Athena {op}: {message}")]
+    Athena { op: &'static str, message: String },
+    #[error("Athena {op}: no answer before the deadline")]
+    Deadline { op: &'static str },
+    #[error("Athena query {id} {state}: {reason}")]
+    QueryFailed {
+        id: String,
+        state: String,
+        reason: String,
+    },
+    #[error("Athena query {id} still running after {after:?}: stopped")]
+    TimedOut { id: String, after: Duration },
+    #[error(
+        "Athena query {id} scanned {scanned} bytes, more than max_bytes_scanned ({max}): stopped"
+    )]
+    TooCostly { id: String, scanned: u64, max: u64 },
+}
+
+/// A result table: the header row's names, then rows of optional cells.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rows {
+    pub header: Vec<String>,
+    pub rows: Vec<Vec<Option<String>>>,
+}
+
+impl Rows {
+    pub fn index(&self, name: &str) -> Option<usize> {
+        self.header.iter().position(|h| h == name)
+    }
+}
+
+/// A database name safe as a bare identifier: `[a-z0-9_]+`.
+pub fn valid_database(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 255
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// A section's `athena` table.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AthenaConfig {
+    /// Workgroup the queries run in. Default `primary`.
+    pub workgroup: String,
+    /// Database of the lake's tables (`deploy/athena/tables.sql`). Default `falconry`.
+    pub database: String,
+    /// `s3://bucket/prefix/` for query results. Default: the workgroup's.
+    pub output_location: Option<String>,
+    /// A query that has scanned more than this many bytes is stopped. Required
+    /// unless the workgroup has a per-query bytes-scanned cutoff (checked at
+    /// start-up). Default: none.
+    pub max_bytes_scanned: Option<u64>,
+    /// First wait between status polls; it grows ×1.5 up to 8 times this. Default `500ms`.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// A query still running after this is stopped (StopQueryExecution); keep
+    /// it below the context deadline. Default `20s`.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for AthenaConfig {
+    fn default() -> Self {
+        AthenaConfig {
+            workgroup: "primary".into(),
+            database: "falconry".into(),
+            output_location: None,
+            max_bytes_scanned: None,
+            poll_interval: Duration::from_millis(500),
+            timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+impl AthenaConfig {
+    /// Every problem, each `<section>.<field> ...`.
+    pub fn problems(&self, section: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut check = |ok: bool, msg: &str| {
+            if !ok {
+                out.push(format!("{section}.{msg}"));
+            }
+        };
+        check(
+            valid_database(&self.database),
+            "database must match [a-z0-9_]+",
+        );
+        check(
+            !self.workgroup.is_empty()
+                && self.workgroup.len() <= 128
+                && self
+                    .workgroup
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)),
+            "workgroup must be 1-128 of [A-Za-z0-9._-]",
+        );
+        check(
+            self.output_location
+                .as_deref()
+                .is_none_or(|o| o.starts_with("s3://")),
+            "output_location must be an s3:// URL",
+        );
+        check(
+            self.max_bytes_scanned != Some(0),
+            "max_bytes_scanned must be above 0",
+        );
+        check(
+            self.poll_interval >= Duration::from_millis(10)
+                && self.poll_interval <= Duration::from_secs(60),
+            "poll_interval must be between 10ms and 60s",
+        );
+        check(!self.timeout.is_zero(), "timeout must be above 0");
+        out
+    }
+
+    /// The client these settings describe.
+    pub fn client(&self, sdk: &aws_config::SdkConfig) -> Athena {
+        Athena {
+            client: Client::new(sdk),
+            workgroup: self.workgroup.clone(),
+            database: self.database.clone(),
+            output_location: self.output_location.clone(),
+            max_bytes_scanned: self.max_bytes_scanned,
+            poll_interval: self.poll_interval,
+            timeout: self.timeout,
+            max_rows: MAX_ROWS,
+        }
+    }
+
+    /// The client, after checking (when `max_bytes_scanned` is unset) that
+    /// the workgroup has a per-query bytes-scanned cutoff: a query billed by
+    /// the byte is never unbounded.
+    pub async fn bounded_client(&self, sdk: &aws_config::SdkConfig) -> Result<Athena, String> {
+        let athena = self.client(sdk);
+        if self.max_bytes_scanned.is_none() {
+            let cutoff = athena
+                .cutoff()
+                .await
+                .map_err(|e| format!("checking workgroup {:?}: {e}", self.workgroup))?;
+            if cutoff.is_none_or(|c| c <= 0) {
+                return Err(format!(
+                    "workgroup {:?} has no per-query bytes-scanned cutoff; set one on the \
+                     workgroup or set max_bytes_scanned",
+                    self.workgroup
+                ));
+            }
+        }
+        Ok(athena)
+    }
+}
+
+/// Rows read from one answer at most, unless [`Athena::max_rows`] says otherwise.
+pub const MAX_ROWS: usize = 5_000;
 /// Rows asked for per GetQueryResults page (Athena's maximum).
 const PAGE_ROWS: i32 = 1000;
 /// The poll interval grows up to this many times its start.
@@ -36,6 +194,8 @@ pub struct Athena {
     pub max_bytes_scanned: Option<u64>,
     pub poll_interval: Duration,
     pub timeout: Duration,
+    /// Rows read from an answer at most (the rest are not fetched).
+    pub max_rows: usize,
 }
 
 /// A finished query's answer.
@@ -46,14 +206,14 @@ pub struct Answer {
     pub scanned_bytes: u64,
 }
 
-fn sdk<E, R>(op: &'static str) -> impl FnOnce(aws_sdk_athena::error::SdkError<E, R>) -> HistoryError
+fn sdk<E, R>(op: &'static str) -> impl FnOnce(aws_sdk_athena::error::SdkError<E, R>) -> AthenaError
 where
     E: std::error::Error + 'static,
     R: std::fmt::Debug + 'static,
 {
-    move |e| HistoryError::Athena {
+    move |e| AthenaError::Athena {
         op,
-        message: falconry_common::aws::error_text(&e),
+        message: crate::aws::error_text(&e),
     }
 }
 
@@ -73,7 +233,7 @@ impl Drop for Running {
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
                 if let Err(e) = client.stop_query_execution().query_execution_id(&id).send().await {
-                    tracing::warn!(query = %id, error = %falconry_common::aws::error_text(&e), "could not stop an abandoned Athena query");
+                    tracing::warn!(query = %id, error = %crate::aws::error_text(&e), "could not stop an abandoned Athena query");
                 }
             });
         }
@@ -82,7 +242,7 @@ impl Drop for Running {
 
 impl Athena {
     /// The workgroup's per-query bytes-scanned cutoff, if it has one.
-    pub async fn cutoff(&self) -> Result<Option<i64>, HistoryError> {
+    pub async fn cutoff(&self) -> Result<Option<i64>, AthenaError> {
         let out = self
             .client
             .get_work_group()
@@ -96,7 +256,7 @@ impl Athena {
     }
 
     /// Runs `sql` to its answer within the timeout.
-    pub async fn run(&self, sql: String) -> Result<Answer, HistoryError> {
+    pub async fn run(&self, sql: String) -> Result<Answer, AthenaError> {
         let deadline = Instant::now() + self.timeout;
         let mut start = self
             .client
@@ -116,7 +276,7 @@ impl Athena {
             .await?
             .map_err(sdk("StartQueryExecution"))?;
         let Some(id) = started.query_execution_id().map(str::to_owned) else {
-            return Err(HistoryError::Athena {
+            return Err(AthenaError::Athena {
                 op: "StartQueryExecution",
                 message: "no QueryExecutionId in the answer".into(),
             });
@@ -129,12 +289,12 @@ impl Athena {
         let result = self.finish(&id, deadline).await;
         if matches!(
             result,
-            Err(HistoryError::TimedOut { .. } | HistoryError::TooCostly { .. })
+            Err(AthenaError::TimedOut { .. } | AthenaError::TooCostly { .. })
         ) {
             self.stop(&id).await;
         }
         // Finished, failed or stopped: nothing left to stop on drop.
-        guard.armed = matches!(result, Err(HistoryError::Athena { .. }));
+        guard.armed = matches!(result, Err(AthenaError::Athena { .. }));
         drop(guard);
         result
     }
@@ -147,23 +307,23 @@ impl Athena {
             .send()
             .await
         {
-            tracing::warn!(query = %id, error = %falconry_common::aws::error_text(&e), "could not stop an Athena query");
+            tracing::warn!(query = %id, error = %crate::aws::error_text(&e), "could not stop an Athena query");
         }
     }
 
-    async fn finish(&self, id: &str, deadline: Instant) -> Result<Answer, HistoryError> {
+    async fn finish(&self, id: &str, deadline: Instant) -> Result<Answer, AthenaError> {
         let mut delays = ExponentialBuilder::default()
             .with_min_delay(self.poll_interval)
             .with_max_delay(self.poll_interval * MAX_POLL_FACTOR)
             .with_factor(1.5)
             .without_max_times()
             .build();
-        let timed_out = || HistoryError::TimedOut {
+        let timed_out = || AthenaError::TimedOut {
             id: id.to_owned(),
             after: self.timeout,
         };
         let late = |e| match e {
-            HistoryError::Deadline { .. } => timed_out(),
+            AthenaError::Deadline { .. } => timed_out(),
             e => e,
         };
         let scanned = loop {
@@ -189,7 +349,7 @@ impl Athena {
             match state {
                 Some(QueryExecutionState::Succeeded) => break scanned,
                 Some(s @ (QueryExecutionState::Failed | QueryExecutionState::Cancelled)) => {
-                    return Err(HistoryError::QueryFailed {
+                    return Err(AthenaError::QueryFailed {
                         id: id.to_owned(),
                         state: s.as_str().to_owned(),
                         reason: status
@@ -203,7 +363,7 @@ impl Athena {
             if let Some(max) = self.max_bytes_scanned
                 && scanned > max
             {
-                return Err(HistoryError::TooCostly {
+                return Err(AthenaError::TooCostly {
                     id: id.to_owned(),
                     scanned,
                     max,
@@ -224,7 +384,7 @@ impl Athena {
         })
     }
 
-    async fn results(&self, id: &str, deadline: Instant) -> Result<Rows, HistoryError> {
+    async fn results(&self, id: &str, deadline: Instant) -> Result<Rows, AthenaError> {
         let mut rows = Rows::default();
         let mut token: Option<String> = None;
         let mut first = true;
@@ -254,12 +414,12 @@ impl Athena {
                 if first {
                     rows.header = cells.into_iter().map(Option::unwrap_or_default).collect();
                     first = false;
-                } else if rows.rows.len() < MAX_ROWS {
+                } else if rows.rows.len() < self.max_rows {
                     rows.rows.push(cells);
                 }
             }
             match page.next_token() {
-                Some(t) if rows.rows.len() < MAX_ROWS => token = Some(t.to_owned()),
+                Some(t) if rows.rows.len() < self.max_rows => token = Some(t.to_owned()),
                 _ => return Ok(rows),
             }
         }
@@ -271,8 +431,8 @@ async fn within<T>(
     deadline: Instant,
     fut: impl Future<Output = T>,
     op: &'static str,
-) -> Result<T, HistoryError> {
+) -> Result<T, AthenaError> {
     tokio::time::timeout_at(deadline, fut)
         .await
-        .map_err(|_| HistoryError::Deadline { op })
+        .map_err(|_| AthenaError::Deadline { op })
 }
