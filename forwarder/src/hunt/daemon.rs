@@ -273,22 +273,28 @@ async fn hunt_new(
             super::MatchState::Known => e.1 += 1,
         }
     }
-    let writes = fresh.iter().map(|(i, d)| {
-        let id = i.id();
-        let (new, known) = per.get(id.as_str()).copied().unwrap_or_default();
-        let body = serde_json::to_vec(&Hunted {
-            indicator: id,
-            hunted_ms: now,
-            since_ms: opts.window.since_ms,
-            until_ms: opts.window.until_ms,
-            new,
-            known,
+    let writes: Vec<(String, Vec<u8>)> = fresh
+        .iter()
+        .map(|(i, d)| {
+            let id = i.id();
+            let (new, known) = per.get(id.as_str()).copied().unwrap_or_default();
+            let body = serde_json::to_vec(&Hunted {
+                indicator: id,
+                hunted_ms: now,
+                since_ms: opts.window.since_ms,
+                until_ms: opts.window.until_ms,
+                new,
+                known,
+            })
+            .unwrap_or_default();
+            (state.hunted_key(d), body)
         })
-        .unwrap_or_default();
-        let key = state.hunted_key(d);
+        .collect();
+    let mut done = futures::stream::iter(writes.into_iter().map(|(key, body)| {
+        let store = store.clone();
         async move { store.put_bytes(&key, body.into()).await }
-    });
-    let mut done = futures::stream::iter(writes).buffer_unordered(WRITES_IN_FLIGHT);
+    }))
+    .buffer_unordered(WRITES_IN_FLIGHT);
     while let Some(r) = done.next().await {
         r.map_err(ForwarderError::Store)?;
     }

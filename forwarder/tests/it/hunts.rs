@@ -228,3 +228,180 @@ async fn live_matches_and_later_hunts_report_each_match_once() {
     let taken = run_hunt(&lake, later.clone(), &stale).await;
     assert_eq!((taken.new, taken.known), (1, r.new - 1), "{taken:?}");
 }
+
+async fn findings_of(aws: &Aws, dest: &str) -> Vec<falconry_common::lake::findings::Finding> {
+    let mut out = Vec::new();
+    for k in aws.keys(dest, "findings/").await {
+        if is_findings_key(&k) {
+            out.extend(findings(&aws.get(dest, &k).await.unwrap()));
+        }
+    }
+    out
+}
+
+async fn hunted(aws: &Aws, dest: &str) -> usize {
+    aws.keys(dest, "state/hunt/hunted/").await.len()
+}
+
+/// Waits (up to a minute) until `check` holds.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..240 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// The hunt daemon on moto S3 with the project's TAXII server: at start it
+/// pulls the collection (kept as a STIX bundle, the cursor saved) and hunts
+/// every indicator back; an indicator added later to the S3 feed, and one
+/// added later to the collection, are each hunted alone; a restarted daemon
+/// hunts nothing again and pulls only what is new.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_hunts_each_new_indicator_back_once() {
+    use falconry_forwarder::hunt::config::HuntConfig;
+    use falconry_forwarder::hunt::daemon;
+    use falconry_testkit::taxii::{PASSWORD, TaxiiServer, USER};
+
+    let aws = aws().await;
+    let (source, dest, intel, queue) = (
+        aws.bucket("cs").await,
+        aws.bucket("ours").await,
+        aws.bucket("intel").await,
+        aws.queue().await,
+    );
+    let start = BatchOptions::default().start_ms;
+    let data = fdr_batch(&BatchOptions {
+        seed: 41,
+        data_files: 2,
+        events_per_file: 200,
+        ..BatchOptions::default()
+    });
+    aws.upload(&source, &data).await;
+    aws.send(&queue, &notice_json(&data, &source)).await;
+    let summary = falconry_forwarder::run(
+        settings(&queue, &dest, |_| {}),
+        Telemetry::off(),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!((summary.done, summary.failed), (1, 0));
+
+    // The CSV feed in S3; the STIX indicators in a TAXII collection.
+    aws.put(
+        &intel,
+        "feeds/internal.csv",
+        indicators_csv(start).into_bytes(),
+    )
+    .await;
+    let bundle: serde_json::Value = serde_json::from_str(&indicators_stix(start)).unwrap();
+    let objects = bundle["objects"].as_array().unwrap().clone();
+    let taxii = TaxiiServer::start().await;
+    taxii.add("c1", "2026-01-01T00:00:00.000Z", objects);
+    let config = HuntConfig {
+        lake: Some(format!("s3://{dest}")),
+        indicators: vec![
+            format!("s3://{intel}/feeds/"),
+            format!("taxii:{}", taxii.collection_url("c1")),
+        ],
+        lookback: Duration::from_secs(3650 * 86_400),
+        interval: Duration::from_secs(1),
+        taxii_user: Some(USER.into()),
+        taxii_password: Some(falconry_common::Secret::new(PASSWORD)),
+        ..HuntConfig::default()
+    };
+    let settings = config.validate(None, &[], false).unwrap();
+    let shutdown = CancellationToken::new();
+    let daemon = tokio::spawn(daemon::run(
+        settings.clone(),
+        Telemetry::off(),
+        shutdown.clone(),
+    ));
+    // The feeds' 6 indicators in force (of the CSV's 4, one is bad and one
+    // expired; of the bundle's, the sequence pattern is unsupported) are all
+    // hunted back.
+    eventually("the first hunt", || async {
+        hunted(&aws, &dest).await == 6
+    })
+    .await;
+    let first = findings_of(&aws, &dest).await;
+    let ind = |f: &falconry_common::lake::findings::Finding| f.indicator.clone().unwrap();
+    assert!(first.iter().all(|f| ind(f).found_by == "hunt"));
+    let kinds: std::collections::BTreeSet<String> = first.iter().map(|f| ind(f).kind).collect();
+    assert!(
+        kinds.contains("sha256") && kinds.contains("cidr") && kinds.contains("domain"),
+        "{kinds:?}"
+    );
+    assert_eq!(
+        aws.keys(&dest, "state/hunt/taxii/").await.len(),
+        1,
+        "one bundle per pull"
+    );
+    assert_eq!(aws.keys(&dest, "state/hunt/cursors/").await.len(), 1);
+    let before = hunted(&aws, &dest).await;
+
+    // Learned later: a hash in the S3 feed, and one in the collection.
+    aws.put(
+        &intel,
+        "feeds/later.csv",
+        format!("type,value\nsha256,{FIRST_SEEN_SHA256}\n").into_bytes(),
+    )
+    .await;
+    eventually("the S3 feed's new indicator hunted", || async {
+        hunted(&aws, &dest).await == before + 1
+    })
+    .await;
+    taxii.add(
+        "c1",
+        "2026-02-01T00:00:00.000Z",
+        vec![serde_json::json!({
+            "type": "indicator", "spec_version": "2.1",
+            "id": "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f",
+            "created": "2026-02-01T00:00:00.000Z", "modified": "2026-02-01T00:00:00.000Z",
+            "name": "The rundll32 host's address", "pattern_type": "stix",
+            "pattern": "[ipv4-addr:value = '10.66.77.88']",
+            "valid_from": "2026-02-01T00:00:00.000Z"
+        })],
+    );
+    eventually("the collection's new indicator hunted", || async {
+        hunted(&aws, &dest).await == before + 2
+    })
+    .await;
+    let later = findings_of(&aws, &dest).await;
+    let new_hash: Vec<_> = later
+        .iter()
+        .filter(|f| ind(f).value == FIRST_SEEN_SHA256)
+        .collect();
+    assert!(!new_hash.is_empty(), "the later hash is found in the lake");
+    shutdown.cancel();
+    let summary = daemon.await.unwrap().unwrap();
+    assert_eq!(summary.failures, 0, "{summary:?}");
+    assert!(summary.hunts >= 3, "{summary:?}");
+    assert_eq!(aws.keys(&dest, "state/hunt/taxii/").await.len(), 2);
+
+    // Restarted: nothing hunted again, the collection asked from its cursor.
+    let asked = taxii.requests().len();
+    let shutdown = CancellationToken::new();
+    let again = tokio::spawn(daemon::run(settings, Telemetry::off(), shutdown.clone()));
+    eventually("a pull from the cursor", || async {
+        taxii.requests().len() > asked
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    shutdown.cancel();
+    let summary = again.await.unwrap().unwrap();
+    assert_eq!((summary.hunts, summary.failures), (0, 0), "{summary:?}");
+    let resumed = &taxii.requests()[asked];
+    assert_eq!(
+        resumed.query.get("added_after").map(String::as_str),
+        Some("2026-02-01T00:00:00.000Z")
+    );
+    assert_eq!(findings_of(&aws, &dest).await.len(), later.len());
+}
