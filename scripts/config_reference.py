@@ -28,7 +28,9 @@ SECTIONS = [
     ("enricher.context.falcon_host", "enricher/src/context/falcon_host.rs", "FalconHostConfig"),
     ("enricher.context.intel", "enricher/src/context/intel/mod.rs", "IntelConfig"),
     ("enricher.context.history", "enricher/src/context/history/config.rs", "HistoryConfig"),
-    ("enricher.context.history.athena", "enricher/src/context/history/config.rs", "AthenaConfig"),
+    ("enricher.context.history.athena", "common/src/athena.rs", "AthenaConfig"),
+    ("hunt", "forwarder/src/hunt/config.rs", "HuntConfig"),
+    ("hunt.athena", "common/src/athena.rs", "AthenaConfig"),
 ]
 
 # Fields that are sub-sections (documented as their own section).
@@ -72,7 +74,7 @@ def toml_type(rust):
         "u32": "integer", "u16": "integer", "i64": "integer", "f64": "number",
         "Vec<String>": "list of strings", "Vec<PathBuf>": "list of paths",
         "LogFormat": "string", "ChecksumMode": "string", "DnsMode": "string",
-        "HistoryBackend": "string", "Start": "string or integer",
+        "HistoryBackend": "string", "EngineName": "string", "Start": "string or integer",
     }
     return table.get(inner, inner)
 

@@ -6,6 +6,7 @@
 //! config into typed settings (collecting every problem at once) before any
 //! network call; [`Problems`] is the shared way to collect those problems.
 
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -190,6 +191,29 @@ fn env_value(raw: &str) -> toml::Value {
         "false" => toml::Value::Boolean(false),
         _ => toml::Value::String(raw.to_owned()),
     }
+}
+
+/// A list of strings, or (as an environment variable must give it) one
+/// string of comma-separated items: `serde(deserialize_with = "...")`.
+pub fn string_or_list<'de, D>(d: D) -> Result<Vec<String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match Either::deserialize(d)? {
+        Either::One(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        Either::Many(v) => v,
+    })
 }
 
 fn set(table: &mut toml::Table, path: &[String], value: toml::Value) {

@@ -22,8 +22,9 @@ pub struct DetectConfig {
     /// `file://…` or `s3://bucket/key-or-prefix` of CSV, STIX 2.1, MISP or
     /// `<name>.<type>.txt` lists. The forwarder looks for them in every event
     /// it converts; `falconry hunt` through the lake. Reloaded on change
-    /// (`reload_interval`). Default: none.
-    #[serde(default)]
+    /// (`reload_interval`). A list, or one comma-separated string (as
+    /// `FALCONRY__DETECT__INDICATORS` gives it). Default: none.
+    #[serde(default, deserialize_with = "falconry_common::config::string_or_list")]
     pub indicators: Vec<String>,
     /// Also read the host of each URL in `CommandLine` for domain
     /// indicators (URL indicators are always looked for there). Default false.

@@ -21,7 +21,9 @@ pub struct HuntConfig {
     pub lake: Option<String>,
     /// Indicator sources watched, each `[FORMAT=]LOCATION` as in `[detect]
     /// indicators`, or `taxii:https://host/api-root/collections/<id>/`.
+    /// A list, or one comma-separated string (`FALCONRY__HUNT__INDICATORS`).
     /// Default: `[detect] indicators`.
+    #[serde(deserialize_with = "falconry_common::config::string_or_list")]
     pub indicators: Vec<String>,
     /// How far back a new or changed indicator is hunted. Default `90d`.
     #[serde(with = "humantime_serde")]
@@ -56,7 +58,9 @@ pub struct HuntConfig {
     /// `auto`: the bytes of Parquet in the window above which Athena is
     /// asked. Default 10737418240 (10 GiB).
     pub athena_above: u64,
-    /// `[hunt.athena]`, used by the `athena` and `auto` engines.
+    /// `[hunt.athena]`, used by the `athena` and `auto` engines. Its
+    /// `timeout` defaults to `10m` here (a hunt over months takes minutes).
+    #[serde(deserialize_with = "hunt_athena")]
     pub athena: AthenaConfig,
 }
 
@@ -98,9 +102,23 @@ impl Default for HuntConfig {
             state_prefix: HUNT_STATE.into(),
             engine: EngineName::Scan,
             athena_above: 10 << 30,
-            athena: AthenaConfig::default(),
+            athena: AthenaConfig {
+                timeout: HUNT_ATHENA_TIMEOUT,
+                ..AthenaConfig::default()
+            },
         }
     }
+}
+
+/// `[hunt.athena] timeout` unless set.
+const HUNT_ATHENA_TIMEOUT: Duration = Duration::from_secs(600);
+
+fn hunt_athena<'de, D: serde::Deserializer<'de>>(d: D) -> Result<AthenaConfig, D::Error> {
+    let mut table = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
+    table
+        .entry("timeout")
+        .or_insert_with(|| serde_json::Value::String("10m".into()));
+    AthenaConfig::deserialize(serde_json::Value::Object(table)).map_err(serde::de::Error::custom)
 }
 
 /// Validated `[hunt]`.
@@ -266,5 +284,85 @@ pub fn lake_location(lake: &Location, prefix: &str) -> Location {
             root: root.join(lake.key(prefix)),
             prefix: String::new(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> HuntConfig {
+        toml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn the_athena_timeout_is_ten_minutes_unless_set() {
+        assert_eq!(HuntConfig::default().athena.timeout, HUNT_ATHENA_TIMEOUT);
+        let partial = parse("[athena]\nworkgroup = \"hunts\"\n");
+        assert_eq!(partial.athena.workgroup, "hunts");
+        assert_eq!(partial.athena.timeout, HUNT_ATHENA_TIMEOUT);
+        let set = parse("[athena]\ntimeout = \"90s\"\n");
+        assert_eq!(set.athena.timeout, Duration::from_secs(90));
+        assert!(toml::from_str::<HuntConfig>("[athena]\ntimeot = \"90s\"\n").is_err());
+    }
+
+    #[test]
+    fn indicators_come_as_a_list_or_one_comma_separated_string() {
+        let one = parse(
+            "indicators = \"s3://intel/feeds/, taxii:https://t.example/api/collections/1/\"\n",
+        );
+        assert_eq!(
+            one.indicators,
+            [
+                "s3://intel/feeds/",
+                "taxii:https://t.example/api/collections/1/"
+            ]
+        );
+        let s = one.validate(Some("s3://lake"), &[], false).unwrap();
+        assert_eq!(s.feeds.len(), 1);
+        // The feeds' bundles are read back as a STIX source in the lake.
+        assert_eq!(s.sources.len(), 2);
+        assert_eq!(
+            s.sources[1].location,
+            Location::S3 {
+                bucket: "lake".into(),
+                prefix: "state/hunt/taxii/".into()
+            }
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let c = HuntConfig {
+            lookback: Duration::from_secs(1),
+            interval: Duration::ZERO,
+            taxii_token: Some(Secret::new("t")),
+            taxii_user: Some("u".into()),
+            indicators: vec!["taxii:ftp://nowhere".into(), String::new()],
+            state_prefix: "../x".into(),
+            engine: EngineName::Athena,
+            athena: AthenaConfig {
+                database: "Bad-Name".into(),
+                ..AthenaConfig::default()
+            },
+            ..HuntConfig::default()
+        };
+        let Err(ConfigError::Invalid(p)) = c.validate(None, &[], false) else {
+            panic!("refused");
+        };
+        let text = p.join("\n");
+        for field in [
+            "hunt.lake",
+            "hunt.taxii_token",
+            "hunt.indicators[0]",
+            "hunt.indicators[1]",
+            "hunt.lookback",
+            "hunt.interval",
+            "hunt.state_prefix",
+            "hunt.athena.database",
+        ] {
+            assert!(text.contains(field), "{field} missing from:\n{text}");
+        }
+        assert!(!text.contains("\"t\""), "no secret in messages: {text}");
     }
 }
