@@ -31,7 +31,7 @@ for t in $BENCH_THREADS; do
       args=(convert --threads "$t" --out "$BENCH_DIR/ioc-lake/parquet")
       [[ $set == convert ]] && args+=(--ioc "$IOC/convert.csv")
       out=$("$PY" bench/measure.py --stdout /dev/null -- "$FALCONRY" "${args[@]}" "${FILES[@]}" 2>/dev/null | tail -n 1)
-      secs+=("$(echo "$out" | "$PY" -c 'import json,sys; d=json.loads(sys.stdin.read()); print(f"{d[\"seconds\"]:.2f} s, {d[\"max_rss_mb\"]:.1f} MB")')")
+      secs+=("$(echo "$out" | "$PY" -c 'import json,sys; d=json.loads(sys.stdin.read()); print("%.2f s, %.1f MB" % (d["seconds"], d["max_rss_mb"]))')")
     done
     printf 'convert threads=%s indicators=%s: %s\n' "$t" "$set" "$(printf '%s\n' "${secs[@]}" | best)"
   done
@@ -45,3 +45,23 @@ print(f"hunt: {r['indicators']} indicators over {r['rows']} rows in {r['files']}
       f"({r['row_groups_pruned']}/{r['row_groups']} row groups pruned): {r['seconds']:.2f} s, "
       f"{r['rows_per_second']:,.0f} rows/s, peak RSS {m['max_rss_mb']:.1f} MB, {r['new']} matches")
 PYEOF
+# What an Athena hunt of this lake would scan: the compressed bytes of the
+# columns the hunt SQL reads (hash, domain, address, file and command-line
+# columns), against the whole events table.
+VENV_PY="${FALCONRY_PYTHON:-.venv/bin/python}"
+if "$VENV_PY" -c 'import duckdb' 2>/dev/null; then
+  "$VENV_PY" - "$BENCH_DIR/ioc-lake/parquet/events" <<'PYEOF'
+import duckdb, sys
+glob = sys.argv[1] + "/*/*/*.parquet"
+cols = ["sha256_hash_data", "sha1_hash_data", "md5_hash_data", "domain_name", "remote_address_ip4",
+        "remote_address_ip6", "aip", "image_file_name", "target_file_name", "command_line"]
+rows = duckdb.sql(f"SELECT path_in_schema, sum(total_compressed_size) FROM parquet_metadata('{glob}') GROUP BY 1").fetchall()
+total = sum(b for _, b in rows)
+by = {c: b for c, b in rows}
+hunt = sum(by.get(c, 0) for c in cols)
+no_cmd = hunt - by.get("command_line", 0)
+mb = lambda b: b / 1e6
+print(f"athena scan: hunt columns {mb(hunt):.1f} MB ({mb(no_cmd):.1f} MB without command_line) "
+      f"of {mb(total):.1f} MB in the events table ({100 * hunt / max(total, 1):.0f} %)")
+PYEOF
+fi

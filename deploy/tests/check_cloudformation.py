@@ -17,16 +17,20 @@ The checks (every failure is reported, then the exit status is 1):
    OBJECT_ACCESS; each execution role reads exactly the secrets its task definition injects
    and writes exactly its log group;
 3. wiring: the stream bucket's notifications go to the enricher queue for `stream/*.ndjson.gz`,
-   the lake's for `findings/*.findings.ndjson.gz` (when detections are on), the queue policy
-   names both buckets and each bucket waits for the policy; the forwarder reads its rules
+   the lake's for `findings/*.findings.ndjson.gz` (when detections or hunts are on), the queue
+   policy names both buckets and each bucket waits for the policy; the forwarder reads its rules
    from the stream bucket's `rules/`; buckets are
    encrypted, private and TLS-only; one streamer at most and never two during a deployment;
    every container runs `falconry healthcheck`; the admin port is closed but to MetricsCidr;
-   Athena enforces the per-query scan cutoff; the FirstQuery output parses as Athena SQL.
+   Athena enforces the per-query scan cutoff; the FirstQuery output parses as Athena SQL;
+   the hunt (EnableHunt) watches the stream bucket's `indicators/` and hunts through the lake,
+   the forwarder then looks for the same indicators and the hunt's TAXII pulls, one hunter at
+   most and never two during a deployment, Athena and Glue only with an Athena engine, its
+   Athena settings name the stack's workgroup, database and results location.
 
 With --env, it resolves the template for the given parameters (others: their defaults) and
 prints each container's command, environment and secrets (variable -> JSON key), which the
-Rust test feeds to `falconry check-config`.
+Rust test feeds to `falconry check-config`; task definitions whose Condition is false are left out.
 
 It must not change anything.
 """
@@ -65,6 +69,9 @@ OBJECT_ACCESS = {
         },
         # The organisation's Sigma rules, read and reloaded.
         ("StreamBucket", "rules/"): READ,
+        # With EnableHunt: the indicator feeds it looks for live (the hunt's TAXII pulls and
+        # its live-match records are under state/ above).
+        ("StreamBucket", "indicators/"): READ,
     },
     "StreamerTaskRole": {
         ("StreamBucket", "stream/"): READ_WRITE,
@@ -78,6 +85,17 @@ OBJECT_ACCESS = {
         ("LakeBucket", "parquet/"): READ,
         # What the rules found, announced by the lake's notifications.
         ("LakeBucket", "findings/"): READ,
+    },
+    "HuntTaskRole": {
+        ("LakeBucket", "parquet/"): READ,
+        # Match records (conditional writes), hunted indicators, TAXII bundles and cursors.
+        ("LakeBucket", "state/hunt/"): READ_WRITE,
+        # New matches as findings; written, never read back.
+        ("LakeBucket", "findings/"): {"s3:PutObject", "s3:AbortMultipartUpload"},
+        ("StreamBucket", "indicators/"): READ,
+        # With an Athena engine only.
+        ("StreamBucket", "athena-results/"): READ_WRITE
+        | {"s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"},
     },
 }
 OBJECT_ACTIONS = {
@@ -271,11 +289,17 @@ def check_wiring(t: dict, f: Failures) -> None:
         "EnricherQueuePolicy",
         "aws:SourceArn must name the stream and lake buckets exactly as their BucketNames",
     )
-    # The lake announces findings (only them) when detections are on.
+    # The lake announces findings (only them) when detections or hunts are on.
     lake_res = res["LakeBucket"]
     f.check("EnricherQueuePolicy" in listify(lake_res.get("DependsOn", [])), "LakeBucket", "DependsOn EnricherQueuePolicy")
     cond, on, off = intrinsic(lake_res["Properties"]["NotificationConfiguration"])[1]
-    f.check(cond == "Detections" and off == {"Ref": "AWS::NoValue"}, "LakeBucket", "notifications depend on EnableDetections")
+    f.check(
+        cond == "Findings"
+        and t["Conditions"].get("Findings") == {"Fn::Or": [{"Condition": "Detections"}, {"Condition": "Hunt"}]}
+        and off == {"Ref": "AWS::NoValue"},
+        "LakeBucket",
+        "notifications depend on EnableDetections or EnableHunt (condition Findings)",
+    )
     lqc = on["QueueConfigurations"]
     f.check(len(lqc) == 1 and refs(lqc[0]["Queue"]) == {"EnricherQueue"}, "LakeBucket", "notifies the enricher queue")
     lrules = {r["Name"]: r["Value"] for r in lqc[0]["Filter"]["S3Key"]["Rules"]}
@@ -322,7 +346,7 @@ def check_wiring(t: dict, f: Failures) -> None:
             f.check(0 < int(c.get("StopTimeout", 0)) <= 120, name, "StopTimeout within Fargate's 120 s")
             group = next(iter(refs(c["LogConfiguration"]["Options"]["awslogs-group"])))
             f.check(refs(res[group]["Properties"].get("RetentionInDays")) == {"LogRetentionDays"}, group, "retention is the LogRetentionDays parameter")
-    f.check(sorted(commands.values()) == [["enrich"], ["forward"], ["stream"]], "task definitions", f"commands {commands}")
+    f.check(sorted(commands.values()) == [["enrich"], ["forward"], ["hunt"], ["stream"]], "task definitions", f"commands {commands}")
     streamer = res["StreamerService"]["Properties"]
     allowed = [int(v) for v in params["StreamerDesiredCount"].get("AllowedValues", [])]
     f.check(refs(streamer["DesiredCount"]) == {"StreamerDesiredCount"} and allowed and max(allowed) == 1, "StreamerService", "desired count 1 at most")
@@ -360,6 +384,7 @@ def check_wiring(t: dict, f: Failures) -> None:
     f.check(sub_text(env.get("FALCONRY__FORWARDER__DEST")) == "s3://${LakeBucket}", "ForwarderTaskDefinition", "dest is the lake bucket's root")
     env = {c["Name"]: c["Value"] for c in res["StreamerTaskDefinition"]["Properties"]["ContainerDefinitions"][0]["Environment"] if isinstance(c, dict) and "Name" in c}
     f.check(sub_text(env.get("FALCONRY__STREAMER__DEST")) == "s3://${StreamBucket}", "StreamerTaskDefinition", "dest is the stream bucket's root")
+    check_hunt(t, f)
 
     # Outputs, and the first query parses as Athena SQL.
     outs = t.get("Outputs", {})
@@ -371,6 +396,89 @@ def check_wiring(t: dict, f: Failures) -> None:
         f.check(parsed.find(sqlglot.exp.Where) is not None and "dt" in q, "FirstQuery", "filters on the dt partition")
     except Exception as e:  # noqa: BLE001 - any parse failure is the finding
         f.check(False, "FirstQuery", f"does not parse as Athena SQL: {e}")
+
+
+def branches(node, conditions: tuple[str, ...] = ()):
+    """(conditions, value) for each outcome of nested Fn::Ifs that is not AWS::NoValue."""
+    it = intrinsic(node)
+    if it and it[0] == "Fn::If":
+        cond, yes, no = it[1]
+        yield from branches(yes, conditions + (str(cond),))
+        yield from branches(no, conditions + (f"!{cond}",))
+    elif node != {"Ref": "AWS::NoValue"}:
+        yield conditions, node
+
+
+def environment(res: dict, name: str) -> dict[str, list[tuple[tuple[str, ...], object]]]:
+    """A task definition's first container's variables: name -> [(conditions, value)]."""
+    out: dict[str, list] = {}
+    for entry in res[name]["Properties"]["ContainerDefinitions"][0].get("Environment", []):
+        for conds, e in branches(entry):
+            for more, value in branches(e["Value"]):
+                out.setdefault(e["Name"], []).append((conds + more, value))
+    return out
+
+
+def check_hunt(t: dict, f: Failures) -> None:
+    """The hunt daemon (EnableHunt) and what it asks of the forwarder."""
+    res = t["Resources"]
+    for name in ("HuntLogGroup", "HuntExecutionRole", "HuntTaskRole", "HuntTaskDefinition", "HuntService"):
+        f.check(res.get(name, {}).get("Condition") == "Hunt", name, "exists with EnableHunt only (Condition Hunt)")
+    svc = res["HuntService"]["Properties"]
+    dc = svc["DeploymentConfiguration"]
+    f.check(str(svc["DesiredCount"]) == "1", "HuntService", "one hunter")
+    f.check(int(dc["MaximumPercent"]) == 100 and int(dc["MinimumHealthyPercent"]) == 0, "HuntService", "two hunters never overlap")
+
+    hunt = environment(res, "HuntTaskDefinition")
+    one = lambda k: [sub_text(v) or v for _, v in hunt.get(k, [])]  # noqa: E731
+    f.check(one("FALCONRY__HUNT__LAKE") == ["s3://${LakeBucket}"], "HuntTaskDefinition", "hunts through the lake bucket's root")
+    sources = [[s.strip() for s in str(sub_text(v)).split(",")] for _, v in hunt.get("FALCONRY__HUNT__INDICATORS", [])]
+    f.check(
+        bool(sources) and all(s[0] == "s3://${StreamBucket}/indicators/" for s in sources),
+        "HuntTaskDefinition",
+        f"FALCONRY__HUNT__INDICATORS {sources} starts with the stream bucket's indicators/",
+    )
+    f.check(
+        sorted(s[1:] for s in sources) == [[], ["taxii:${TaxiiCollectionUrl}"]],
+        "HuntTaskDefinition",
+        f"FALCONRY__HUNT__INDICATORS {sources} adds the TAXII collection when it is given",
+    )
+    f.check(one("FALCONRY__HUNT__ENGINE") == [{"Ref": "HuntEngine"}], "HuntTaskDefinition", "engine is the HuntEngine parameter")
+    f.check(one("FALCONRY__HUNT__LOOKBACK") == [{"Ref": "HuntLookback"}], "HuntTaskDefinition", "lookback is the HuntLookback parameter")
+    wg = res["AthenaWorkGroup"]["Properties"]["WorkGroupConfiguration"]["ResultConfiguration"]["OutputLocation"]
+    for var, want in (
+        ("FALCONRY__HUNT__ATHENA__WORKGROUP", {"Ref": "AthenaWorkGroup"}),
+        ("FALCONRY__HUNT__ATHENA__DATABASE", {"Ref": "GlueDatabase"}),
+        ("FALCONRY__HUNT__ATHENA__OUTPUT_LOCATION", sub_text(wg)),
+    ):
+        f.check(
+            [(c, sub_text(v) or v) for c, v in hunt.get(var, [])] == [(("HuntAthena",), want)],
+            "HuntTaskDefinition",
+            f"{var} is {want}, with an Athena engine",
+        )
+    secrets = res["HuntTaskDefinition"]["Properties"]["ContainerDefinitions"][0].get("Secrets")
+    f.check(
+        (intrinsic(secrets) or ("", [None]))[1][0] == "HuntTaxiiSecret",
+        "HuntTaskDefinition",
+        "secrets only with an authenticated TAXII collection (HuntTaxiiSecret)",
+    )
+
+    # The forwarder looks, live, for what the hunt hunts: the same feeds and the hunt's TAXII pulls.
+    taxii_prefix = (one("FALCONRY__HUNT__TAXII_PREFIX") or ["state/hunt/taxii"])[0].strip("/")
+    fwd = environment(res, "ForwarderTaskDefinition").get("FALCONRY__DETECT__INDICATORS", [])
+    f.check(len(fwd) == 1 and fwd[0][0] == ("Hunt",), "ForwarderTaskDefinition", "FALCONRY__DETECT__INDICATORS with EnableHunt")
+    for _, v in fwd:
+        got = sorted(s.strip() for s in str(sub_text(v)).split(","))
+        want = sorted(["s3://${StreamBucket}/indicators/", f"stix=s3://${{LakeBucket}}/{taxii_prefix}/"])
+        f.check(got == want, "ForwarderTaskDefinition", f"FALCONRY__DETECT__INDICATORS {got} is not {want} (the hunt's feeds and TAXII pulls)")
+
+    # Athena and Glue only with an Athena engine.
+    for doc in (p["PolicyDocument"] for p in res["HuntTaskRole"]["Properties"]["Policies"]):
+        for s in listify(doc["Statement"]):
+            for conds, st in branches(s):
+                actions = [str(a) for a in listify(st.get("Action", []))]
+                if any(a.startswith(("athena:", "glue:")) for a in actions) or st.get("Sid", "").startswith("Athena"):
+                    f.check(conds == ("HuntAthena",), f"HuntTaskRole/{st.get('Sid', '?')}", "only with an Athena engine (HuntAthena)")
 
 
 def run_lint(f: Failures, templates: list[Path]) -> int:
@@ -464,7 +572,8 @@ class Resolver:
             if k == "Condition":
                 return self.condition(str(v))
             if k == "Fn::Join":
-                return str(v[0]).join(str(self.value(x)) for x in v[1])
+                parts = self.value(v[1])
+                return str(v[0]).join(str(x) for x in parts if x is not NOVALUE)
             raise SystemExit(f"unsupported intrinsic {k}")
         if isinstance(node, dict):
             out = {}
@@ -483,6 +592,8 @@ def containers(t: dict, params: dict[str, str]) -> dict:
     out = {}
     for name, res in t["Resources"].items():
         if res.get("Type") != "AWS::ECS::TaskDefinition":
+            continue
+        if "Condition" in res and not r.condition(res["Condition"]):
             continue
         for c in r.value(res["Properties"]["ContainerDefinitions"]):
             secrets = {}

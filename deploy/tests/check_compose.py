@@ -7,7 +7,9 @@ Run with the project's virtualenv (PyYAML and boto3 come with moto; tests/deploy
     .venv/bin/python deploy/tests/check_compose.py --plan --root DIR --suffix S
         # runs the compose file's init script against $AWS_ENDPOINT_URL (moto) with its
         # bucket and queue names suffixed, and prints the falconry services' commands as
-        # JSON (jobs in start order, then the daemons), rewritten for this machine (volume -> DIR, moto -> the endpoint)
+        # JSON (jobs in start order, then the daemons), rewritten for this machine (volume -> DIR, moto -> the endpoint);
+        # the hunt daemon, which has no --until-empty, as `check-config` of its settings and
+        # then one hunt of them (its first round: the same feeds, lake and lookback)
 
 The structure checks (every failure is reported, then the exit status is 1): the services are
 there; moto's image is the version scripts/test.sh tests with; every falconry service runs the
@@ -15,7 +17,9 @@ image built from deploy/Dockerfile with a falconry subcommand; depends_on names 
 has no cycle; one-shot jobs switch the image's health check off, daemons keep it; ports are
 published on 127.0.0.1 only; the forwarder writes to the lake bucket, the streamer to the
 stream bucket the init script gives a notification, and the enricher reads the queue it
-creates, through moto.
+creates, through moto; the hunt watches the stream bucket's `indicators/`, which the init
+script seeds, and hunts through the lake bucket, and the forwarder looks for the same
+indicators and the hunt's TAXII pulls.
 
 It must not change anything but moto's state (with --plan).
 """
@@ -36,9 +40,13 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "deploy" / "compose.yaml"
 VOLUME_ROOT = "/home/nonroot"
 MOTO = "http://moto:5000"
-SERVICES = {"moto", "init", "fdr-fixtures", "rules", "stream-fixtures", "forwarder", "streamer", "enricher"}
-DAEMONS = {"forwarder", "enricher"}
-SUBCOMMANDS = {"forward", "rules", "stream", "enrich", "fixtures"}
+SERVICES = {"moto", "init", "fdr-fixtures", "rules", "stream-fixtures", "forwarder", "streamer", "hunt", "enricher"}
+DAEMONS = {"forwarder", "hunt", "enricher"}
+# Daemons the plan runs to the end of their input (`--until-empty`); the others get one_pass.
+DRAINED = {"forwarder", "enricher"}
+SUBCOMMANDS = {"forward", "rules", "stream", "enrich", "fixtures", "hunt"}
+# The hunt daemon's TAXII pulls, in the lake (`[hunt] taxii_prefix`'s default).
+TAXII_PREFIX = "state/hunt/taxii"
 
 
 class Failures:
@@ -127,8 +135,18 @@ def check(doc: dict, f: Failures) -> None:
     en = [str(c) for c in services.get("enricher", {}).get("command", [])]
     f.check(arg_after(en, "--queue") == f"{MOTO}/123456789012/{queue}", "enricher", f"--queue is {queue} on moto")
     script = init_script(doc)
-    for needle in ("put_bucket_notification_configuration", '"prefix", "Value": "stream/"', '"suffix", "Value": ".ndjson.gz"', "RedrivePolicy"):
+    for needle in ("put_bucket_notification_configuration", '"prefix", "Value": "stream/"', '"suffix", "Value": ".ndjson.gz"', "RedrivePolicy", 'Key="indicators/'):
         f.check(needle in script, "init", f"the script sets up {needle}")
+    # The hunt: the seeded feeds, through the lake; the forwarder matches the same live.
+    hunt_env = services.get("hunt", {}).get("environment", {})
+    feeds = f"s3://{stream}/indicators/"
+    f.check(services.get("hunt", {}).get("command") == ["hunt"], "hunt", "runs the daemon: `hunt` with [hunt] from the environment, no --ioc")
+    f.check(hunt_env.get("FALCONRY__HUNT__LAKE") == f"s3://{lake}", "hunt", f"FALCONRY__HUNT__LAKE is the lake bucket s3://{lake}")
+    sources = [s.strip() for s in str(hunt_env.get("FALCONRY__HUNT__INDICATORS", "")).split(",")]
+    f.check(feeds in sources, "hunt", f"FALCONRY__HUNT__INDICATORS {sources} names {feeds}, which the init script seeds")
+    live = sorted(s.strip() for s in str(services.get("forwarder", {}).get("environment", {}).get("FALCONRY__DETECT__INDICATORS", "")).split(","))
+    want = sorted([s for s in sources if not s.startswith("taxii:")] + [f"stix=s3://{lake}/{TAXII_PREFIX}/"])
+    f.check(live == want, "forwarder", f"FALCONRY__DETECT__INDICATORS {live} is not {want} (the hunt's feeds and TAXII pulls)")
     f.check("$" not in script, "init", "no $ in the script (compose would interpolate it)")
 
 
@@ -170,13 +188,26 @@ def plan(doc: dict, root: str, suffix: str) -> dict:
         if name in ("moto", "init"):
             continue
         s = services[name]
-        steps.append({
-            "service": name,
-            "daemon": name in DAEMONS,
-            "args": [rewrite(str(c)) for c in s["command"]],
-            "env": {k: rewrite(str(v)) for k, v in s.get("environment", {}).items()},
-        })
+        args = [rewrite(str(c)) for c in s["command"]]
+        env = {k: rewrite(str(v)) for k, v in s.get("environment", {}).items()}
+        if name in DAEMONS and name not in DRAINED:
+            steps.extend({"service": name, "daemon": False, "args": a, "env": env} for a in one_pass(args, env))
+            continue
+        steps.append({"service": name, "daemon": name in DAEMONS, "args": args, "env": env})
     return {"renames": renames, "steps": steps}
+
+
+def one_pass(args: list[str], env: dict[str, str]) -> list[list[str]]:
+    """A daemon that runs until a signal, as finite commands: the hunt daemon's settings through
+    `check-config` (what the daemon validates before it starts), then one hunt of the same feeds
+    through the same lake over the same lookback (what its first round does)."""
+    if args != ["hunt"]:
+        raise SystemExit(f"no finite form for the daemon {args}")
+    hunt = ["hunt"]
+    for s in env.get("FALCONRY__HUNT__INDICATORS", "").split(","):
+        hunt += ["--ioc", s.strip()]
+    hunt += ["--lake", env["FALCONRY__HUNT__LAKE"], "--since", env.get("FALCONRY__HUNT__LOOKBACK", "90d")]
+    return [["check-config"], hunt]
 
 
 def main() -> int:

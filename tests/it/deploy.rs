@@ -361,13 +361,26 @@ fn every_task_definitions_environment_passes_check_config() {
         "SlackEnabled=true",
         "FalconHostLookups=true",
     ];
-    let variants: [&[&str]; 2] = [
+    let variants: [&[&str]; 4] = [
         &[],
         &[
             "GitHubAuth=token",
             "SlackEnabled=false",
             "FalconHostLookups=false",
             "HistoryBackend=off",
+        ],
+        &[
+            "EnableHunt=true",
+            "HuntEngine=athena",
+            "TaxiiCollectionUrl=https://taxii.example/api1/collections/abc/",
+        ],
+        &[
+            "GitHubAuth=token",
+            "EnableHunt=true",
+            "HuntEngine=auto",
+            "TaxiiCollectionUrl=https://taxii.example/api1/collections/abc/",
+            "TaxiiAuth=basic",
+            "EnableDetections=false",
         ],
     ];
     let mut seen = std::collections::BTreeSet::new();
@@ -379,9 +392,14 @@ fn every_task_definitions_environment_passes_check_config() {
         assert!(out.status.success(), "{}", text(&out));
         let containers: BTreeMap<String, serde_json::Value> =
             serde_json::from_slice(&out.stdout).expect("JSON from --env");
+        let expected: &[&str] = if extra.contains(&"EnableHunt=true") {
+            &["enricher", "forwarder", "hunt", "streamer"]
+        } else {
+            &["enricher", "forwarder", "streamer"]
+        };
         assert_eq!(
             containers.keys().map(String::as_str).collect::<Vec<_>>(),
-            ["enricher", "forwarder", "streamer"]
+            expected
         );
         for (name, c) in &containers {
             let mut env: Vec<(String, String)> = c["env"]
@@ -424,7 +442,7 @@ fn every_task_definitions_environment_passes_check_config() {
                     .history
                     .validate()
                     .unwrap_or_else(|e| panic!("{extra:?}: {e:?}"));
-                let falcon_host = extra.is_empty();
+                let falcon_host = !extra.contains(&"FalconHostLookups=false");
                 assert_eq!(context.falcon_host.enabled, falcon_host);
                 if falcon_host {
                     assert!(
@@ -445,6 +463,9 @@ fn every_task_definitions_environment_passes_check_config() {
         "FALCONRY__ENRICHER__CONTEXT__INTEL__ABUSEIPDB_KEY",
         "FALCONRY__ENRICHER__CONTEXT__INTEL__GREYNOISE_KEY",
         "FALCONRY__ENRICHER__CONTEXT__FALCON_HOST__CLIENT_SECRET",
+        "FALCONRY__HUNT__TAXII_TOKEN",
+        "FALCONRY__HUNT__TAXII_USER",
+        "FALCONRY__HUNT__TAXII_PASSWORD",
     ] {
         assert!(seen.contains(k), "{k} never injected: {seen:?}");
     }

@@ -344,3 +344,66 @@ async fn sigterm_stops_the_enricher_between_batches() {
     assert!(again.status.success(), "{out}");
     assert!(out.starts_with("0 batch(es), 0 alert(s)"), "{out}");
 }
+
+/// `falconry hunt --config FILE` with a `[hunt]` section is the hunt daemon:
+/// it hunts the feed's indicators back through the lake the forwarder wrote
+/// (a finding of kind ioc), records each indicator hunted, and SIGTERM ends
+/// it with exit 0.
+#[test]
+fn the_hunt_daemon_hunts_the_lake_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("queue")).unwrap();
+    fdr_batches(root, 900, 1, 200);
+    let forwarded = forward_command(root, true).output().unwrap();
+    assert!(forwarded.status.success());
+    std::fs::create_dir_all(root.join("intel")).unwrap();
+    std::fs::write(
+        root.join("intel/later.csv"),
+        format!(
+            "type,value,description\nsha256,{},learned later\n",
+            falconry_fixtures::DROPPED_DLL_SHA256
+        ),
+    )
+    .unwrap();
+    let config = root.join("falconry.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[admin]\nlisten = \"off\"\n\n[hunt]\nlake = \"file://{}\"\nindicators = [\"{}\"]\n\
+             lookback = \"3650d\"\ninterval = \"1s\"\n",
+            root.join("lake").display(),
+            root.join("intel").display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_falconry"))
+        .arg("--config")
+        .arg(&config)
+        .arg("hunt")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the hunt daemon");
+    let hunted = root.join("lake/state/hunt/hunted");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::read_dir(&hunted).map_or(0, Iterator::count) < 1 {
+        assert!(Instant::now() < deadline, "nothing hunted");
+        assert!(child.try_wait().unwrap().is_none(), "the daemon exited");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "SIGTERM ends the hunt daemon: {exit:?}");
+    let findings: Vec<_> = walk(&root.join("lake/findings"))
+        .into_iter()
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("hunt-"))
+        })
+        .collect();
+    assert_eq!(findings.len(), 1, "one findings object for the new matches");
+}

@@ -44,7 +44,17 @@ impl IocSource {
             _ => (None, t),
         };
         let location = if rest.starts_with("s3://") || rest.starts_with("file://") {
-            Location::parse(rest)?
+            match Location::parse(rest)? {
+                // `s3://bucket/prefix/` is a prefix: listed, never asked for as
+                // one object (a role may read the prefix and not that key).
+                Location::S3 { bucket, prefix } if rest.ends_with('/') && !prefix.is_empty() => {
+                    Location::S3 {
+                        bucket,
+                        prefix: format!("{prefix}/"),
+                    }
+                }
+                l => l,
+            }
         } else {
             Location::Local {
                 root: rest.into(),
@@ -339,6 +349,16 @@ mod tests {
         assert!(matches!(s.location, Location::S3 { .. }));
         let s = IocSource::parse("s3://b/intel/").unwrap();
         assert_eq!(s.format, None);
+        // A trailing slash names a prefix (listed, never asked for as one object).
+        assert_eq!(
+            s.location,
+            Location::S3 {
+                bucket: "b".into(),
+                prefix: "intel/".into()
+            }
+        );
+        let s = IocSource::parse("s3://b/intel").unwrap();
+        assert_eq!(s.location.prefix(), "intel");
         let s = IocSource::parse("./iocs.csv").unwrap();
         assert_eq!(s.format, None);
         assert!(IocSource::parse("bogus=x").is_err());
