@@ -17,7 +17,7 @@
 //! never read.
 
 use super::indicator::{self, Indicator, Kind, mask};
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -58,7 +58,8 @@ pub struct IndicatorSet {
     ipv6: FxHashMap<u128, u32>,
     /// Networks by (is IPv4, prefix length): one lookup per length in use.
     networks: Vec<((bool, u8), FxHashMap<u128, u32>)>,
-    kinds: FxHashSet<Kind>,
+    /// The kinds present, one bit per `Kind as usize`.
+    kinds: u16,
     /// Also read the hosts of URLs in command lines for domains.
     pub command_line_urls: bool,
     /// Indicators named twice (by one source or several).
@@ -89,7 +90,7 @@ impl IndicatorSet {
             };
             by_id.insert(id, n);
             set.index(&ind, n);
-            set.kinds.insert(ind.kind);
+            set.kinds |= 1 << (ind.kind as u16);
             set.indicators.push(ind);
         }
         set.networks.sort_by_key(|(k, _)| *k);
@@ -148,19 +149,45 @@ impl IndicatorSet {
 
     /// Whether any indicator is of `kind`.
     pub fn has(&self, kind: Kind) -> bool {
-        self.kinds.contains(&kind)
+        self.kinds & (1 << (kind as u16)) != 0
+    }
+
+    /// Whether the member at `FIELDS[slot]` holds a type some indicator has.
+    fn wanted(&self, slot: usize) -> bool {
+        let Some((f, kinds)) = FIELDS.get(slot) else {
+            return false;
+        };
+        if *f == "CommandLine" {
+            self.has(Kind::Url) || (self.command_line_urls && self.has(Kind::Domain))
+        } else {
+            kinds.iter().any(|k| self.has(*k))
+        }
     }
 
     /// The members worth reading: those that hold a type some indicator has.
     pub fn fields(&self) -> impl Iterator<Item = &'static str> + '_ {
-        FIELDS.iter().filter_map(|(f, kinds)| {
-            let wanted = if *f == "CommandLine" {
-                self.has(Kind::Url) || (self.command_line_urls && self.has(Kind::Domain))
-            } else {
-                kinds.iter().any(|k| self.has(*k))
-            };
-            wanted.then_some(*f)
-        })
+        (0..FIELDS.len())
+            .filter(|&i| self.wanted(i))
+            .map(|i| FIELDS[i].0)
+    }
+
+    /// `member`'s place in [`FIELDS`], if it is worth reading: one pass over
+    /// an event's members finds every value to look at.
+    pub fn slot(&self, member: &str) -> Option<usize> {
+        let at = match member {
+            "SHA256HashData" => 0,
+            "SHA1HashData" => 1,
+            "MD5HashData" => 2,
+            "DomainName" => 3,
+            "RemoteAddressIP4" => 4,
+            "aip" => 5,
+            "RemoteAddressIP6" => 6,
+            "ImageFileName" => 7,
+            "TargetFileName" => 8,
+            "CommandLine" => 9,
+            _ => return None,
+        };
+        self.wanted(at).then_some(at)
     }
 
     fn exact(&self, kind: Kind, value: &str) -> Option<u32> {
@@ -361,6 +388,28 @@ mod tests {
         let p = formats::parse(Format::Csv, "t.csv", csv, &Options::default());
         assert!(p.problems.is_empty(), "{:?}", p.problems);
         IndicatorSet::new(p.indicators, urls)
+    }
+
+    #[test]
+    fn slots_are_the_fields_places() {
+        let s = set(
+            "sha256,aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n\
+             sha1,aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\nmd5,aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n\
+             domain,a.example\nipv4,192.0.2.1\nipv6,2001:db8::1\nfilename,a.exe\n\
+             url,http://a.example/x\n",
+            false,
+        );
+        for (i, (f, _)) in FIELDS.iter().enumerate() {
+            assert_eq!(s.slot(f), Some(i), "{f}");
+        }
+        assert_eq!(s.slot("CommandLine2"), None);
+        let only_hashes = set(
+            "sha256,aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+            false,
+        );
+        assert_eq!(only_hashes.slot("SHA256HashData"), Some(0));
+        assert_eq!(only_hashes.slot("DomainName"), None);
+        assert_eq!(only_hashes.fields().collect::<Vec<_>>(), ["SHA256HashData"]);
     }
 
     fn hits(s: &IndicatorSet, members: &[(&str, &str)]) -> Vec<String> {

@@ -11,6 +11,7 @@ use falconry_common::lake::findings::{
     MAX_FINDINGS_PER_RULE, Matched,
 };
 use falconry_common::time;
+use falconry_detect::ioc::set::FIELDS;
 use falconry_detect::ioc::{IndicatorSet, IocHit};
 use falconry_detect::{Detector, Hit, mapping};
 use flate2::write::GzEncoder;
@@ -191,16 +192,19 @@ impl<'a> FindingsWriter<'a> {
         bytes: &[u8],
     ) -> io::Result<()> {
         let mut hits = std::mem::take(&mut self.ioc_hits);
-        set.match_event(
-            |m| {
-                rec.fields
-                    .iter()
-                    .rev()
-                    .find(|(k, _)| k == m)
-                    .and_then(|(_, v)| string_value(v))
-            },
-            &mut hits,
-        );
+        // One pass over the members (the last of a repeated key wins, as in
+        // the columns), then a few lookups per value found.
+        let mut slots = [None; FIELDS.len()];
+        for (k, v) in &rec.fields {
+            if let Some(at) = set.slot(k) {
+                slots[at] = Some(v);
+            }
+        }
+        for (at, v) in slots.into_iter().enumerate() {
+            if let Some(text) = v.and_then(string_value) {
+                set.match_field(FIELDS[at].0, &text, &mut hits);
+            }
+        }
         for hit in hits.drain(..) {
             self.tally.ioc_hits += 1;
             let Some(ind) = set.get(hit.indicator) else {
