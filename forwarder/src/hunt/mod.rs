@@ -614,3 +614,69 @@ fn finding(
         event_length: cut.then_some(length as u64),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hunt_is_counted_in_the_metrics() {
+        let mut registry = prometheus_client::registry::Registry::default();
+        let m = HuntMetrics::new(&mut registry);
+        let report = HuntReport {
+            engine: "athena",
+            indicators: 3,
+            since: None,
+            until: None,
+            files: 2,
+            bytes: 1_000,
+            row_groups: 4,
+            row_groups_pruned: 1,
+            rows: 500,
+            seconds: 1.5,
+            rows_per_second: 333.0,
+            athena: Some(AthenaRun {
+                queries: 1,
+                bytes_scanned: 20_000,
+                files_named: 2,
+                not_hunted: Vec::new(),
+            }),
+            new: 2,
+            known: 1,
+            omitted: 0,
+            findings: None,
+            matches: Vec::new(),
+        };
+        observe(&m, &report);
+        observe(&m, &report);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        for line in [
+            "falconry_hunt_runs_total{engine=\"athena\"} 2",
+            "falconry_hunt_rows_scanned_total 1000",
+            "falconry_hunt_bytes_scanned_total 42000",
+            "falconry_hunt_matches_total{state=\"new\"} 4",
+            "falconry_hunt_matches_total{state=\"known\"} 2",
+            "falconry_hunt_seconds_total 3.0",
+        ] {
+            assert!(text.contains(line), "{line} not in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn engines_name_files_by_their_lake_keys() {
+        let s3 = Location::parse("s3://lake/prefix").unwrap();
+        assert_eq!(
+            key_of(&s3, "s3://lake/prefix/parquet/events/a.parquet").as_deref(),
+            Some("prefix/parquet/events/a.parquet")
+        );
+        assert_eq!(key_of(&s3, "s3://other/parquet/a.parquet"), None);
+        assert_eq!(key_of(&s3, "s3://lakes/parquet/a.parquet"), None);
+        let local = Location::parse("file:///data/lake").unwrap();
+        assert_eq!(
+            key_of(&local, "/data/lake/parquet/events/a.parquet").as_deref(),
+            Some("parquet/events/a.parquet")
+        );
+        assert_eq!(key_of(&local, "/elsewhere/a.parquet"), None);
+    }
+}
