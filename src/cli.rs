@@ -343,5 +343,9 @@ pub enum FixturesCommand {
         files: usize,
         #[arg(long, default_value_t = 7)]
         seed: u64,
+        /// `mixed` (the fixtures' whole mix, typed records too) or `sensor` (the 20
+        /// commonest sensor event types, every value a string, full headers).
+        #[arg(long, default_value = "mixed")]
+        shape: falconry_fixtures::Shape,
     },
 }

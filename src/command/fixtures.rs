@@ -59,8 +59,9 @@ pub fn run(command: FixturesCommand) -> anyhow::Result<()> {
             events,
             files,
             seed,
+            shape,
         } => {
-            let paths = falconry_fixtures::write_corpus(&out, seed, events, files)
+            let paths = falconry_fixtures::write_corpus_shaped(&out, seed, events, files, shape)
                 .with_context(|| format!("writing the corpus to {}", out.display()))?;
             for p in paths {
                 println!("{}", p.display());
