@@ -102,7 +102,17 @@ def main():
     ap.add_argument("--rustc", default="")
     ap.add_argument("--git", default="")
     ap.add_argument("--json-out", default=None)
+    ap.add_argument("--floor", action="append", default=[],
+                    help="T=FILE: falconry convert --inflate-only --threads T's output (the gunzip floor)")
     a = ap.parse_args()
+    floors = {}  # threads -> MB/s of uncompressed JSON the decoder alone reaches
+    for spec in a.floor:
+        t, _, path = spec.partition("=")
+        try:
+            with open(path) as ff:
+                floors[int(t)] = json.loads(ff.read().strip().splitlines()[-1])["mb_per_s"]
+        except (OSError, ValueError, KeyError, IndexError):
+            pass
 
     with open(a.corpus_stats) as f:
         corpus = json.load(f)
@@ -194,12 +204,17 @@ def main():
     p("runs:     %d per cell (fastest wall time shown, peak RSS = max over runs); MB = 10^6 bytes;"
       " events/s and MB/s use the corpus totals above" % nruns)
     p("")
-    hdr = ("tool", "threads", "seconds", "events/s", "MB/s", "peak RSS MB", "parquet MB", "events", "vs faster of duckdb/pyarrow")
+    if floors:
+        p("gunzip floor (falconry convert --inflate-only, the same decoder, output discarded): " + ", ".join(
+            "%.1f MB/s at %d thread(s)" % (floors[t], t) for t in sorted(floors)))
+        p("")
+    hdr = ("tool", "threads", "seconds", "events/s", "MB/s", "peak RSS MB", "parquet MB", "events", "vs floor",
+           "vs faster of duckdb/pyarrow")
     table = []
     for r in rows:
         if "error" in r:
             table.append((r["tool"], str(r["threads"]), r["error"], "", "",
-                          "%.1f" % r["peak_rss_mb"] if r["peak_rss_mb"] else "", "", "", ""))
+                          "%.1f" % r["peak_rss_mb"] if r["peak_rss_mb"] else "", "", "", "", ""))
             continue
         ev = r.get("reported_events")
         evs = fmt_int(ev) if ev is not None else "?"
@@ -211,10 +226,11 @@ def main():
             r["tool"], str(r["threads"]), "%.2f" % r["seconds"], fmt_int(r["events_per_s"]),
             "%.1f" % r["mb_per_s"], "%.1f" % r["peak_rss_mb"] if r["peak_rss_mb"] else "?",
             "%.1f" % (r["parquet_bytes"] / 1e6) if r.get("parquet_bytes") else "?", evs,
+            ("%.0f %%" % (100 * r["mb_per_s"] / floors[r["threads"]])) if r["threads"] in floors else "",
             ("%.2fx (vs %s)" % (r["ratio"], r["ratio_vs"])) if "ratio" in r else "",
         ))
     widths = [max(len(hdr[i]), *(len(t[i]) for t in table)) if table else len(hdr[i]) for i in range(len(hdr))]
-    right = {1, 2, 3, 4, 5, 6}
+    right = {1, 2, 3, 4, 5, 6, 8}
     def line(cols):
         return "  ".join(c.rjust(widths[i]) if i in right else c.ljust(widths[i]) for i, c in enumerate(cols)).rstrip()
     p(line(hdr))
@@ -262,7 +278,7 @@ def main():
                        "falconry_version": a.falconry_version, "rustc": a.rustc, "git": a.git,
                        "machine": {"nproc": os.cpu_count(), "cpu": cpu_model(), "mem_gb": mem,
                                    "os": os_name(), "kernel": platform.release()},
-                       "rows": rows, "targets_met": all_pass}, f, indent=1, default=str)
+                       "rows": rows, "floor_mb_per_s": floors, "targets_met": all_pass}, f, indent=1, default=str)
     # exit 3 when falconry ran and missed a target; bench.sh decides what to do with it
     sys.exit(0 if all_pass or not verdicts else 3)
 

@@ -13,9 +13,15 @@
 #      (reused on later runs while N, F, S and the generator are unchanged);
 #   4. measures the corpus once (events, gzip and uncompressed JSON bytes;
 #      this also warms the page cache);
-#   5. for each thread count (1 and 2) runs, each as its own process under
+#   5. measures the floor: every gzip member inflated by the decoder falconry
+#      uses, output discarded (falconry convert --inflate-only --threads T);
+#      then for each thread count (1 and 2) runs, each as its own process under
 #      bench/measure.py (wall time + peak RSS):
 #        falconry convert --threads T --out OUT FILE...
+#        falconry forward --until-empty (the daemon path users run: a dir://
+#          queue holding one notice of every corpus file, file:// source and
+#          destination, FALCONRY__FORWARDER__FILES_IN_FLIGHT=T; raw copies,
+#          manifests and Parquet written as in production)
 #        bench/duckdb_convert.py  FILE... --out OUT --threads T
 #        bench/pyarrow_convert.py FILE... --out OUT --threads T
 #   6. prints machine, versions, corpus, a table (tool, threads, seconds,
@@ -31,7 +37,10 @@
 #   BENCH_DIR    [target/bench]  corpus, outputs and results go here
 #   BENCH_THREADS ["1 2"]    thread counts to run
 #   BENCH_RUNS   [1]         runs per tool and thread count (fastest is shown)
-#   BENCH_TOOLS  ["falconry duckdb pyarrow"]  tools to run
+#   BENCH_TOOLS  ["falconry forward duckdb pyarrow"]  tools to run
+#   BENCH_SHAPE  [mixed]     corpus shape: mixed (the fixtures' whole mix) or
+#                            sensor (string-valued sensor events, ~200 keys,
+#                            ~1,250 bytes a line: falconry fixtures corpus --shape)
 #   BENCH_SKIP_FALCONRY [0]  1 = no cargo build and no falconry rows; the corpus
 #                            is then made by bench/gen_corpus.py (a stdlib Python
 #                            fallback generator). For testing the harness itself.
@@ -61,7 +70,8 @@ BENCH_SEED="${BENCH_SEED:-42}"
 BENCH_DIR="${BENCH_DIR:-target/bench}"
 BENCH_THREADS="${BENCH_THREADS:-1 2}"
 BENCH_RUNS="${BENCH_RUNS:-1}"
-BENCH_TOOLS="${BENCH_TOOLS:-falconry duckdb pyarrow}"
+BENCH_TOOLS="${BENCH_TOOLS:-falconry forward duckdb pyarrow}"
+BENCH_SHAPE="${BENCH_SHAPE:-mixed}"
 BENCH_SKIP_FALCONRY="${BENCH_SKIP_FALCONRY:-0}"
 BENCH_DUCKDB_SAMPLE_SIZE="${BENCH_DUCKDB_SAMPLE_SIZE:--1}"
 BENCH_PYARROW_FILE_PARALLEL="${BENCH_PYARROW_FILE_PARALLEL:-0}"
@@ -71,7 +81,7 @@ BENCH_VENV="${BENCH_VENV:-.venv-bench}"
 PYTHON="${PYTHON:-python3}"
 if [[ "$BENCH_SKIP_FALCONRY" == 1 ]]; then
     BENCH_GENERATOR="${BENCH_GENERATOR:-python}"
-    BENCH_TOOLS="$(tr ' ' '\n' <<<"$BENCH_TOOLS" | grep -vx falconry | tr '\n' ' ' || true)"
+    BENCH_TOOLS="$(tr ' ' '\n' <<<"$BENCH_TOOLS" | grep -vx -e falconry -e forward | tr '\n' ' ' || true)"
 else
     BENCH_GENERATOR="${BENCH_GENERATOR:-falconry}"
 fi
@@ -80,6 +90,12 @@ FALCONRY="${BENCH_FALCONRY_BIN:-target/release/falconry}"
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'bench.sh: %s\n' "$*" >&2; exit 1; }
 
+case "$BENCH_SHAPE" in
+    mixed|sensor) ;;
+    *) die "BENCH_SHAPE must be mixed or sensor, not '$BENCH_SHAPE'" ;;
+esac
+[[ "$BENCH_SHAPE" == mixed || "$BENCH_GENERATOR" == falconry ]] \
+    || die "BENCH_SHAPE=$BENCH_SHAPE needs the falconry generator"
 case "$BENCH_GENERATOR" in
     falconry) [[ "$BENCH_SKIP_FALCONRY" == 1 ]] && die "BENCH_GENERATOR=falconry needs falconry (unset BENCH_SKIP_FALCONRY)" ;;
     python) ;;
@@ -116,8 +132,8 @@ if [[ "$BENCH_SKIP_FALCONRY" != 1 ]]; then
 fi
 
 # --- 3. corpus (generated once, reused while its parameters are unchanged) ----
-CORPUS="$BENCH_DIR/corpus"
-PARAMS="generator=$BENCH_GENERATOR events=$BENCH_EVENTS files=$BENCH_FILES seed=$BENCH_SEED"
+if [[ "$BENCH_SHAPE" == mixed ]]; then CORPUS="$BENCH_DIR/corpus"; else CORPUS="$BENCH_DIR/corpus-$BENCH_SHAPE"; fi
+PARAMS="generator=$BENCH_GENERATOR events=$BENCH_EVENTS files=$BENCH_FILES seed=$BENCH_SEED shape=$BENCH_SHAPE"
 if [[ -f "$CORPUS/.params" && "$(cat "$CORPUS/.params")" == "$PARAMS" ]] \
         && compgen -G "$CORPUS/part-*.gz" >/dev/null; then
     say "reusing corpus $CORPUS ($PARAMS)"
@@ -126,7 +142,7 @@ else
     rm -rf "$CORPUS"
     mkdir -p "$CORPUS"
     if [[ "$BENCH_GENERATOR" == falconry ]]; then
-        GEN_CMD=("$FALCONRY" fixtures corpus --out "$CORPUS" --events "$BENCH_EVENTS" --files "$BENCH_FILES" --seed "$BENCH_SEED")
+        GEN_CMD=("$FALCONRY" fixtures corpus --out "$CORPUS" --events "$BENCH_EVENTS" --files "$BENCH_FILES" --seed "$BENCH_SEED" --shape "$BENCH_SHAPE")
     else
         GEN_CMD=("$PY" bench/gen_corpus.py --out "$CORPUS" --events "$BENCH_EVENTS" --files "$BENCH_FILES" --seed "$BENCH_SEED")
     fi
@@ -137,7 +153,7 @@ else
 fi
 mapfile -t FILES < <(printf '%s\n' "$CORPUS"/part-*.gz | LC_ALL=C sort)
 if [[ "$BENCH_GENERATOR" == falconry ]]; then
-    CORPUS_DESC="$CORPUS, made by: $FALCONRY fixtures corpus --out $CORPUS --events $BENCH_EVENTS --files $BENCH_FILES --seed $BENCH_SEED"
+    CORPUS_DESC="$CORPUS, made by: $FALCONRY fixtures corpus --out $CORPUS --events $BENCH_EVENTS --files $BENCH_FILES --seed $BENCH_SEED --shape $BENCH_SHAPE"
 else
     CORPUS_DESC="$CORPUS, made by: bench/gen_corpus.py --out $CORPUS --events $BENCH_EVENTS --files $BENCH_FILES --seed $BENCH_SEED (fallback generator)"
 fi
@@ -159,6 +175,43 @@ rm -rf "$RES" "$OUT"
 mkdir -p "$RES" "$OUT"
 : >"$RES/runs.tsv"
 
+# The floor: the same gzip decoder, nothing else (one figure per thread count).
+FLOOR_ARGS=()
+if [[ "$BENCH_SKIP_FALCONRY" != 1 ]]; then
+    for T in $BENCH_THREADS; do
+        "$FALCONRY" convert --inflate-only --threads "$T" --out "$OUT/floor" "${FILES[@]}" >"$RES/floor-t$T.json"
+        say "gunzip floor, $T thread(s): $(cat "$RES/floor-t$T.json")"
+        FLOOR_ARGS+=(--floor "$T=$RES/floor-t$T.json")
+    done
+fi
+
+# The daemon's input: the corpus files (hard links) under a source root, and
+# one FDR notice naming them all (sizes and MD5s, as CrowdStrike sends them).
+FWD="$BENCH_DIR/forward-$BENCH_SHAPE"
+if [[ " $BENCH_TOOLS " == *" forward "* ]]; then
+    rm -rf "$FWD"
+    mkdir -p "$FWD/source/data/bench"
+    for f in "${FILES[@]}"; do
+        ln "$f" "$FWD/source/data/bench/" 2>/dev/null || cp "$f" "$FWD/source/data/bench/"
+    done
+    "$PY" - "$FWD" "${FILES[@]}" <<'PYEOF'
+import hashlib, json, os, sys
+root, files = sys.argv[1], sys.argv[2:]
+entries = []
+for f in files:
+    h = hashlib.md5()
+    with open(f, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    entries.append({"path": "data/bench/" + os.path.basename(f), "size": os.path.getsize(f), "checksum": h.hexdigest()})
+notice = {"cid": "0" * 32, "timestamp": 1773480000000, "fileCount": len(entries),
+          "totalSize": sum(e["size"] for e in entries), "bucket": "bench",
+          "pathPrefix": "data/bench", "files": entries}
+with open(os.path.join(root, "notice.json"), "w") as out:
+    json.dump(notice, out)
+PYEOF
+fi
+
 PYARROW_EXTRA=()
 [[ "$BENCH_PYARROW_FILE_PARALLEL" == 1 ]] && PYARROW_EXTRA=(--file-parallel)
 DUCKDB_EXTRA=()
@@ -170,6 +223,12 @@ for T in $BENCH_THREADS; do
             dest="$OUT/$tool-t$T"
             case "$tool" in
                 falconry) CMD=("$FALCONRY" convert --threads "$T" --out "$dest" "${FILES[@]}") ;;
+                forward)
+                    rm -rf "$FWD/queue"
+                    mkdir -p "$FWD/queue"
+                    cp "$FWD/notice.json" "$FWD/queue/notice.json"
+                    CMD=(env FALCONRY__FORWARDER__FILES_IN_FLIGHT="$T" "$FALCONRY" forward --until-empty --admin off
+                         --queue "dir://$FWD/queue" --source "file://$FWD/source" --dest "file://$dest") ;;
                 duckdb)   CMD=("$PY" bench/duckdb_convert.py "${FILES[@]}" --out "$dest" --threads "$T" ${DUCKDB_EXTRA[@]+"${DUCKDB_EXTRA[@]}"}) ;;
                 pyarrow)  CMD=("$PY" bench/pyarrow_convert.py "${FILES[@]}" --out "$dest" --threads "$T" ${PYARROW_EXTRA[@]+"${PYARROW_EXTRA[@]}"}) ;;
                 *) die "unknown tool '$tool' in BENCH_TOOLS" ;;
@@ -180,6 +239,11 @@ for T in $BENCH_THREADS; do
             tag="$tool-t$T-r$run"
             say "run $tag: ${CMD[*]}"
             "$PY" bench/measure.py --label "$tag" --stdout "$RES/$tag.out" -- "${CMD[@]}" >"$RES/$tag.json"
+            if [[ "$tool" == forward ]]; then
+                # The daemon prints no summary: its rows, counted from the Parquet footers.
+                "$PY" -c 'import json, pathlib, sys, pyarrow.parquet as pq; print(json.dumps({"events": sum(pq.ParquetFile(p).metadata.num_rows for p in pathlib.Path(sys.argv[1]).rglob("*.parquet"))}))' \
+                    "$dest" >>"$RES/$tag.out"
+            fi
             say "  $(cat "$RES/$tag.json")"
             # Parquet bytes written, measured the same way for every tool
             "$PY" -c 'import os, sys; print(sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(sys.argv[1]) for f in fs if f.endswith(".parquet")))' \
@@ -207,7 +271,7 @@ fi
 set +e
 "$PY" bench/report.py --manifest "$RES/runs.tsv" --corpus-stats "$CORPUS/.stats.json" \
     --corpus-desc "$CORPUS_DESC" --falconry-version "$FALCONRY_VERSION" --rustc "$RUSTC_VERSION" \
-    --git "$GIT_REV" --json-out "$BENCH_DIR/results.json" >"$BENCH_DIR/results.txt"
+    --git "$GIT_REV" --json-out "$BENCH_DIR/results.json" ${FLOOR_ARGS[@]+"${FLOOR_ARGS[@]}"} >"$BENCH_DIR/results.txt"
 rc=$?
 set -e
 cat "$BENCH_DIR/results.txt"

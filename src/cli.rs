@@ -289,6 +289,10 @@ pub struct ConvertArgs {
     /// findings too.
     #[arg(long = "ioc")]
     pub ioc: Vec<String>,
+    /// Only inflate the files (the same gzip decoder, output thrown away) and
+    /// print the seconds and bytes: the floor the benchmark compares with.
+    #[arg(long)]
+    pub inflate_only: bool,
     /// Input files.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,

@@ -3,6 +3,9 @@
 use crate::cli::ConvertArgs;
 
 pub async fn run(args: ConvertArgs) -> anyhow::Result<()> {
+    if args.inflate_only {
+        return inflate_only(args).await;
+    }
     let mut opts = falconry_forwarder::convert::ConvertOptions {
         zstd_level: args.zstd_level,
         ..Default::default()
@@ -62,5 +65,47 @@ pub async fn run(args: ConvertArgs) -> anyhow::Result<()> {
     summary["rules"] = serde_json::json!(rules);
     summary["indicators"] = serde_json::json!(indicators);
     println!("{summary}");
+    Ok(())
+}
+
+/// `--inflate-only`: every gzip member of every file through the decoder the
+/// conversion uses, on `--threads` threads, output discarded.
+async fn inflate_only(args: ConvertArgs) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let threads = args.threads.max(1);
+    let files = std::sync::Arc::new(args.files);
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut workers = Vec::new();
+    for _ in 0..threads {
+        let (files, next) = (files.clone(), next.clone());
+        workers.push(tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
+            let mut total = 0;
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(path) = files.get(i) else {
+                    return Ok(total);
+                };
+                let file = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(path)?);
+                total += std::io::copy(
+                    &mut flate2::bufread::MultiGzDecoder::new(file),
+                    &mut std::io::sink(),
+                )?;
+            }
+        }));
+    }
+    let mut bytes = 0;
+    for w in workers {
+        bytes += w.await??;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "{}",
+        serde_json::json!({
+            "seconds": seconds,
+            "bytes_uncompressed": bytes,
+            "mb_per_s": bytes as f64 / 1e6 / seconds.max(1e-9),
+            "threads": threads,
+        })
+    );
     Ok(())
 }
