@@ -78,20 +78,23 @@ async fn inflate_only(args: ConvertArgs) -> anyhow::Result<()> {
     let mut workers = Vec::new();
     for _ in 0..threads {
         let (files, next) = (files.clone(), next.clone());
-        workers.push(tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
-            let mut total = 0;
-            loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(path) = files.get(i) else {
-                    return Ok(total);
-                };
-                let file = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(path)?);
-                total += std::io::copy(
-                    &mut flate2::bufread::MultiGzDecoder::new(file),
-                    &mut std::io::sink(),
-                )?;
-            }
-        }));
+        workers.push(tokio::task::spawn_blocking(
+            move || -> std::io::Result<u64> {
+                let mut total = 0;
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(path) = files.get(i) else {
+                        return Ok(total);
+                    };
+                    let file =
+                        std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(path)?);
+                    total += std::io::copy(
+                        &mut flate2::bufread::MultiGzDecoder::new(file),
+                        &mut std::io::sink(),
+                    )?;
+                }
+            },
+        ));
     }
     let mut bytes = 0;
     for w in workers {
