@@ -44,30 +44,10 @@ async fn hunts_find_the_planted_incident_and_parquet_types_match_the_ddl() {
 
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    std::fs::create_dir_all(root.join("queue")).unwrap();
-    let opts = BatchOptions::default();
-    for (name, batch) in [("data", fdr_batch(&opts)), ("lookup", lookup_batch(&opts))] {
-        write_files(&batch, &root.join("source")).unwrap();
-        std::fs::write(
-            root.join("queue").join(format!("{name}.json")),
-            notice_json(&batch, "cs-prod-cannon-example"),
-        )
-        .unwrap();
-    }
     // With the starter rules: their findings are checked against findings.sql too.
     let rules = root.join("rules");
     falconry_detect::starter::write_to(&rules).unwrap();
-    let mut settings = local_config(root).validate().unwrap();
-    settings.detect = falconry_detect::DetectConfig {
-        rules: Some(rules.display().to_string()),
-        ..Default::default()
-    }
-    .validate()
-    .unwrap();
-    let summary = falconry_forwarder::run(settings, Telemetry::off(), CancellationToken::new())
-        .await
-        .expect("the forwarder drains the queue");
-    assert_eq!((summary.done, summary.failed), (2, 0), "{summary:?}");
+    fixture_lake(root, Some(&rules)).await;
 
     let parquet = root.join("lake/parquet");
     let out = Command::new(&python)
@@ -141,8 +121,9 @@ impl SqlEngine for DuckDb {
     }
 }
 
-/// The default fixtures through the forwarder into `root/lake` (file://).
-async fn fixture_lake(root: &Path) {
+/// The default fixtures through the forwarder into `root/lake` (file://),
+/// with the Sigma rules in `rules` if given.
+async fn fixture_lake(root: &Path, rules: Option<&Path>) {
     std::fs::create_dir_all(root.join("queue")).unwrap();
     let opts = BatchOptions::default();
     for (name, batch) in [("data", fdr_batch(&opts)), ("lookup", lookup_batch(&opts))] {
@@ -153,7 +134,15 @@ async fn fixture_lake(root: &Path) {
         )
         .unwrap();
     }
-    let settings = local_config(root).validate().unwrap();
+    let mut settings = local_config(root).validate().unwrap();
+    if let Some(rules) = rules {
+        settings.detect = falconry_detect::DetectConfig {
+            rules: Some(rules.display().to_string()),
+            ..Default::default()
+        }
+        .validate()
+        .unwrap();
+    }
     let summary = falconry_forwarder::run(settings, Telemetry::off(), CancellationToken::new())
         .await
         .expect("the forwarder drains the queue");
@@ -188,7 +177,7 @@ async fn the_athena_engine_finds_what_the_scan_finds() {
     let check = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/athena/check.py");
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    fixture_lake(root).await;
+    fixture_lake(root, None).await;
     let start = BatchOptions::default().start_ms;
     let intel = root.join("intel");
     std::fs::create_dir_all(&intel).unwrap();
