@@ -36,6 +36,10 @@ pub enum Command {
     /// Hunt indicators of compromise (CSV, lists, STIX, MISP, TAXII) through
     /// the Parquet lake's history; new matches become findings and issues.
     Hunt(HuntArgs),
+    /// The response report: cases opened, closed and open by severity and
+    /// source, time to first response and to close against the SLAs,
+    /// conclusions, the rules to tune first, the oldest open cases.
+    Report(ReportArgs),
     /// Validate the configuration and print every problem found.
     CheckConfig,
     /// Run the pipeline on generated fixtures with local directories (no AWS).
@@ -206,6 +210,29 @@ pub struct EnrichArgs {
     /// Admin port address, or `off`.
     #[arg(long)]
     pub admin: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The issues: `github`, or dir://path (the embedded default's Markdown
+    /// files, whose conclusions are read first). Default: `[enricher] issues`.
+    #[arg(long)]
+    pub issues: Option<String>,
+    /// Where the cases live (s3://… or file://…). Default: `[enricher] state`.
+    #[arg(long)]
+    pub state: Option<String>,
+    /// The window: a duration back from now (7d, 24h) or a date. Default 7d.
+    #[arg(long, default_value = "7d")]
+    pub since: String,
+    /// `md` (Markdown) or `json`.
+    #[arg(long, default_value = "md")]
+    pub format: String,
+    /// Also write report.md, report.json and the two SVG charts into this directory.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Post the report as an issue in `[enricher.response] report_repo`.
+    #[arg(long)]
+    pub post: bool,
 }
 
 #[derive(Debug, Subcommand)]

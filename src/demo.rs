@@ -141,7 +141,7 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
     context.directory.assets = Some(directory.assets.display().to_string());
     context.history.backend = falconry_enricher::context::history::HistoryBackend::Parquet;
     context.history.lake = Some(format!("file://{}", lake.display()));
-    let enricher = falconry_enricher::EnricherConfig {
+    let enricher_config = falconry_enricher::EnricherConfig {
         context,
         from: Some(format!("file://{}", lake.display())),
         issues: format!("dir://{}", issues.display()),
@@ -151,8 +151,8 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
             falconry_common::event_types::OVERWATCH.into(),
         ],
         ..Default::default()
-    }
-    .validate()?;
+    };
+    let enricher = enricher_config.validate()?;
     let enriched =
         falconry_enricher::run(enricher, Telemetry::off(), CancellationToken::new()).await;
     let first_issue = falconry_enricher::tracker::DirTracker::new(&issues)
@@ -160,6 +160,12 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
         .ok()
         .and_then(|all| all.into_iter().next())
         .map(|(_, _, path)| path);
+    // The response loop on the embedded default: a responder closes two of
+    // the issues with conclusions (as anyone would, by editing the header),
+    // and the report reads them back.
+    let concluded = conclude_two(&issues)?;
+    let report_dir = abs.join("report");
+    let report = respond_report(&enricher_config, &report_dir).await;
     let layout = falconry_common::lake::Layout::default();
     let counts = falconry_forwarder::lake::table_counts(&lake.join(&layout.parquet))
         .with_context(|| format!("reading back {}", lake.display()))?;
@@ -282,12 +288,73 @@ pub async fn run(dir: &Path) -> anyhow::Result<()> {
     for ((level, title), n) in &findings {
         writeln!(out, "    {n:>7}  [{level}] {title}")?;
     }
+    writeln!(
+        out,
+        "  response:    closed {} issue(s) with a conclusion ({}); report in {}",
+        concluded.len(),
+        concluded.join(", "),
+        report_dir.display()
+    )?;
+    match &report {
+        Ok(md) => {
+            writeln!(out)?;
+            writeln!(out, "{md}")?;
+        }
+        Err(e) => writeln!(out, "  report: FAILED: {e}")?,
+    }
     print!("{out}");
+    report?;
     result?;
     streamed?;
     enriched?;
     hunts?;
     Ok(())
+}
+
+/// Closes the first two issues of the demo's folder as a responder would:
+/// `state: closed` and a `conclusion:` in the header. Returns what it did.
+fn conclude_two(issues: &Path) -> anyhow::Result<Vec<String>> {
+    let all = falconry_enricher::tracker::DirTracker::new(issues)
+        .all()
+        .context("listing the demo's issues")?;
+    let mut done = Vec::new();
+    for ((repo, number, path), conclusion) in
+        all.into_iter().zip(["false-positive", "true-positive"])
+    {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let edited = text
+            .replacen("\nstate: open\n", "\nstate: closed\n", 1)
+            .replacen(
+                "\nconclusion: \n",
+                &format!("\nconclusion: {conclusion}\nclosed_by: demo-responder\n"),
+                1,
+            );
+        std::fs::write(&path, edited).with_context(|| format!("writing {}", path.display()))?;
+        done.push(format!("{repo}#{number} {conclusion}"));
+    }
+    Ok(done)
+}
+
+/// The response report of the demo's cases: Markdown printed, and written
+/// with its JSON and charts under `dir`.
+async fn respond_report(
+    config: &falconry_enricher::EnricherConfig,
+    dir: &Path,
+) -> anyhow::Result<String> {
+    use falconry_enricher::response::{self, ReportRequest, report};
+    let settings = config.validate_report()?;
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let r = response::report(
+        &settings,
+        &ReportRequest {
+            since_ms: now_ms - 7 * 24 * 3600 * 1000,
+            now_ms,
+        },
+    )
+    .await?;
+    report::write_dir(dir, &r).with_context(|| format!("writing {}", dir.display()))?;
+    Ok(report::markdown(&r, None))
 }
 
 /// Writes the fixtures' indicator feeds under `intel` and hunts them through

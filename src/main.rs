@@ -55,6 +55,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }) => command::policy::eval(file, &input, policy, data),
         Command::Rules(c) => command::rules::run(file, c).await,
         Command::Hunt(args) => command::hunt::run(file, args).await,
+        Command::Report(args) => command::report::run(file, args).await,
         Command::CheckConfig => command::check_config::run(file).await,
         Command::Demo(args) => demo::run(&args.dir).await,
         Command::Convert(args) => command::convert::run(args).await,

@@ -251,6 +251,56 @@ fn transient(e: reqwest::Error) -> AuthError {
     AuthError::Transient(e.to_string())
 }
 
+/// The login of one Falcon API client as a configuration section gives it,
+/// checked: every problem named with its field under `section`. The one place
+/// an API client's settings become a [`FalconAuth`] (the enricher's host
+/// lookups and its Alerts API poller both come here).
+pub struct Login<'a> {
+    pub section: &'a str,
+    pub cloud: &'a str,
+    pub base_url: Option<&'a str>,
+    pub client_id: Option<&'a str>,
+    pub client_secret: Option<&'a Secret>,
+    pub member_cid: Option<&'a str>,
+}
+
+impl Login<'_> {
+    pub fn auth(&self, http: reqwest::Client) -> Result<FalconAuth, Vec<String>> {
+        let key = self.section;
+        let mut problems = Vec::new();
+        let client_id = self.client_id.filter(|s| !s.trim().is_empty());
+        let client_secret = self.client_secret.filter(|s| !s.is_empty());
+        if client_id.is_none() {
+            problems.push(format!("{key}.client_id: required when enabled"));
+        }
+        if client_secret.is_none() {
+            problems.push(format!("{key}.client_secret: required when enabled"));
+        }
+        let endpoint = endpoint(self.cloud, self.base_url)
+            .map_err(|e| {
+                let field = match e {
+                    EndpointError::NotHttp(_) => "base_url",
+                    EndpointError::UnknownCloud(_) => "cloud",
+                };
+                problems.push(format!("{key}.{field}: {e}"));
+            })
+            .ok();
+        match (client_id, client_secret, endpoint) {
+            (Some(id), Some(secret), Some(endpoint)) if problems.is_empty() => Ok(FalconAuth::new(
+                http,
+                Credentials {
+                    client_id: id.to_owned(),
+                    client_secret: secret.clone(),
+                    member_cid: self.member_cid.map(str::to_owned),
+                },
+                endpoint,
+                region_urls(),
+            )),
+            _ => Err(problems),
+        }
+    }
+}
+
 /// How long a 429 asks to wait ([`crate::http::retry_after`]), at most an hour.
 pub fn retry_wait(headers: &HeaderMap) -> Option<Duration> {
     crate::http::retry_after(headers).map(|d| d.min(Duration::from_secs(3600)))

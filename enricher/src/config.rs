@@ -4,6 +4,7 @@
 
 use crate::context::config::ContextConfig;
 use crate::dedup::Field;
+use crate::response::config::{AlertsConfig, ResponseConfig, ResponseSettings};
 use crate::tracker::github::{GitHubAuth, GitHubSettings};
 use falconry_common::config::{ConfigError, Problems};
 use falconry_common::{Location, Secret};
@@ -87,6 +88,12 @@ pub struct EnricherConfig {
     /// `[enricher.context]`: context providers (all off by default).
     #[serde(default)]
     pub context: ContextConfig,
+    /// `[enricher.alerts]`: Falcon's Alerts API polled and written back (off by default).
+    #[serde(default)]
+    pub alerts: AlertsConfig,
+    /// `[enricher.response]`: conclusions, SLAs, reminders, the weekly report.
+    #[serde(default)]
+    pub response: ResponseConfig,
 }
 
 /// `[enricher.github]`.
@@ -189,6 +196,8 @@ impl Default for EnricherConfig {
             github: GitHubConfig::default(),
             slack: SlackConfig::default(),
             context: ContextConfig::default(),
+            alerts: AlertsConfig::default(),
+            response: ResponseConfig::default(),
         }
     }
 }
@@ -205,6 +214,14 @@ pub enum Input {
 pub enum Issues {
     GitHub(GitHubSettings),
     Dir(PathBuf),
+}
+
+/// What `falconry report` reads.
+#[derive(Debug, Clone)]
+pub struct ReportSettings {
+    pub issues: Issues,
+    pub state: Location,
+    pub response: ResponseSettings,
 }
 
 /// Validated enricher settings.
@@ -232,6 +249,8 @@ pub struct Settings {
     pub slack_webhook: Option<Secret>,
     /// Built into providers when the enricher starts.
     pub context: ContextConfig,
+    /// The response loop: the Alerts API, conclusions, SLAs.
+    pub response: ResponseSettings,
 }
 
 fn valid_repo(r: &str) -> bool {
@@ -263,50 +282,7 @@ impl EnricherConfig {
                 None
             }
         };
-        let issues = if self.issues == "github" {
-            self.github(&mut p).map(Issues::GitHub)
-        } else if let Some(path) = self.issues.strip_prefix("dir://") {
-            if path.is_empty() {
-                p.add("enricher.issues", "dir:// needs a path");
-            }
-            Some(Issues::Dir(PathBuf::from(path)))
-        } else {
-            p.add(
-                "enricher.issues",
-                format!("{:?} is not `github` or dir://path", self.issues),
-            );
-            None
-        };
-        let state = match (&self.state, &issues, &input) {
-            (Some(s), _, _) => p.check("enricher.state", Location::parse(s)),
-            (None, Some(Issues::Dir(d)), _) => Some(Location::Local {
-                root: d.join(".falconry"),
-                prefix: String::new(),
-            }),
-            (None, _, Some(Input::Scan(from))) => Some(match from {
-                Location::S3 { bucket, prefix } => Location::S3 {
-                    bucket: bucket.clone(),
-                    prefix: falconry_common::store::join(
-                        prefix,
-                        falconry_common::lake::state::ENRICHER_STATE,
-                    ),
-                },
-                Location::Local { root, prefix } => Location::Local {
-                    root: root.clone(),
-                    prefix: falconry_common::store::join(
-                        prefix,
-                        falconry_common::lake::state::ENRICHER_STATE,
-                    ),
-                },
-            }),
-            _ => {
-                p.add(
-                    "enricher.state",
-                    "required with a queue and GitHub: s3://bucket/prefix shared by every replica",
-                );
-                None
-            }
-        };
+        let (issues, state) = self.issues_and_state(&mut p, input.as_ref());
         let mut fields = Vec::new();
         for f in &self.dedup_fields {
             match Field::parse(f) {
@@ -367,6 +343,7 @@ impl EnricherConfig {
             (None, Some(Input::Scan(from))) => Some(from.clone()),
             (None, _) => None,
         };
+        let response = crate::response::config::check(&self.alerts, &self.response, &mut p);
         p.into_result()?;
         match (input, issues, state) {
             (Some(input), Some(issues), Some(state)) => Ok(Settings {
@@ -390,6 +367,82 @@ impl EnricherConfig {
                 claim_ttl: self.claim_ttl,
                 slack_webhook: self.slack.webhook_url.clone().filter(|s| !s.is_empty()),
                 context: self.context.clone(),
+                response,
+            }),
+            _ => Err(ConfigError::Invalid(vec!["enricher: incomplete".into()])),
+        }
+    }
+
+    /// Where issues go and where the state lives (the state's default
+    /// follows from the issues and the input).
+    fn issues_and_state(
+        &self,
+        p: &mut Problems,
+        input: Option<&Input>,
+    ) -> (Option<Issues>, Option<Location>) {
+        let issues = if self.issues == "github" {
+            self.github(p).map(Issues::GitHub)
+        } else if let Some(path) = self.issues.strip_prefix("dir://") {
+            if path.is_empty() {
+                p.add("enricher.issues", "dir:// needs a path");
+            }
+            Some(Issues::Dir(PathBuf::from(path)))
+        } else {
+            p.add(
+                "enricher.issues",
+                format!("{:?} is not `github` or dir://path", self.issues),
+            );
+            None
+        };
+        let state = match (&self.state, &issues, input) {
+            (Some(s), _, _) => p.check("enricher.state", Location::parse(s)),
+            (None, Some(Issues::Dir(d)), _) => Some(Location::Local {
+                root: d.join(".falconry"),
+                prefix: String::new(),
+            }),
+            (None, _, Some(Input::Scan(from))) => Some(match from {
+                Location::S3 { bucket, prefix } => Location::S3 {
+                    bucket: bucket.clone(),
+                    prefix: falconry_common::store::join(
+                        prefix,
+                        falconry_common::lake::state::ENRICHER_STATE,
+                    ),
+                },
+                Location::Local { root, prefix } => Location::Local {
+                    root: root.clone(),
+                    prefix: falconry_common::store::join(
+                        prefix,
+                        falconry_common::lake::state::ENRICHER_STATE,
+                    ),
+                },
+            }),
+            _ => {
+                p.add(
+                    "enricher.state",
+                    "required with a queue and GitHub: s3://bucket/prefix shared by every replica",
+                );
+                None
+            }
+        };
+        (issues, state)
+    }
+
+    /// What `falconry report` needs: the issues, the state, the response
+    /// settings (no input is required).
+    pub fn validate_report(&self) -> Result<ReportSettings, ConfigError> {
+        let mut p = Problems::new();
+        let input = match (self.queue.as_deref(), self.from.as_deref()) {
+            (None, Some(f)) if !f.is_empty() => Location::parse(f).ok().map(Input::Scan),
+            _ => None,
+        };
+        let (issues, state) = self.issues_and_state(&mut p, input.as_ref());
+        let response = crate::response::config::check(&self.alerts, &self.response, &mut p);
+        p.into_result()?;
+        match (issues, state) {
+            (Some(issues), Some(state)) => Ok(ReportSettings {
+                issues,
+                state,
+                response,
             }),
             _ => Err(ConfigError::Invalid(vec!["enricher: incomplete".into()])),
         }

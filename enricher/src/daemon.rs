@@ -20,6 +20,10 @@ use crate::metrics::Metrics;
 use crate::pipeline::{Outcome, Pipeline, PipelineError, Rules, Services};
 use crate::policy::Policy;
 use crate::render::Renderer;
+use crate::response::case::CaseStore;
+use crate::response::config::ALERTS_KEY;
+use crate::response::falcon::AlertsApi;
+use crate::response::{Responder, RoundSummary};
 use crate::slack::{Slack, SlackSettings};
 use crate::tracker::{DirTracker, GitHub, Tracker};
 use bytes::Bytes;
@@ -50,6 +54,8 @@ pub struct Summary {
     /// Of the failed: alerts whose only outcome, a Slack notice, was not sent.
     pub notify_failed: u64,
     pub quarantined_lines: u64,
+    /// What the response loop did.
+    pub response: RoundSummary,
 }
 
 impl Summary {
@@ -96,7 +102,8 @@ pub async fn run(
     telemetry
         .serve(registry, enricher.health.clone(), &shutdown)
         .await?;
-    enricher.run(shutdown).await
+    // On the heap: the daemon future is large, and tests run it on small stacks.
+    Box::pin(enricher.run(shutdown)).await
 }
 
 enum Source {
@@ -116,6 +123,8 @@ struct Enricher {
     selection: Selection,
     metrics: Metrics,
     health: Arc<Health>,
+    /// The response loop (cases, Falcon's Alerts API, conclusions), beside the input.
+    responder: Option<Arc<Responder>>,
 }
 
 /// What the enricher builds from its settings before it runs: each part
@@ -267,7 +276,50 @@ impl Enricher {
             athena_database: settings.athena_database.clone(),
             history_window: settings.history_window,
         };
-        let pipeline = Pipeline::new(services, dedup, rules, metrics.clone());
+        let cases = CaseStore::new(state.clone(), state_keys.clone());
+        let pipeline = Arc::new(Pipeline::new(
+            services,
+            dedup,
+            cases,
+            rules,
+            metrics.clone(),
+        ));
+        let response = &settings.response;
+        let falcon = if response.alerts.enabled {
+            let http = reqwest::Client::builder()
+                .user_agent(concat!("falconry/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(EnricherError::Http)?;
+            let auth = falconry_common::falcon_auth::Login {
+                section: ALERTS_KEY,
+                cloud: &response.alerts.cloud,
+                base_url: response.alerts.base_url.as_deref(),
+                client_id: response.alerts.client_id.as_deref(),
+                client_secret: response.alerts.client_secret.as_ref(),
+                member_cid: response.alerts.member_cid.as_deref(),
+            }
+            .auth(http.clone())
+            .map_err(|p| EnricherError::Config(ConfigError::Invalid(p)))?;
+            Some(AlertsApi::new(
+                http,
+                auth,
+                ALERTS_KEY,
+                response.alerts.max_wait,
+            ))
+        } else {
+            None
+        };
+        let responder = (response.enabled || falcon.is_some()).then(|| {
+            Arc::new(Responder::new(
+                pipeline.clone(),
+                response.clone(),
+                falcon,
+                state.clone(),
+                state_keys.clone(),
+                metrics.clone(),
+                settings.claim_ttl,
+            ))
+        });
         let health = Arc::new(Health::new(
             settings.poll_interval.max(Duration::from_secs(20)) * 6 + settings.visibility_timeout,
         ));
@@ -276,7 +328,8 @@ impl Enricher {
                 extra: settings.event_types.clone(),
             },
             settings,
-            pipeline: Arc::new(pipeline),
+            pipeline,
+            responder,
             source,
             batch_store,
             state,
@@ -290,12 +343,47 @@ impl Enricher {
         info!(tracker = %self.pipeline.tracker.name(), "enricher started");
         self.health.set_ready(true);
         let this = Arc::new(self);
-        let result = match &this.source {
+        // The response loop runs beside the input until the input ends.
+        let input_done = shutdown.child_token();
+        let responding = this.responder.clone().map(|r| {
+            let stop = input_done.clone();
+            let every = this.settings.response.interval.min(
+                this.settings
+                    .response
+                    .alerts
+                    .interval
+                    .max(Duration::from_secs(1)),
+            );
+            tokio::spawn(async move {
+                let mut total = RoundSummary::default();
+                while !stop.is_cancelled() {
+                    let r = r.round().await;
+                    total.add(&r);
+                    sleep(every, &stop).await;
+                }
+                total
+            })
+        });
+        let mut result = match &this.source {
             Source::Scan(scanner, findings) => {
                 this.scan(scanner, findings.as_ref(), &shutdown).await
             }
             Source::Queue(queue) => Ok(this.consume(queue, &shutdown).await),
         };
+        input_done.cancel();
+        if let Some(task) = responding {
+            let mut total = task.await.unwrap_or_default();
+            // A batch run ends with one full round over what it just opened.
+            if this.settings.until_empty
+                && !shutdown.is_cancelled()
+                && let Some(r) = &this.responder
+            {
+                total.add(&r.round().await);
+            }
+            if let Ok(s) = &mut result {
+                s.response = total;
+            }
+        }
         this.health.set_ready(false);
         if let Ok(s) = &result {
             info!(?s, "enricher stopped");

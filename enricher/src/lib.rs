@@ -11,6 +11,11 @@
 //! through it; `daemon.rs` builds the parts and runs the scan, or the queue
 //! through `falconry_common::queue::consumer`.
 //!
+//! After the issue: `response/` follows each case to its end (the case
+//! record, Falcon's Alerts API polled as a second source and written back,
+//! conclusions read from the issues, SLA reminders, the time-to-respond
+//! report).
+//!
 //! Public: what the binary and the tests use (the configuration, the alert
 //! model, the context providers, the policy, the renderer, the trackers,
 //! Slack, `run` and `preflight`); the daemon, the input, the pipeline and
@@ -27,6 +32,7 @@ mod metrics;
 mod pipeline;
 pub mod policy;
 pub mod render;
+pub mod response;
 pub mod slack;
 mod sql;
 mod text;

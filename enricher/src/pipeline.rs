@@ -18,6 +18,7 @@ use crate::dedup::{
 use crate::metrics::Metrics;
 use crate::policy::Policy;
 use crate::render::{self, CommentView, IssueView, Renderer};
+use crate::response::case::{Case, CaseError, CaseStore};
 use crate::slack::{Slack, SlackError, SlackNotice};
 use crate::tracker::{IssueRef, NewIssue, Tracker, TrackerError};
 use std::collections::HashMap;
@@ -60,6 +61,8 @@ pub enum PipelineError {
     Tracker(#[from] TrackerError),
     #[error(transparent)]
     Dedup(#[from] DedupError),
+    #[error(transparent)]
+    Case(#[from] CaseError),
     #[error("alert {alert_id}: rendering failed: {message}")]
     Render { alert_id: String, message: String },
     #[error("fingerprint {fingerprint}: another replica is still creating its issue")]
@@ -76,6 +79,7 @@ impl PipelineError {
         match self {
             PipelineError::Tracker(e) => e.kind(),
             PipelineError::Dedup(_) => "dedup_store",
+            PipelineError::Case(_) => "case_store",
             PipelineError::Render { .. } => "render",
             PipelineError::Busy { .. } => "busy",
             PipelineError::Contended { .. } => "contended",
@@ -125,6 +129,8 @@ pub struct Pipeline {
     pub renderer: Renderer,
     pub tracker: Tracker,
     pub dedup: DedupStore,
+    /// One record per issue opened, followed to its end by `response/`.
+    pub cases: CaseStore,
     pub fingerprinter: Fingerprinter,
     pub slack: Option<Slack>,
     /// Repository when the policy names none.
@@ -149,7 +155,13 @@ fn ms(d: Duration) -> i64 {
 }
 
 impl Pipeline {
-    pub fn new(services: Services, dedup: DedupStore, rules: Rules, metrics: Metrics) -> Pipeline {
+    pub fn new(
+        services: Services,
+        dedup: DedupStore,
+        cases: CaseStore,
+        rules: Rules,
+        metrics: Metrics,
+    ) -> Pipeline {
         let Services {
             policy,
             renderer,
@@ -171,6 +183,7 @@ impl Pipeline {
             renderer,
             tracker,
             dedup,
+            cases,
             fingerprinter,
             slack,
             default_repo,
@@ -342,6 +355,7 @@ impl Pipeline {
                             },
                         )
                         .await?;
+                        self.case_joined(&issue, alert).await?;
                         return Ok(Outcome::Commented(issue));
                     }
                 }
@@ -360,6 +374,7 @@ impl Pipeline {
                             .await?;
                     }
                     self.posted(&fp, &key, l).await?;
+                    self.case_joined(&issue, alert).await?;
                     return Ok(Outcome::Commented(issue));
                 }
             }
@@ -483,6 +498,7 @@ impl Pipeline {
                 issue
             }
         };
+        self.case_opened(&issue, fp, alert).await?;
         for _ in 0..MAX_ROUNDS {
             let opened = claimed.record.opened(issue.clone(), key, alert);
             if self
@@ -549,6 +565,34 @@ impl Pipeline {
             occurrences = record.occurrences,
             "repeat commented"
         );
+        Ok(())
+    }
+
+    /// Starts the case of an issue just opened (or recovered after a crash:
+    /// a case already there is kept).
+    async fn case_opened(
+        &self,
+        issue: &IssueRef,
+        fp: &str,
+        alert: &Alert,
+    ) -> Result<(), PipelineError> {
+        if self.cases.load(issue).await?.is_some() {
+            return Ok(());
+        }
+        let case = Case::opened(issue.clone(), fp, alert, now_ms());
+        // Absent → written, or another writer made it first: either way it exists.
+        self.cases.swap(&case, None).await?;
+        Ok(())
+    }
+
+    /// A repeat joined the case (a case from before cases were kept is left alone).
+    async fn case_joined(&self, issue: &IssueRef, alert: &Alert) -> Result<(), PipelineError> {
+        self.cases
+            .update(issue, |c| {
+                c.joined(alert);
+                true
+            })
+            .await?;
         Ok(())
     }
 

@@ -10,6 +10,7 @@ pub mod forward;
 pub mod healthcheck;
 pub mod hunt;
 pub mod policy;
+pub mod report;
 pub mod rules;
 pub mod schema;
 pub mod stream;

@@ -2,17 +2,25 @@
 //! roots (`/` like api.github.com, `/api/v3` like Enterprise Server). It
 //! speaks GitHub's shapes for issues (create, list with `state`, `since`,
 //! `sort`, `direction`, `creator`, `labels`, `per_page`, `page` and `Link`
-//! paging; get; update), comments (create, list), App installation tokens
-//! (the RS256 JWT is verified with the test public key) and `/rate_limit`,
-//! with GitHub's checks: `User-Agent` required (403), bad credentials (401),
+//! paging; get; update with `state_reason`), comments (create, list with
+//! `since`), issue events (`closed`, `reopened`, `labeled`, `unlabeled`,
+//! `assigned`, `unassigned`, oldest first), App installation tokens (the
+//! RS256 JWT is verified with the test public key) and `/rate_limit`, with
+//! GitHub's checks: `User-Agent` required (403), bad credentials (401),
 //! unknown repositories (404), bodies over 65,536 characters (422), labels
 //! created on the fly, unknown assignees dropped, `x-ratelimit-*` headers.
+//! The reads (issue list, issue, comments, events) carry a weak `ETag`; an
+//! `If-None-Match` naming it gets `304 Not Modified`, which, as on GitHub,
+//! costs no quota.
 //!
-//! Tests inspect what it holds (`issues`, `seen`, `count`, `content_times`)
-//! and arm faults that strike the next matching request: secondary limits
-//! (403 + `retry-after`, or no header), 429, primary exhaustion until a reset,
-//! a 502 after the request took effect (the lost answer), a 500 before it, a
-//! slow answer, a revoked token. Time is tokio time, so tests may pause it.
+//! Tests inspect what it holds (`issues`, `events`, `comment_authors`,
+//! `seen`, `count`, `content_times`), act as people on github.com would
+//! (`human_comment`, `human_assign`, `human_label`, `human_close`,
+//! `human_reopen`), and arm faults that strike the next matching request:
+//! secondary limits (403 + `retry-after`, or no header), 429, primary
+//! exhaustion until a reset, a 502 after the request took effect (the lost
+//! answer), a 500 before it, a slow answer, a revoked token. Time is tokio
+//! time, so tests may pause it.
 //! The key pair in `github-app-test-key*.pem` is for these tests only.
 
 use axum::Router;
@@ -31,7 +39,7 @@ use tokio::time::Instant;
 
 mod repos;
 
-use repos::{Issue, Repo};
+use repos::{Comment, Ids, Issue, Repo, What};
 
 /// The personal access token the server accepts.
 pub const TOKEN: &str = "ghp_TESTtoken0123456789abcdefSECRET";
@@ -63,6 +71,8 @@ pub enum Route {
     UpdateIssue,
     CreateComment,
     ListComments,
+    /// `GET /repos/{owner}/{repo}/issues/{number}/events`.
+    ListEvents,
     AccessToken,
     RateLimit,
     /// Anything else (answered 404).
@@ -133,6 +143,8 @@ pub struct TestIssue {
     pub assignees: Vec<String>,
     /// `open` or `closed`.
     pub state: String,
+    /// `completed`, `not_planned` or `reopened`; `None` until first closed.
+    pub state_reason: Option<String>,
     pub author: String,
     /// Comment bodies, oldest first.
     pub comments: Vec<String>,
@@ -191,7 +203,7 @@ struct World {
     reset_epoch: u64,
     seen: Vec<Seen>,
     exchanges: usize,
-    next_comment_id: u64,
+    ids: Ids,
 }
 
 type Shared = Arc<Mutex<World>>;
@@ -217,7 +229,10 @@ impl GitHubServer {
             reset_epoch: epoch_now() + 3600,
             seen: Vec::new(),
             exchanges: 0,
-            next_comment_id: 9000,
+            ids: Ids {
+                comment: 9000,
+                event: 50_000,
+            },
         }));
         let app = Router::new().fallback(handle).with_state(state.clone());
         tokio::spawn(async move {
@@ -279,7 +294,10 @@ impl GitHubServer {
                 created_at,
                 updated_at: created_at,
                 closed_at: None,
+                state_reason: None,
+                closed_by: None,
                 comments: Vec::new(),
+                events: Vec::new(),
             });
             number
         })
@@ -299,6 +317,7 @@ impl GitHubServer {
                             labels: i.labels.clone(),
                             assignees: i.assignees.clone(),
                             state: i.state.clone(),
+                            state_reason: i.state_reason.clone(),
                             author: i.author.clone(),
                             comments: i.comments.iter().map(|c| c.body.clone()).collect(),
                         })
@@ -308,18 +327,115 @@ impl GitHubServer {
         })
     }
 
+    /// Someone (login `someone`) closes the issue as completed.
     pub fn close_issue(&self, repo: &str, number: u64) {
+        self.human_close(repo, number, "someone", "completed");
+    }
+
+    /// Does `f` to an issue, now, as a person on github.com would: with the
+    /// repository's labels and the id counters at hand.
+    fn act<T>(
+        &self,
+        repo: &str,
+        number: u64,
+        f: impl FnOnce(&mut Issue, &mut BTreeSet<String>, &mut Ids, DateTime<Utc>) -> T,
+    ) -> T {
         self.with(|w| {
-            if let Some(i) = w
+            let r = w
                 .repos
                 .get_mut(&repo.to_ascii_lowercase())
-                .and_then(|r| r.issues.iter_mut().find(|i| i.number == number))
-            {
-                i.state = "closed".into();
-                i.closed_at = Some(Utc::now());
-                i.updated_at = Utc::now();
+                .expect("add_repo first");
+            let issue = r
+                .issues
+                .iter_mut()
+                .find(|i| i.number == number)
+                .expect("no such issue");
+            f(issue, &mut r.labels, &mut w.ids, Utc::now())
+        })
+    }
+
+    /// `login` comments on the issue in the web UI.
+    pub fn human_comment(&self, repo: &str, number: u64, login: &str, body: &str) {
+        self.act(repo, number, |issue, _, ids, now| {
+            ids.comment += 1;
+            issue.comments.push(Comment {
+                id: ids.comment,
+                body: body.to_owned(),
+                author: login.to_owned(),
+                created_at: now,
+                updated_at: now,
+            });
+            issue.touch(now);
+        });
+    }
+
+    /// `by` assigns `assignee` (an `assigned` event; nothing when already assigned).
+    pub fn human_assign(&self, repo: &str, number: u64, by: &str, assignee: &str) {
+        self.act(repo, number, |issue, _, ids, now| {
+            if !issue.assignees.iter().any(|a| a == assignee) {
+                issue.assignees.push(assignee.to_owned());
+                issue.record(&mut ids.event, now, by, What::Assigned(assignee.to_owned()));
             }
         });
+    }
+
+    /// `by` adds `label`, creating it in the repository if new (a `labeled`
+    /// event; nothing when the issue has it already).
+    pub fn human_label(&self, repo: &str, number: u64, by: &str, label: &str) {
+        self.act(repo, number, |issue, labels, ids, now| {
+            labels.insert(label.to_owned());
+            if !issue.labels.iter().any(|l| l == label) {
+                issue.labels.push(label.to_owned());
+                issue.record(&mut ids.event, now, by, What::Labeled(label.to_owned()));
+            }
+        });
+    }
+
+    /// `by` closes the issue for `reason` (`completed` or `not_planned`): a
+    /// `closed` event, `closed_by`; nothing when it is closed already.
+    pub fn human_close(&self, repo: &str, number: u64, by: &str, reason: &str) {
+        assert!(
+            matches!(reason, "completed" | "not_planned"),
+            "close reason {reason:?}: completed or not_planned"
+        );
+        self.act(repo, number, |issue, _, ids, now| {
+            issue.close(&mut ids.event, now, by, reason);
+        });
+    }
+
+    /// `by` reopens the issue (a `reopened` event, `state_reason`
+    /// `reopened`); nothing when it is open.
+    pub fn human_reopen(&self, repo: &str, number: u64, by: &str) {
+        self.act(repo, number, |issue, _, ids, now| {
+            issue.reopen(&mut ids.event, now, by);
+        });
+    }
+
+    /// The issue's events as `(event, actor login)`, oldest first.
+    pub fn events(&self, repo: &str, number: u64) -> Vec<(String, String)> {
+        self.with(|w| {
+            w.repos
+                .get(&repo.to_ascii_lowercase())
+                .and_then(|r| r.issues.iter().find(|i| i.number == number))
+                .map(|i| {
+                    i.events
+                        .iter()
+                        .map(|e| (e.what.name().to_owned(), e.actor.clone()))
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
+    }
+
+    /// Who wrote the issue's comments, oldest first.
+    pub fn comment_authors(&self, repo: &str, number: u64) -> Vec<String> {
+        self.with(|w| {
+            w.repos
+                .get(&repo.to_ascii_lowercase())
+                .and_then(|r| r.issues.iter().find(|i| i.number == number))
+                .map(|i| i.comments.iter().map(|c| c.author.clone()).collect())
+                .unwrap_or_default()
+        })
     }
 
     /// Arms a fault for the next content-creating request.
@@ -490,6 +606,7 @@ fn parse_route<'a>(method: &Method, path: &'a str) -> Parsed<'a> {
                 ("PATCH", [_], Some(_)) => Route::UpdateIssue,
                 ("POST", [_, "comments"], Some(_)) => Route::CreateComment,
                 ("GET", [_, "comments"], Some(_)) => Route::ListComments,
+                ("GET", [_, "events"], Some(_)) => Route::ListEvents,
                 _ => Route::Other,
             };
             p.number = number;
@@ -564,7 +681,12 @@ impl World {
         } else {
             self.respond(&parsed, &base, path, &query, headers, body, now, &mut seen)
         };
-        if seen.credential.is_some() && parsed.route != Route::RateLimit {
+        // Like `/rate_limit`, a 304 (a conditional request that found
+        // nothing new) does not count against the quota.
+        if seen.credential.is_some()
+            && parsed.route != Route::RateLimit
+            && response.status() != StatusCode::NOT_MODIFIED
+        {
             self.used += 1;
         }
         if seen.credential.is_some() {
@@ -709,7 +831,17 @@ impl World {
             Some(Fault::Slow(d)) => delay = Some(d),
             None => {}
         }
-        let response = self.dispatch(parsed, base, path, query, body, login, now);
+        let if_none_match = header(headers, "if-none-match");
+        let response = self.dispatch(
+            parsed,
+            base,
+            path,
+            query,
+            body,
+            login,
+            now,
+            if_none_match.as_deref(),
+        );
         if lost {
             let mut r = (
                 StatusCode::BAD_GATEWAY,
@@ -733,6 +865,7 @@ impl World {
         body: &[u8],
         login: &str,
         now: Instant,
+        if_none_match: Option<&str>,
     ) -> Response {
         match parsed.route {
             Route::AccessToken => self.access_token(parsed.installation.unwrap_or_default(), now),
@@ -752,7 +885,7 @@ impl World {
                     .cloned()
                     .chain([LOGIN.to_owned()])
                     .collect();
-                let next_comment_id = &mut self.next_comment_id;
+                let ids = &mut self.ids;
                 let Some(repo) = self.repos.get_mut(&key) else {
                     return not_found();
                 };
@@ -764,7 +897,8 @@ impl World {
                     body,
                     login,
                     &users,
-                    next_comment_id,
+                    ids,
+                    if_none_match,
                 )
             }
         }

@@ -1,5 +1,7 @@
 //! The enricher's records under its state prefix (default `state/enricher`):
-//! one dedup record per fingerprint, one scan cursor per stream partition,
+//! one dedup record per fingerprint, one case per issue opened (and the
+//! cursors of the Alerts API poller and of the conclusions watcher), one scan
+//! cursor per stream partition,
 //! one record per findings object read, and the quarantined lines of each
 //! batch.
 
@@ -53,6 +55,31 @@ impl EnricherState {
                 modified_ms.unwrap_or(0)
             ),
         )
+    }
+
+    /// The listing prefix of every case record.
+    pub fn cases_prefix(&self) -> String {
+        join(&self.prefix, "cases/")
+    }
+
+    /// The case record of one issue (`repo` is `owner/name`, checked by the caller).
+    pub fn case_key(&self, repo: &str, number: u64) -> String {
+        join(&self.prefix, &format!("cases/{repo}/{number}.json"))
+    }
+
+    /// The Alerts API poller's cursor.
+    pub fn alerts_cursor_key(&self) -> String {
+        join(&self.prefix, "alerts/cursor.json")
+    }
+
+    /// The conclusions watcher's cursor of one repository's issues.
+    pub fn issues_cursor_key(&self, repo: &str) -> String {
+        join(&self.prefix, &format!("issues/{repo}.json"))
+    }
+
+    /// The listing prefix of the quarantined lines.
+    pub fn quarantine_prefix(&self) -> String {
+        join(&self.prefix, "quarantine/")
     }
 
     /// The quarantined lines of one batch (its key flattened into one name).

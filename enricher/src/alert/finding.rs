@@ -85,6 +85,8 @@ pub fn from_finding(f: &Finding, origin: Origin) -> Alert {
         } else {
             format!("rule:{}:{}:{}", f.rule.id, f.source.key, f.source.line)
         },
+        composite_id: None,
+        product: None,
         cid: s("cid"),
         name: f.rule.title.clone(),
         description: f.rule.description.clone(),

@@ -58,6 +58,15 @@ pub enum Level {
 }
 
 impl Level {
+    /// Every level, most severe first.
+    pub const ALL: [Level; 5] = [
+        Level::Critical,
+        Level::High,
+        Level::Medium,
+        Level::Low,
+        Level::Informational,
+    ];
+
     /// Falcon's bands: <20 informational, <40 low, <60 medium, <80 high, else critical.
     pub fn from_score(score: u8) -> Level {
         match score {
@@ -190,6 +199,15 @@ pub struct Alert {
     /// Stable id of the detection: `CompositeId`, else `DetectId`, `IncidentID`, ...;
     /// else `<eventType>:<cid>:<offset>`.
     pub id: String,
+    /// Falcon's composite id of the alert (`CompositeId`; the Alerts API's
+    /// `composite_id`): one alert seen on the stream and by the Alerts API
+    /// poller is one occurrence. `None` for shapes without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub composite_id: Option<String>,
+    /// The Falcon product that raised it, as the Alerts API names it (`epp`,
+    /// `idp`, `xdr`, `ngsiem`, `data-protection`, `overwatch`, `thirdparty`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product: Option<String>,
     /// Customer id (`metadata.customerIDString`).
     pub cid: Option<String>,
     /// Detection name (`Name`, `DetectName`, `DisplayName`, ...).

@@ -12,6 +12,8 @@
 use super::model::*;
 use serde_json::{Map, Value};
 
+pub mod api;
+
 /// Which event types become alerts.
 #[derive(Debug, Clone, Default)]
 pub struct Selection {
@@ -43,6 +45,8 @@ pub enum NormalizeError {
     NotObject,
     #[error("event has no metadata.eventType")]
     NoEventType,
+    #[error("Alerts API alert has no composite_id")]
+    NoCompositeId,
     #[error("{event_type} event has no `event` object")]
     NoBody { event_type: String },
 }
@@ -293,6 +297,8 @@ pub fn normalize(
         kind,
         event_type: event_type.to_owned(),
         id,
+        composite_id: first(e, &["CompositeId"]),
+        product: product_of(kind).map(str::to_owned),
         cid,
         name,
         description: first(e, &["Description", "DetectDescription"]),
@@ -318,6 +324,16 @@ pub fn normalize(
         origin,
         rule: None,
     }))
+}
+
+/// The Alerts API's product name of a stream detection's family.
+fn product_of(kind: AlertKind) -> Option<&'static str> {
+    match kind {
+        AlertKind::Epp | AlertKind::Legacy => Some("epp"),
+        AlertKind::Idp => Some("idp"),
+        AlertKind::Xdr => Some("xdr"),
+        _ => None,
+    }
 }
 
 fn default_name(kind: AlertKind, event_type: &str, e: &Map<String, Value>) -> String {

@@ -19,7 +19,7 @@ use super::cache::LookupCache;
 use super::{Found, LookupError, Provider};
 use crate::alert::{Alert, Table};
 use falconry_common::Secret;
-use falconry_common::falcon_auth::{self, AuthError, Credentials, FalconAuth, retry_wait};
+use falconry_common::falcon_auth::{self, AuthError, FalconAuth, retry_wait};
 use falconry_common::http::Hold;
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -93,44 +93,26 @@ pub fn build(
         return Ok(None);
     }
     let mut problems = Vec::new();
-    let client_id = config.client_id.clone().filter(|s| !s.trim().is_empty());
-    let client_secret = config.client_secret.clone().filter(|s| !s.is_empty());
-    if client_id.is_none() {
-        problems.push(format!("{KEY}.client_id: required when enabled"));
+    let auth = falcon_auth::Login {
+        section: KEY,
+        cloud: &config.cloud,
+        base_url: config.base_url.as_deref(),
+        client_id: config.client_id.as_deref(),
+        client_secret: config.client_secret.as_ref(),
+        member_cid: config.member_cid.as_deref(),
     }
-    if client_secret.is_none() {
-        problems.push(format!("{KEY}.client_secret: required when enabled"));
-    }
-    let endpoint = falcon_auth::endpoint(&config.cloud, config.base_url.as_deref())
-        .map_err(|e| {
-            let field = match e {
-                falcon_auth::EndpointError::NotHttp(_) => "base_url",
-                falcon_auth::EndpointError::UnknownCloud(_) => "cloud",
-            };
-            problems.push(format!("{KEY}.{field}: {e}"));
-        })
-        .ok();
+    .auth(http.clone())
+    .map_err(|p| problems.extend(p))
+    .ok();
     if config.cache_capacity == 0 {
         problems.push(format!("{KEY}.cache_capacity: must be at least 1"));
     }
     if config.max_wait > Duration::from_secs(600) {
         problems.push(format!("{KEY}.max_wait: must be at most 10m"));
     }
-    let (Some(client_id), Some(client_secret), Some(endpoint), true) =
-        (client_id, client_secret, endpoint, problems.is_empty())
-    else {
+    let (Some(auth), true) = (auth, problems.is_empty()) else {
         return Err(problems.join("; "));
     };
-    let auth = FalconAuth::new(
-        http.clone(),
-        Credentials {
-            client_id,
-            client_secret,
-            member_cid: config.member_cid.clone(),
-        },
-        endpoint,
-        falcon_auth::region_urls(),
-    );
     Ok(Some(Arc::new(FalconHost {
         http,
         auth,

@@ -86,12 +86,23 @@ fn cut(v: &mut serde_json::Value) {
 }
 
 /// Identifies one occurrence: the detection id and its time. A redelivered
-/// batch, or the same event in two batches, gives the same key.
+/// batch, or the same event in two batches, gives the same key. An alert with
+/// a Falcon composite id is that id alone: the stream's event and the Alerts
+/// API's record of it (whose times may differ by the API's rounding) are one
+/// occurrence.
 pub fn occurrence_key(alert: &Alert) -> String {
     let mut h = Sha256::new();
-    h.update(alert.id.as_bytes());
-    h.update(b"@");
-    h.update(alert.time_ms.to_le_bytes());
+    match &alert.composite_id {
+        Some(id) => {
+            h.update(b"composite:");
+            h.update(id.as_bytes());
+        }
+        None => {
+            h.update(alert.id.as_bytes());
+            h.update(b"@");
+            h.update(alert.time_ms.to_le_bytes());
+        }
+    }
     hex::encode(&h.finalize()[..8])
 }
 

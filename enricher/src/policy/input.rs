@@ -84,6 +84,8 @@ pub(super) fn sample_alert() -> Alert {
         kind: AlertKind::Epp,
         event_type: "EppDetectionSummaryEvent".into(),
         id: "ldt:00000000000000000000000000000000:1".into(),
+        composite_id: None,
+        product: None,
         cid: Some("00000000000000000000000000000000".into()),
         name: "Sample detection".into(),
         description: Some("The sample alert the policy is checked against at load.".into()),

@@ -22,6 +22,8 @@ pub fn base(kind: AlertKind, event_type: &str, name: &str) -> Alert {
         kind,
         event_type: event_type.into(),
         id: format!("{}:{AID}:1001", kind.as_str()),
+        composite_id: None,
+        product: None,
         cid: Some("0a1b2c3d4e5f60718293a4b5c6d7e8f9".into()),
         name: name.into(),
         description: None,

@@ -25,6 +25,17 @@ pub fn occurrence_marker(key: &str) -> String {
     format!("falconry:occurrence={}", id(key))
 }
 
+/// `falconry:response=<what>`, the string a comment of the response loop
+/// contains (a status synced from Falcon, an SLA reminder): posted once.
+pub fn response_marker(what: &str) -> String {
+    format!("falconry:response={}", id(what))
+}
+
+/// The block ending a comment of the response loop.
+pub fn response_block(what: &str) -> String {
+    format!("<!-- {} -->", response_marker(what))
+}
+
 /// The block ending an issue body.
 pub fn issue_block(view: &IssueView<'_>) -> String {
     let a = view.alert;

@@ -15,17 +15,17 @@ mod engine;
 mod links;
 mod markers;
 mod sample;
-mod sanitize;
+pub(crate) mod sanitize;
 mod view;
 
 pub use engine::{
     COMMENT, DEFAULT_CAP, ISSUE, MAX_BODY_CHARS, Overrides, RenderError, Renderer, TITLE,
     TITLE_CAP, truncate_markdown,
 };
-pub use markers::{marker, occurrence_marker};
+pub use markers::{marker, occurrence_marker, response_block, response_marker};
 pub use view::{CommentView, IssueView, changes};
 
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 #[cfg(test)]
 mod tests;

@@ -33,6 +33,8 @@ impl Sample {
             kind: AlertKind::Epp,
             event_type: "EppDetectionSummaryEvent".into(),
             id: "sample".into(),
+            composite_id: None,
+            product: None,
             cid: Some("0".repeat(32)),
             name: "Template check".into(),
             description: Some("A synthetic alert.".into()),

@@ -220,6 +220,8 @@ mod tests {
             kind: AlertKind::Epp,
             event_type: "EppDetectionSummaryEvent".into(),
             id: "ldt:1:2".into(),
+            composite_id: None,
+            product: None,
             cid: None,
             name: "Suspicious PowerShell".into(),
             description: None,

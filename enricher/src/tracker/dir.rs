@@ -227,7 +227,7 @@ fn highest(dir: &Path) -> Result<u64, DirError> {
 fn render_file(issue: &NewIssue) -> String {
     let q = |v: &serde_json::Value| v.to_string();
     format!(
-        "---\ntitle: {}\nstate: open\nlabels: {}\nassignees: {}\ncreated: {}\n---\n\n{}\n",
+        "---\ntitle: {}\nstate: open\nlabels: {}\nassignees: {}\ncreated: {}\nconclusion: \n---\n\n{}\n",
         q(&serde_json::Value::from(issue.title.as_str())),
         q(&serde_json::json!(issue.labels)),
         q(&serde_json::json!(issue.assignees)),
@@ -245,6 +245,103 @@ fn header<'a>(text: &'a str, field: &str) -> Option<&'a str> {
 }
 
 /// The title of an issue file (for summaries).
+/// What a responder says in an issue file's header: `state: closed` and a
+/// `conclusion:` (with, optionally, `closed:` and `closed_by:`), and the
+/// `assignees`. The file's modification time stands in for a close time
+/// nobody wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirIssue {
+    pub open: bool,
+    pub conclusion: Option<String>,
+    pub closed: Option<chrono::DateTime<chrono::Utc>>,
+    pub closed_by: Option<String>,
+    pub assignees: Vec<String>,
+    pub labels: Vec<String>,
+    pub modified: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+fn header_list(text: &str, field: &str) -> Vec<String> {
+    header(text, field)
+        .and_then(|v| serde_json::from_str::<Vec<String>>(v.trim()).ok())
+        .unwrap_or_default()
+}
+
+fn header_text(text: &str, field: &str) -> Option<String> {
+    let v = header(text, field)?.trim();
+    let v = serde_json::from_str::<String>(v).unwrap_or_else(|_| v.to_owned());
+    (!v.trim().is_empty()).then(|| v.trim().to_owned())
+}
+
+impl DirTracker {
+    /// The header of an issue file; `None` when the file is gone.
+    pub async fn read(&self, issue: &IssueRef) -> Result<Option<DirIssue>, DirError> {
+        let path = self.path(issue)?;
+        let text = match tokio::fs::read_to_string(&path).await {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(err(&path, e)),
+        };
+        let modified = tokio::fs::metadata(&path)
+            .await
+            .ok()
+            .and_then(|m| m.modified().ok())
+            .map(chrono::DateTime::<chrono::Utc>::from);
+        Ok(Some(DirIssue {
+            open: header(&text, "state").is_none_or(|s| s.trim() != "closed"),
+            conclusion: header_text(&text, "conclusion"),
+            closed: header_text(&text, "closed")
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+                .map(|t| t.with_timezone(&chrono::Utc)),
+            closed_by: header_text(&text, "closed_by"),
+            assignees: header_list(&text, "assignees"),
+            labels: header_list(&text, "labels"),
+            modified,
+        }))
+    }
+
+    /// Closes or reopens an issue file: its `state:` (and `closed:`) header
+    /// rewritten, the file replaced whole.
+    pub async fn set_state(&self, issue: &IssueRef, open: bool) -> Result<(), DirError> {
+        let path = self.path(issue)?;
+        let tmp_dir = self.root.join(TMP_DIR);
+        tokio::task::spawn_blocking(move || {
+            let text = std::fs::read_to_string(&path).map_err(|e| err(&path, e))?;
+            let Some(rest) = text.strip_prefix("---\n") else {
+                return Err(err(&path, "the file has no header"));
+            };
+            let Some(end) = rest.find("\n---\n") else {
+                return Err(err(&path, "the file's header does not end"));
+            };
+            let mut lines: Vec<String> = rest[..end]
+                .lines()
+                .filter(|l| !l.starts_with("state:") && !l.starts_with("closed:"))
+                .map(str::to_owned)
+                .collect();
+            lines.insert(
+                1,
+                format!("state: {}", if open { "open" } else { "closed" }),
+            );
+            if !open {
+                lines.push(format!(
+                    "closed: {}",
+                    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
+                ));
+            }
+            let new = format!("---\n{}{}", lines.join("\n"), &rest[end..]);
+            std::fs::create_dir_all(&tmp_dir).map_err(|e| err(&tmp_dir, e))?;
+            let tmp = tmp_dir.join(format!(
+                "{}-{}",
+                falconry_common::process::Owner::this().tag(),
+                uuid::Uuid::new_v4()
+            ));
+            std::fs::write(&tmp, new.as_bytes()).map_err(|e| err(&tmp, e))?;
+            std::fs::rename(&tmp, &path).map_err(|e| err(&path, e))
+        })
+        .await
+        .map_err(|e| err(&self.root, e))?
+    }
+}
+
 pub fn title_of(text: &str) -> Option<String> {
     serde_json::from_str(header(text, "title")?.trim()).ok()
 }

@@ -15,7 +15,10 @@ mod error;
 mod limits;
 mod search;
 mod transport;
+mod watch;
 mod wire;
+
+pub use watch::{IssueComment, IssueEvent, IssueSnapshot, Updated};
 
 pub use error::GitHubError;
 

@@ -135,6 +135,22 @@ impl Tracker {
         Ok(())
     }
 
+    /// Closes (`reason`: GitHub's `completed` / `not_planned`) or reopens an issue.
+    pub async fn set_state(
+        &self,
+        issue: &IssueRef,
+        open: bool,
+        reason: Option<&str>,
+    ) -> Result<(), TrackerError> {
+        match self {
+            Tracker::GitHub(g) => {
+                g.set_state(&issue.repo, issue.number, open, reason).await?;
+            }
+            Tracker::Dir(d) => d.set_state(issue, open).await?,
+        }
+        Ok(())
+    }
+
     pub async fn has_comment(
         &self,
         issue: &IssueRef,

@@ -13,5 +13,6 @@ mod github_api;
 mod github_issues;
 mod local_issues;
 mod real_samples;
+mod response_loop;
 mod rule_findings;
 mod slack_webhook;

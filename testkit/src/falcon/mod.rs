@@ -3,8 +3,10 @@
 //! (`POST /oauth2/token`: 201 with `expires_in` and `X-CS-Region`, 401 for a
 //! wrong id or secret; bearer tokens checked by every API, revocable). The
 //! Event Streams API the streamer holds is `streams.rs`; the hosts API the
-//! enricher's context asks is `hosts.rs`. Failures are armed per test.
+//! enricher's context asks is `hosts.rs`; the Alerts API (query, get, PATCH)
+//! is `alerts.rs`. Failures are armed per test.
 
+pub mod alerts;
 pub mod hosts;
 pub mod streams;
 
@@ -12,12 +14,13 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use falconry_fixtures::StreamLine;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+pub use alerts::{AlertsEndpoint, AlertsFault};
 pub use streams::{Fault, RefreshFault};
 
 pub const CLIENT_ID: &str = "test-client";
@@ -27,6 +30,8 @@ pub const CLIENT_SECRET: &str = "test-secret-do-not-log";
 pub struct World {
     /// The hosts API's part.
     pub hosts: hosts::HostWorld,
+    /// The Alerts API's part.
+    pub alerts: alerts::AlertWorld,
     /// Bearer tokens issued and not revoked.
     pub tokens: HashSet<String>,
     /// Token lifetime the token answer gives (0: Falcon's 1799 s).
@@ -83,6 +88,9 @@ impl Falcon {
                 post(streams::refresh),
             )
             .route("/devices/entities/devices/v2", get(hosts::devices))
+            .route("/alerts/combined/alerts/v1", post(alerts::combined))
+            .route("/alerts/entities/alerts/v2", post(alerts::entities))
+            .route("/alerts/entities/alerts/v3", patch(alerts::update))
             .with_state((world.clone(), addr));
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;

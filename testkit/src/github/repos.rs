@@ -1,16 +1,18 @@
-//! The repositories of the GitHub test server: issues and comments as
-//! GitHub stores and shows them (JSON shapes, validation, filters, sorting,
-//! `Link` paging). Authentication, faults and rate limits are the parent's.
+//! The repositories of the GitHub test server: issues, comments and issue
+//! events as GitHub stores and shows them (JSON shapes, validation, filters,
+//! sorting, `Link` paging, weak `ETag`s and `304 Not Modified` on the reads).
+//! Authentication, faults and rate limits are the parent's.
 
 use super::{
     HTML_ROOT, MAX_BODY, MAX_TITLE, Parsed, Route, json_response, message, not_found, too_long, ts,
     validation_failed,
 };
 use axum::http::{HeaderValue, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
+use std::hash::{DefaultHasher, Hasher};
 
 pub(super) struct Repo {
     pub(super) name: String,
@@ -29,7 +31,174 @@ pub(super) struct Issue {
     pub(super) created_at: DateTime<Utc>,
     pub(super) updated_at: DateTime<Utc>,
     pub(super) closed_at: Option<DateTime<Utc>>,
+    /// `completed`, `not_planned` or `reopened`; `None` until first closed.
+    pub(super) state_reason: Option<String>,
+    /// Who closed it last (cleared on reopening).
+    pub(super) closed_by: Option<String>,
     pub(super) comments: Vec<Comment>,
+    /// Oldest first, as `GET .../issues/{n}/events` lists them.
+    pub(super) events: Vec<Event>,
+}
+
+/// The next ids to hand out (comments and issue events are numbered
+/// server-wide, as on GitHub).
+pub(super) struct Ids {
+    pub(super) comment: u64,
+    pub(super) event: u64,
+}
+
+/// One entry of an issue's events.
+pub(super) struct Event {
+    pub(super) id: u64,
+    pub(super) what: What,
+    pub(super) actor: String,
+    pub(super) created_at: DateTime<Utc>,
+}
+
+/// What an issue event was, with its detail.
+pub(super) enum What {
+    /// With its `state_reason` (`completed` or `not_planned`).
+    Closed(String),
+    Reopened,
+    Labeled(String),
+    Unlabeled(String),
+    Assigned(String),
+    Unassigned(String),
+}
+
+impl What {
+    pub(super) fn name(&self) -> &'static str {
+        match self {
+            What::Closed(_) => "closed",
+            What::Reopened => "reopened",
+            What::Labeled(_) => "labeled",
+            What::Unlabeled(_) => "unlabeled",
+            What::Assigned(_) => "assigned",
+            What::Unassigned(_) => "unassigned",
+        }
+    }
+}
+
+impl Issue {
+    /// Records an event by `actor` at `at`; the issue counts as updated then.
+    pub(super) fn record(&mut self, next_id: &mut u64, at: DateTime<Utc>, actor: &str, what: What) {
+        *next_id += 1;
+        self.events.push(Event {
+            id: *next_id,
+            what,
+            actor: actor.to_owned(),
+            created_at: at,
+        });
+        self.touch(at);
+    }
+
+    /// The issue was updated at `at` (never moves `updated_at` back).
+    pub(super) fn touch(&mut self, at: DateTime<Utc>) {
+        self.updated_at = self.updated_at.max(at);
+    }
+
+    /// Closes an open issue as `actor` for `reason` (`completed` or
+    /// `not_planned`); a closed one stays as it is (no event).
+    pub(super) fn close(
+        &mut self,
+        next_id: &mut u64,
+        at: DateTime<Utc>,
+        actor: &str,
+        reason: &str,
+    ) {
+        if self.state == "closed" {
+            return;
+        }
+        self.state = "closed".into();
+        self.state_reason = Some(reason.to_owned());
+        self.closed_at = Some(at);
+        self.closed_by = Some(actor.to_owned());
+        self.record(next_id, at, actor, What::Closed(reason.to_owned()));
+    }
+
+    /// Reopens a closed issue as `actor` (`state_reason` becomes
+    /// `reopened`); an open one stays as it is (no event).
+    pub(super) fn reopen(&mut self, next_id: &mut u64, at: DateTime<Utc>, actor: &str) {
+        if self.state == "open" {
+            return;
+        }
+        self.state = "open".into();
+        self.state_reason = Some("reopened".into());
+        self.closed_at = None;
+        self.closed_by = None;
+        self.record(next_id, at, actor, What::Reopened);
+    }
+
+    /// Sets the labels (duplicates dropped), recording `unlabeled` for each
+    /// one gone and `labeled` for each one new.
+    pub(super) fn set_labels(
+        &mut self,
+        next_id: &mut u64,
+        at: DateTime<Utc>,
+        actor: &str,
+        labels: Vec<String>,
+    ) {
+        let labels = unique(labels);
+        let removed: Vec<String> = self
+            .labels
+            .iter()
+            .filter(|l| !labels.contains(l))
+            .cloned()
+            .collect();
+        let added: Vec<String> = labels
+            .iter()
+            .filter(|l| !self.labels.contains(l))
+            .cloned()
+            .collect();
+        self.labels = labels;
+        for l in removed {
+            self.record(next_id, at, actor, What::Unlabeled(l));
+        }
+        for l in added {
+            self.record(next_id, at, actor, What::Labeled(l));
+        }
+    }
+
+    /// Sets the assignees (duplicates dropped), recording `unassigned` for
+    /// each one gone and `assigned` for each one new.
+    pub(super) fn set_assignees(
+        &mut self,
+        next_id: &mut u64,
+        at: DateTime<Utc>,
+        actor: &str,
+        assignees: Vec<String>,
+    ) {
+        let assignees = unique(assignees);
+        let removed: Vec<String> = self
+            .assignees
+            .iter()
+            .filter(|a| !assignees.contains(a))
+            .cloned()
+            .collect();
+        let added: Vec<String> = assignees
+            .iter()
+            .filter(|a| !self.assignees.contains(a))
+            .cloned()
+            .collect();
+        self.assignees = assignees;
+        for a in removed {
+            self.record(next_id, at, actor, What::Unassigned(a));
+        }
+        for a in added {
+            self.record(next_id, at, actor, What::Assigned(a));
+        }
+    }
+}
+
+/// `items` in order, each once.
+fn unique(items: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(items.len());
+    for item in items {
+        if !out.contains(&item) {
+            out.push(item);
+        }
+    }
+    out
 }
 
 pub(super) struct Comment {
@@ -60,8 +229,15 @@ fn paging(query: &[(String, String)]) -> (usize, usize) {
     (per_page, page)
 }
 
-/// A page of `items` with GitHub's `Link` header.
-fn paged(base: &str, path: &str, query: &[(String, String)], items: Vec<Value>) -> Response {
+/// A page of `items` with GitHub's `Link` header and weak `ETag` (or a
+/// `304 Not Modified` when `If-None-Match` names that tag).
+fn paged(
+    base: &str,
+    path: &str,
+    query: &[(String, String)],
+    items: Vec<Value>,
+    if_none_match: Option<&str>,
+) -> Response {
     let (per_page, page) = paging(query);
     let total = items.len();
     let last = total.div_ceil(per_page).max(1);
@@ -70,7 +246,7 @@ fn paged(base: &str, path: &str, query: &[(String, String)], items: Vec<Value>) 
         .skip((page - 1) * per_page)
         .take(per_page)
         .collect();
-    let mut response = json_response(StatusCode::OK, Value::Array(slice));
+    let mut response = tagged(Value::Array(slice), if_none_match);
     let link_to = |p: usize| {
         let mut url = reqwest::Url::parse(&format!("{base}{path}")).expect("own url");
         {
@@ -97,6 +273,45 @@ fn paged(base: &str, path: &str, query: &[(String, String)], items: Vec<Value>) 
         response.headers_mut().insert("link", v);
     }
     response
+}
+
+/// A `200` answer carrying GitHub's weak `ETag` (a hash of the body bytes),
+/// or, when `If-None-Match` names that tag, `304 Not Modified` with an empty
+/// body (the caller's cached copy is current).
+fn tagged(value: Value, if_none_match: Option<&str>) -> Response {
+    let tag = etag(value.to_string().as_bytes());
+    let mut response = if if_none_match.is_some_and(|h| etag_matches(h, &tag)) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        json_response(StatusCode::OK, value)
+    };
+    if let Ok(v) = HeaderValue::from_str(&tag) {
+        response.headers_mut().insert("etag", v);
+    }
+    response
+}
+
+/// `W/"<32 hex digits>"` from the body bytes.
+fn etag(body: &[u8]) -> String {
+    let half = |salt: u8| {
+        let mut h = DefaultHasher::new();
+        h.write_u8(salt);
+        h.write(body);
+        h.finish()
+    };
+    format!("W/\"{:016x}{:016x}\"", half(0), half(1))
+}
+
+/// `If-None-Match` (one tag, a list, or `*`) against the current tag, by
+/// weak comparison (a `W/` prefix does not matter).
+fn etag_matches(header: &str, tag: &str) -> bool {
+    fn opaque(t: &str) -> &str {
+        let t = t.trim();
+        t.strip_prefix("W/").unwrap_or(t)
+    }
+    header
+        .split(',')
+        .any(|t| t.trim() == "*" || opaque(t) == opaque(tag))
 }
 
 fn since_filter(query: &[(String, String)]) -> Result<Option<DateTime<Utc>>, Box<Response>> {
@@ -144,7 +359,8 @@ impl Repo {
         body: &[u8],
         login: &str,
         users: &BTreeSet<String>,
-        next_comment_id: &mut u64,
+        ids: &mut Ids,
+        if_none_match: Option<&str>,
     ) -> Response {
         let number = parsed.number.unwrap_or_default();
         let input = || {
@@ -185,20 +401,27 @@ impl Repo {
                     .filter(|a| users.contains(a))
                     .collect();
                 let now = Utc::now();
-                let issue = Issue {
+                let mut issue = Issue {
                     number: self.issues.len() as u64 + 1,
                     title,
                     body: body_text,
-                    labels,
-                    assignees,
+                    labels: Vec::new(),
+                    assignees: Vec::new(),
                     state: "open".into(),
                     author: login.to_owned(),
                     created_at: now,
                     updated_at: now,
                     closed_at: None,
+                    state_reason: None,
+                    closed_by: None,
                     comments: Vec::new(),
+                    events: Vec::new(),
                 };
-                let json = self.issue_json(base, &issue);
+                // GitHub records labels and assignees given at creation as
+                // `labeled` and `assigned` events by the creator.
+                issue.set_labels(&mut ids.event, now, login, labels);
+                issue.set_assignees(&mut ids.event, now, login, assignees);
+                let json = self.issue_full_json(base, &issue);
                 self.issues.push(issue);
                 json_response(StatusCode::CREATED, json)
             }
@@ -239,10 +462,10 @@ impl Repo {
                     items.reverse();
                 }
                 let json = items.iter().map(|i| self.issue_json(base, i)).collect();
-                paged(base, path, query, json)
+                paged(base, path, query, json, if_none_match)
             }
             Route::GetIssue => match self.issues.iter().find(|i| i.number == number) {
-                Some(i) => json_response(StatusCode::OK, self.issue_json(base, i)),
+                Some(i) => tagged(self.issue_full_json(base, i), if_none_match),
                 None => not_found(),
             },
             Route::UpdateIssue => {
@@ -279,10 +502,31 @@ impl Repo {
                         json!([{"resource": "Issue", "code": "invalid", "field": "state"}]),
                     );
                 }
+                // GitHub: `completed`, `not_planned`, `reopened` or null,
+                // and only heeded when `state` changes.
+                let state_reason = match input.get("state_reason") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::String(r))
+                        if matches!(r.as_str(), "completed" | "not_planned" | "reopened") =>
+                    {
+                        Some(r.clone())
+                    }
+                    Some(_) => {
+                        return validation_failed(
+                            json!([{"resource": "Issue", "code": "invalid", "field": "state_reason"}]),
+                        );
+                    }
+                };
                 let labels = names(&input, "labels");
                 if let Some(l) = &labels {
                     self.labels.extend(l.iter().cloned());
                 }
+                let assignees = names(&input, "assignees").map(|a| {
+                    a.into_iter()
+                        .filter(|a| users.contains(a))
+                        .collect::<Vec<_>>()
+                });
+                let now = Utc::now();
                 let issue = &mut self.issues[index];
                 if let Some(t) = title {
                     issue.title = t;
@@ -290,19 +534,26 @@ impl Repo {
                 if let Some(b) = body_text {
                     issue.body = Some(b);
                 }
-                if let Some(s) = state {
-                    issue.closed_at = (s == "closed").then(Utc::now);
-                    issue.state = s;
+                match state.as_deref() {
+                    Some("closed") => {
+                        let reason = match state_reason.as_deref() {
+                            Some("not_planned") => "not_planned",
+                            _ => "completed",
+                        };
+                        issue.close(&mut ids.event, now, login, reason);
+                    }
+                    Some("open") => issue.reopen(&mut ids.event, now, login),
+                    _ => {}
                 }
                 if let Some(l) = labels {
-                    issue.labels = l;
+                    issue.set_labels(&mut ids.event, now, login, l);
                 }
-                if let Some(a) = names(&input, "assignees") {
-                    issue.assignees = a.into_iter().filter(|a| users.contains(a)).collect();
+                if let Some(a) = assignees {
+                    issue.set_assignees(&mut ids.event, now, login, a);
                 }
-                issue.updated_at = Utc::now();
+                issue.touch(now);
                 let issue = &self.issues[index];
-                json_response(StatusCode::OK, self.issue_json(base, issue))
+                json_response(StatusCode::OK, self.issue_full_json(base, issue))
             }
             Route::CreateComment => {
                 let Some(input) = input() else {
@@ -323,16 +574,16 @@ impl Repo {
                 let Some(issue) = self.issues.iter_mut().find(|i| i.number == number) else {
                     return not_found();
                 };
-                *next_comment_id += 1;
+                ids.comment += 1;
                 let now = Utc::now();
                 let comment = Comment {
-                    id: *next_comment_id,
+                    id: ids.comment,
                     body: text,
                     author: login.to_owned(),
                     created_at: now,
                     updated_at: now,
                 };
-                issue.updated_at = now;
+                issue.touch(now);
                 let json = comment_json(base, &repo_name, number, &comment);
                 issue.comments.push(comment);
                 json_response(StatusCode::CREATED, json)
@@ -351,7 +602,18 @@ impl Repo {
                     .filter(|c| since.is_none_or(|s| c.updated_at >= s))
                     .map(|c| comment_json(base, &self.name, number, c))
                     .collect();
-                paged(base, path, query, json)
+                paged(base, path, query, json, if_none_match)
+            }
+            Route::ListEvents => {
+                let Some(issue) = self.issues.iter().find(|i| i.number == number) else {
+                    return not_found();
+                };
+                let json = issue
+                    .events
+                    .iter()
+                    .map(|e| event_json(base, &self.name, e))
+                    .collect();
+                paged(base, path, query, json, if_none_match)
             }
             _ => not_found(),
         }
@@ -379,8 +641,17 @@ impl Repo {
             "created_at": ts(i.created_at),
             "updated_at": ts(i.updated_at),
             "closed_at": i.closed_at.map(ts),
+            "state_reason": i.state_reason,
             "author_association": "NONE",
         })
+    }
+
+    /// An issue as the single-issue answers show it (get, create, update):
+    /// the listing's shape plus `closed_by`.
+    pub(super) fn issue_full_json(&self, base: &str, i: &Issue) -> Value {
+        let mut json = self.issue_json(base, i);
+        json["closed_by"] = i.closed_by.as_deref().map_or(Value::Null, user_json);
+        json
     }
 }
 
@@ -402,6 +673,33 @@ fn comment_json(base: &str, repo: &str, number: u64, c: &Comment) -> Value {
         "created_at": ts(c.created_at),
         "updated_at": ts(c.updated_at),
     })
+}
+
+/// An entry of `GET /repos/{owner}/{repo}/issues/{number}/events`.
+fn event_json(base: &str, repo: &str, e: &Event) -> Value {
+    let mut json = json!({
+        "id": e.id,
+        "node_id": format!("IE_test{}", e.id),
+        "url": format!("{base}/repos/{repo}/issues/events/{}", e.id),
+        "actor": user_json(&e.actor),
+        "event": e.what.name(),
+        "commit_id": null,
+        "commit_url": null,
+        "created_at": ts(e.created_at),
+        "performed_via_github_app": null,
+    });
+    match &e.what {
+        What::Closed(reason) => json["state_reason"] = json!(reason),
+        What::Reopened => json["state_reason"] = json!("reopened"),
+        What::Labeled(l) | What::Unlabeled(l) => {
+            json["label"] = json!({"name": l, "color": "ededed"});
+        }
+        What::Assigned(a) | What::Unassigned(a) => {
+            json["assignee"] = user_json(a);
+            json["assigner"] = user_json(&e.actor);
+        }
+    }
+    json
 }
 
 fn problems_parsing_json() -> Response {

@@ -16,7 +16,9 @@ use super::limits::{self, ContentLimiter, Hold, Limited, SECONDARY_MIN_WAIT};
 use super::wire::{ErrorBody, InstallationToken, has_next_page};
 use bytes::Bytes;
 use falconry_common::{Secret, http};
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, LINK, USER_AGENT};
+use reqwest::header::{
+    ACCEPT, AUTHORIZATION, CONTENT_TYPE, ETAG, HeaderMap, IF_NONE_MATCH, LINK, USER_AGENT,
+};
 use reqwest::{Method, StatusCode, Url};
 use std::time::Duration;
 
@@ -57,6 +59,8 @@ pub(super) struct Call {
     pub retry: Retry,
     /// Authenticate with this JWT instead of the configured token.
     jwt: Option<Secret>,
+    /// A conditional GET: the ETag of the answer we hold (a 304 costs no quota).
+    pub if_none_match: Option<String>,
 }
 
 impl Call {
@@ -68,6 +72,20 @@ impl Call {
             body: None,
             retry: Retry::Always,
             jwt: None,
+            if_none_match: None,
+        }
+    }
+
+    /// A PATCH whose repetition changes nothing more (an issue's state).
+    pub fn patch(path: String, body: Vec<u8>) -> Call {
+        Call {
+            method: Method::PATCH,
+            path,
+            query: Vec::new(),
+            body: Some(body),
+            retry: Retry::Always,
+            jwt: None,
+            if_none_match: None,
         }
     }
 
@@ -79,6 +97,7 @@ impl Call {
             body: Some(body),
             retry: Retry::Unsent,
             jwt: None,
+            if_none_match: None,
         }
     }
 
@@ -97,10 +116,12 @@ impl Call {
     }
 }
 
-/// A 2xx answer.
+/// A 2xx answer, or a 304 to a conditional GET (`not_modified`, no body).
 pub(super) struct Answer {
     pub body: Bytes,
     pub next_page: bool,
+    pub etag: Option<String>,
+    pub not_modified: bool,
 }
 
 impl Answer {
@@ -212,10 +233,25 @@ impl Transport {
                 // The primary quota is spent: nothing more until it resets.
                 self.hold.extend(reset, "primary rate limit spent");
             }
+            let etag = raw
+                .headers
+                .get(ETAG)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            if raw.status == StatusCode::NOT_MODIFIED && call.if_none_match.is_some() {
+                return Ok(Answer {
+                    next_page: false,
+                    body: Bytes::new(),
+                    etag: etag.or_else(|| call.if_none_match.clone()),
+                    not_modified: true,
+                });
+            }
             if raw.status.is_success() {
                 return Ok(Answer {
                     next_page: has_next_page(raw.headers.get(LINK).and_then(|v| v.to_str().ok())),
                     body: raw.body,
+                    etag,
+                    not_modified: false,
                 });
             }
             let error_body = ErrorBody::parse(&raw.body);
@@ -321,6 +357,7 @@ impl Transport {
             // A second token is harmless: the exchange is safe to repeat.
             retry: Retry::Always,
             jwt: Some(jwt),
+            if_none_match: None,
         };
         let answer = self.call(&call).await?;
         Ok((answer.json(&call)?, call.path))
@@ -353,6 +390,9 @@ impl Transport {
             .header("x-github-api-version", API_VERSION)
             .header(USER_AGENT, USER_AGENT_VALUE)
             .header(AUTHORIZATION, format!("Bearer {}", credential.expose()));
+        if let Some(tag) = &call.if_none_match {
+            request = request.header(IF_NONE_MATCH, tag.as_str());
+        }
         match &call.body {
             Some(body) => {
                 request = request

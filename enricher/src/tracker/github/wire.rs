@@ -42,6 +42,24 @@ pub(super) struct Issue {
     pub user: Option<User>,
     #[serde(default)]
     pub pull_request: Option<IgnoredAny>,
+    #[serde(default)]
+    pub state_reason: Option<String>,
+    #[serde(default)]
+    pub labels: Vec<Label>,
+    #[serde(default)]
+    pub assignees: Vec<User>,
+    #[serde(default)]
+    pub updated_at: Option<String>,
+    #[serde(default)]
+    pub closed_at: Option<String>,
+    /// How many comments (a count in issue answers).
+    #[serde(default)]
+    pub comments: u64,
+}
+
+#[derive(Deserialize)]
+pub(super) struct Label {
+    pub name: String,
 }
 
 #[derive(Deserialize)]
@@ -49,6 +67,31 @@ pub(super) struct Comment {
     #[serde(default)]
     pub body: Option<String>,
     pub created_at: String,
+    #[serde(default)]
+    pub user: Option<User>,
+}
+
+/// `GET /repos/{owner}/{repo}/issues/{number}/events`.
+#[derive(Deserialize)]
+pub(super) struct Event {
+    pub event: String,
+    #[serde(default)]
+    pub actor: Option<User>,
+    pub created_at: String,
+    #[serde(default)]
+    pub state_reason: Option<String>,
+    #[serde(default)]
+    pub label: Option<Label>,
+    #[serde(default)]
+    pub assignee: Option<User>,
+}
+
+/// `PATCH /repos/{owner}/{repo}/issues/{number}` (state only).
+#[derive(Serialize)]
+pub(super) struct SetState<'a> {
+    pub state: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_reason: Option<&'a str>,
 }
 
 /// `POST /app/installations/{id}/access_tokens`.
