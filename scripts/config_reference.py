@@ -29,6 +29,8 @@ SECTIONS = [
     ("enricher.context.intel", "enricher/src/context/intel/mod.rs", "IntelConfig"),
     ("enricher.context.history", "enricher/src/context/history/config.rs", "HistoryConfig"),
     ("enricher.context.history.athena", "common/src/athena.rs", "AthenaConfig"),
+    ("enricher.alerts", "enricher/src/response/config.rs", "AlertsConfig"),
+    ("enricher.response", "enricher/src/response/config.rs", "ResponseConfig"),
     ("hunt", "forwarder/src/hunt/config.rs", "HuntConfig"),
     ("hunt.athena", "common/src/athena.rs", "AthenaConfig"),
 ]
@@ -75,6 +77,8 @@ def toml_type(rust):
         "Vec<String>": "list of strings", "Vec<PathBuf>": "list of paths",
         "LogFormat": "string", "ChecksumMode": "string", "DnsMode": "string",
         "HistoryBackend": "string", "EngineName": "string", "Start": "string or integer",
+        "BTreeMap<String,String>": "table of strings",
+        "BTreeMap<String,SlaConfig>": "table of `{ respond, close }` durations",
     }
     return table.get(inner, inner)
 

@@ -385,6 +385,7 @@ def check_wiring(t: dict, f: Failures) -> None:
     env = {c["Name"]: c["Value"] for c in res["StreamerTaskDefinition"]["Properties"]["ContainerDefinitions"][0]["Environment"] if isinstance(c, dict) and "Name" in c}
     f.check(sub_text(env.get("FALCONRY__STREAMER__DEST")) == "s3://${StreamBucket}", "StreamerTaskDefinition", "dest is the stream bucket's root")
     check_hunt(t, f)
+    check_schedules(t, f)
 
     # Outputs, and the first query parses as Athena SQL.
     outs = t.get("Outputs", {})
@@ -417,6 +418,48 @@ def environment(res: dict, name: str) -> dict[str, list[tuple[tuple[str, ...], o
             for more, value in branches(e["Value"]):
                 out.setdefault(e["Name"], []).append((conds + more, value))
     return out
+
+
+def check_schedules(t: dict, f: Failures) -> None:
+    """A scheduled task runs a task definition of the stack, on the stack's cluster, overriding
+    only containers it has, with a falconry command; its role may run just that task definition
+    and pass just its two roles."""
+    res = t["Resources"]
+    for name, r in res.items():
+        if r.get("Type") != "AWS::Events::Rule":
+            continue
+        for target in r["Properties"]["Targets"]:
+            ecs = target.get("EcsParameters")
+            if not f.check(ecs is not None, name, "targets an ECS task"):
+                continue
+            f.check(refs(target["Arn"]) == {"Cluster"}, name, "runs on the stack's cluster")
+            taskdef = refs(ecs["TaskDefinitionArn"]).pop()
+            props = res[taskdef]["Properties"]
+            names = {c["Name"] for c in props["ContainerDefinitions"]}
+            overrides = json.loads(target["Input"])["containerOverrides"]
+            for o in overrides:
+                f.check(o["name"] in names, name, f"overrides container {o['name']!r} of {taskdef}")
+                cmd = o.get("command", [])
+                f.check(bool(cmd) and cmd[0] in {"report", "enrich", "hunt"}, name, f"command {cmd}")
+            role = refs(target["RoleArn"]).pop()
+            passed = set()
+            for _, doc in role_policies({role: res[role]}):
+                for s in statements(doc):
+                    actions = listify(s.get("Action", []))
+                    if "iam:PassRole" in actions:
+                        passed |= refs(s["Resource"])
+                    if "ecs:RunTask" in actions:
+                        family = sub_text(s["Resource"]) or ""
+                        f.check(
+                            family.endswith(f"task-definition/{sub_text(props['Family'])}:*"),
+                            role,
+                            f"runs {family}, not only {taskdef}'s family",
+                        )
+            f.check(
+                passed == {refs(props["ExecutionRoleArn"]).pop(), refs(props["TaskRoleArn"]).pop()},
+                role,
+                f"passes {sorted(passed)}, not exactly {taskdef}'s roles",
+            )
 
 
 def check_hunt(t: dict, f: Failures) -> None:

@@ -200,6 +200,50 @@ fn demo_runs_without_aws_and_reports_what_the_fixtures_hold() {
             .unwrap()
             > 0
     );
+    // The response loop: two issues concluded, the report read them back.
+    assert!(
+        stdout.contains("response:    closed 2 issue(s) with a conclusion"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("# falconry response report"), "{stdout}");
+    for f in [
+        "report.md",
+        "report.json",
+        "cases-per-day.svg",
+        "time-to-respond.svg",
+    ] {
+        assert!(dir.path().join("report").join(f).is_file(), "{f}");
+    }
+    let svg = std::fs::read_to_string(dir.path().join("report/cases-per-day.svg")).unwrap();
+    assert!(svg.starts_with("<svg"), "{svg}");
+    // `falconry report` over the same issues, as JSON for scripts.
+    let report = Command::new(env!("CARGO_BIN_EXE_falconry"))
+        .args(["report", "--format", "json", "--since", "7d", "--issues"])
+        .arg(format!("dir://{}", dir.path().join("issues").display()))
+        .output()
+        .unwrap();
+    assert!(
+        report.status.success(),
+        "{}",
+        String::from_utf8_lossy(&report.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
+    assert_eq!(r["totals"]["opened"].as_u64(), Some(opened as u64), "{r}");
+    assert_eq!(r["totals"]["closed"], 2, "{r}");
+    let all = r["conclusions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["source"] == "all")
+        .unwrap();
+    assert_eq!(
+        (
+            all["false_positive"].as_u64(),
+            all["true_positive"].as_u64()
+        ),
+        (Some(1), Some(1)),
+        "{r}"
+    );
     // `forward replay` re-converts the demo's raw files in place.
     let replayed = Command::new(env!("CARGO_BIN_EXE_falconry"))
         .args(["forward", "replay", "--dest"])

@@ -319,6 +319,18 @@ fn cloudformation_checks_reject_broadened_policies() {
             "two streamers never overlap",
         ),
         (
+            "the weekly report's schedule passing a role it does not run",
+            "                  - !GetAtt EnricherTaskRole.Arn\n\n  WeeklyReportSchedule:",
+            "                  - !GetAtt EnricherTaskRole.Arn\n                  - !GetAtt ForwarderTaskRole.Arn\n\n  WeeklyReportSchedule:",
+            "not exactly EnricherTaskDefinition's roles",
+        ),
+        (
+            "the weekly report overriding a container the task lacks",
+            "{\"name\": \"enricher\", \"command\": [\"report\"",
+            "{\"name\": \"reporter\", \"command\": [\"report\"",
+            "overrides container 'reporter'",
+        ),
+        (
             "star resource",
             "Resource: !GetAtt EnricherQueue.Arn\n              - Sid: Findings",
             "Resource: \"*\"\n              - Sid: Findings",
@@ -368,6 +380,8 @@ fn every_task_definitions_environment_passes_check_config() {
             "SlackEnabled=false",
             "FalconHostLookups=false",
             "HistoryBackend=off",
+            "FalconAlertsSync=true",
+            "WeeklyReportRepo=my-org/soc-reports",
         ],
         &[
             "EnableHunt=true",
@@ -442,6 +456,18 @@ fn every_task_definitions_environment_passes_check_config() {
                     .history
                     .validate()
                     .unwrap_or_else(|e| panic!("{extra:?}: {e:?}"));
+                let alerts = extra.contains(&"FalconAlertsSync=true");
+                assert_eq!(file.enricher.alerts.enabled, alerts);
+                if alerts {
+                    assert!(
+                        file.enricher.alerts.client_id.is_some()
+                            && file.enricher.alerts.client_secret.is_some()
+                    );
+                    assert_eq!(
+                        file.enricher.response.report_repo.as_deref(),
+                        Some("my-org/soc-reports")
+                    );
+                }
                 let falcon_host = !extra.contains(&"FalconHostLookups=false");
                 assert_eq!(context.falcon_host.enabled, falcon_host);
                 if falcon_host {
@@ -463,6 +489,7 @@ fn every_task_definitions_environment_passes_check_config() {
         "FALCONRY__ENRICHER__CONTEXT__INTEL__ABUSEIPDB_KEY",
         "FALCONRY__ENRICHER__CONTEXT__INTEL__GREYNOISE_KEY",
         "FALCONRY__ENRICHER__CONTEXT__FALCON_HOST__CLIENT_SECRET",
+        "FALCONRY__ENRICHER__ALERTS__CLIENT_SECRET",
         "FALCONRY__HUNT__TAXII_TOKEN",
         "FALCONRY__HUNT__TAXII_USER",
         "FALCONRY__HUNT__TAXII_PASSWORD",

@@ -207,8 +207,11 @@ fn repeat_batch(bucket_key_offset: u64, hours_later: i64) -> (String, Vec<u8>) {
     v["metadata"]["offset"] = bucket_key_offset.into();
     let t = v["metadata"]["eventCreationTime"].as_i64().unwrap() + hours_later * 3_600_000;
     v["metadata"]["eventCreationTime"] = t.into();
-    v["event"]["CompositeId"] =
-        format!("{}-again", v["event"]["CompositeId"].as_str().unwrap()).into();
+    v["event"]["CompositeId"] = format!(
+        "{}-again-{bucket_key_offset}",
+        v["event"]["CompositeId"].as_str().unwrap()
+    )
+    .into();
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     e.write_all(format!("{v}\n").as_bytes()).unwrap();
     let key = format!(
@@ -292,9 +295,13 @@ async fn queue_mode_reads_the_batches_s3_announces_and_deletes_the_messages() {
     let gh = GitHubServer::start().await;
     gh.add_repo(REPO);
     let (_, distinct) = expected();
+    // The state in a bucket of its own: this test's bucket announces every
+    // object it holds (a deployment announces only the stream's prefix).
+    let state = aws.bucket("state").await;
     let cfg = EnricherConfig {
         from: None,
         queue: Some(queue.clone()),
+        state: Some(format!("s3://{state}/state/enricher")),
         ..config(&bucket, &gh, None)
     };
     let s = enrich(cfg).await;
@@ -353,9 +360,13 @@ async fn queue_mode_reads_findings_s3_announces() {
     aws.put(&bucket, &key, gz.finish().unwrap()).await;
     let gh = GitHubServer::start().await;
     gh.add_repo(REPO);
+    // The state in a bucket of its own: this test's bucket announces every
+    // object it holds (a deployment announces only the stream's prefix).
+    let state = aws.bucket("state").await;
     let cfg = EnricherConfig {
         from: None,
         queue: Some(queue.clone()),
+        state: Some(format!("s3://{state}/state/enricher")),
         ..config(&bucket, &gh, None)
     };
     let s = enrich(cfg).await;

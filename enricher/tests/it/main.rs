@@ -9,6 +9,7 @@
 mod context_history;
 mod context_local;
 mod context_remote;
+mod falcon_alerts_api;
 mod github_api;
 mod github_issues;
 mod local_issues;
