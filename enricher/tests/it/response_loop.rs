@@ -346,4 +346,78 @@ async fn a_labelled_close_on_github_is_written_back_once_across_two_replicas_and
         .unwrap();
     assert_eq!(all.false_positive, 1);
     assert_eq!(r.response.overall.time_to_first_response.count, 1);
+
+    // Posted as the week's issue, once however often it is asked.
+    let mut posting = cfg.clone();
+    posting.response.report_repo = Some("falconry/reports".into());
+    gh.add_repo("falconry/reports");
+    let posting = posting.validate_report().unwrap();
+    let body = report::markdown(&r, None);
+    let first = falconry_enricher::response::post_report(&posting, &r, &body)
+        .await
+        .unwrap()
+        .unwrap();
+    let again = falconry_enricher::response::post_report(&posting, &r, &body)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.number, again.number);
+    let posted = gh.issues("falconry/reports");
+    assert_eq!(posted.len(), 1);
+    assert!(
+        posted[0].title.starts_with("falconry response report, "),
+        "{}",
+        posted[0].title
+    );
+    assert!(posted[0].labels.contains(&"falconry-report".to_owned()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_open_case_past_its_sla_gets_one_reminder() {
+    let aws = aws().await;
+    let bucket = aws.bucket("remind").await;
+    stream_into(&bucket).await;
+    let gh = GitHubServer::start().await;
+    gh.add_repo(REPO);
+    let falcon = Falcon::start(World::default()).await;
+    let gap = gap_alert();
+    let gap_normal = normalize_api(&gap).unwrap();
+    falcon.add_alert(gap);
+    let mut cfg = config(&bucket, &gh, &falcon);
+    cfg.response.reminders = true;
+    cfg.response.mention = Some("@falconry/soc".into());
+    cfg.response.sla.insert(
+        "critical".into(),
+        falconry_enricher::response::config::SlaConfig {
+            respond: Duration::from_secs(1),
+            close: Duration::from_secs(3600),
+        },
+    );
+    enrich(&cfg).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let late = enrich(&cfg).await;
+    assert!(late.response.reminded >= 1, "{late:?}");
+    let issue = issue_of(&gh, &gap_normal);
+    let reminders: Vec<&String> = issue
+        .comments
+        .iter()
+        .filter(|c| c.contains("past its SLA to respond"))
+        .collect();
+    assert_eq!(reminders.len(), 1, "{:?}", issue.comments);
+    assert!(
+        reminders[0].starts_with("@falconry/soc "),
+        "{}",
+        reminders[0]
+    );
+    let again = enrich(&cfg).await;
+    assert_eq!(again.response.reminded, 0, "{again:?}");
+    let issue = issue_of(&gh, &gap_normal);
+    assert_eq!(
+        issue
+            .comments
+            .iter()
+            .filter(|c| c.contains("past its SLA"))
+            .count(),
+        1
+    );
 }
