@@ -15,22 +15,37 @@ pub const XDR: &str = "XdrDetectionSummaryEvent";
 pub const LEGACY: &str = "DetectionSummaryEvent";
 /// Incidents.
 pub const INCIDENT: &str = "IncidentSummaryEvent";
+/// Falcon Data Protection detections (data leaving the organisation).
+pub const DATA_PROTECTION: &str = "DataProtectionDetectionSummaryEvent";
+/// CrowdStrike Signal's automated leads.
+pub const AUTOMATED_LEAD: &str = "AutomatedLeadSummaryEvent";
 /// Custom IOC matches (an alert only when the operator selects it).
 pub const CUSTOMER_IOC: &str = "CustomerIOCEvent";
 /// Falcon OverWatch findings (an alert only when the operator selects it).
 pub const OVERWATCH: &str = "OverwatchGenericDetectionSummaryEvent";
 
 /// The detection summaries every enricher treats as alerts.
-pub const ALERT_TYPES: [&str; 6] = [EPP, EPP_UPPER, IDP, XDR, LEGACY, INCIDENT];
-
-/// Every type counted by name in the streamer's metrics (anything else is `other`).
-pub const KNOWN: [&str; 14] = [
+pub const ALERT_TYPES: [&str; 8] = [
     EPP,
     EPP_UPPER,
     IDP,
     XDR,
     LEGACY,
     INCIDENT,
+    DATA_PROTECTION,
+    AUTOMATED_LEAD,
+];
+
+/// Every type counted by name in the streamer's metrics (anything else is `other`).
+pub const KNOWN: [&str; 16] = [
+    EPP,
+    EPP_UPPER,
+    IDP,
+    XDR,
+    LEGACY,
+    INCIDENT,
+    DATA_PROTECTION,
+    AUTOMATED_LEAD,
     "AuthActivityAuditEvent",
     "UserActivityAuditEvent",
     CUSTOMER_IOC,

@@ -21,6 +21,10 @@ pub enum AlertKind {
     Legacy,
     /// `IncidentSummaryEvent`.
     Incident,
+    /// `DataProtectionDetectionSummaryEvent` (Falcon Data Protection: data leaving).
+    DataProtection,
+    /// `AutomatedLeadSummaryEvent` (CrowdStrike Signal's automated leads).
+    Lead,
     /// A configured extra type (`CustomerIOCEvent`, `OverwatchGenericDetectionSummaryEvent`, ...).
     Other,
     /// One of the organisation's own Sigma rules matched an FDR event (a finding).
@@ -38,6 +42,8 @@ impl AlertKind {
             AlertKind::Xdr => "xdr",
             AlertKind::Legacy => "legacy",
             AlertKind::Incident => "incident",
+            AlertKind::DataProtection => "data_protection",
+            AlertKind::Lead => "lead",
             AlertKind::Other => "other",
             AlertKind::Rule => "rule",
             AlertKind::Ioc => "ioc",

@@ -24,13 +24,17 @@ pub struct Selection {
 impl Selection {
     /// The alert kind of an event type, or `None` for events that are not alerts.
     pub fn kind(&self, event_type: &str) -> Option<AlertKind> {
-        use falconry_common::event_types::{EPP, EPP_UPPER, IDP, INCIDENT, LEGACY, XDR};
+        use falconry_common::event_types::{
+            AUTOMATED_LEAD, DATA_PROTECTION, EPP, EPP_UPPER, IDP, INCIDENT, LEGACY, XDR,
+        };
         match event_type {
             EPP | EPP_UPPER => Some(AlertKind::Epp),
             IDP => Some(AlertKind::Idp),
             XDR => Some(AlertKind::Xdr),
             LEGACY => Some(AlertKind::Legacy),
             INCIDENT => Some(AlertKind::Incident),
+            DATA_PROTECTION => Some(AlertKind::DataProtection),
+            AUTOMATED_LEAD => Some(AlertKind::Lead),
             t if self.extra.iter().any(|e| e == t) => Some(AlertKind::Other),
             _ => None,
         }
@@ -87,7 +91,14 @@ pub fn normalize(
 
     let id = first(
         e,
-        &["CompositeId", "DetectId", "IncidentID", "DetectionId", "Id"],
+        &[
+            "CompositeId",
+            "DetectId",
+            "IncidentID",
+            "DetectionId",
+            "LeadId",
+            "Id",
+        ],
     )
     .unwrap_or_else(|| {
         format!(
@@ -165,12 +176,22 @@ pub fn normalize(
         tags: list(e, &["Tags", "SensorTags"]),
         others: Vec::new(),
     };
-    // XDR and incidents name several hosts.
+    // XDR, incidents and Signal's leads name several hosts.
     let mut names = list(e, &["HostNames", "SourceHosts", "HostName"]);
     let mut aids: Vec<String> = list(e, &["AgentIds", "LMHostIDs"])
         .into_iter()
         .map(|a| a.to_ascii_lowercase())
         .collect();
+    if let Some(Value::Array(indicators)) = e.get("ThreatgraphIndicators") {
+        for i in indicators.iter().filter_map(Value::as_object) {
+            if let Some(h) = first(i, &["Hostname"]) {
+                push_unique(&mut names, &h);
+            }
+            if let Some(a) = first(i, &["AgentId", "SensorId"]) {
+                push_unique(&mut aids, &a.to_ascii_lowercase());
+            }
+        }
+    }
     if host.hostname.is_none() && !names.is_empty() {
         host.hostname = Some(names.remove(0));
     }
@@ -265,6 +286,15 @@ pub fn normalize(
         push_unique(&mut ips, &ip);
     }
     let mut domains = Vec::new();
+    // Where Data Protection saw data go (a URL's host).
+    if let Some(d) = first(e, &["Destination", "DestinationUrl", "WebsiteUrl"])
+        .as_deref()
+        .and_then(|u| u.split_once("://"))
+        .filter(|(scheme, _)| scheme.starts_with("http"))
+        .and_then(|(_, rest)| rest.split(['/', ':', '?']).next().map(str::to_owned))
+    {
+        push_unique(&mut domains, &d);
+    }
     if let Some(Value::Array(requests)) = e.get("DnsRequests") {
         for r in requests.iter().filter_map(Value::as_object) {
             if let Some(d) = first(r, &["DomainName"]) {
@@ -293,6 +323,27 @@ pub fn normalize(
         }
     }
 
+    // Data Protection names a file that left, not a process: the file goes
+    // to the description, its hash to the alert's hashes.
+    let (process, description) = if kind == AlertKind::DataProtection {
+        if let Some(h) = &process.sha256 {
+            push_unique(&mut hashes, h);
+        }
+        let file = process.file_path.clone().or(process.file_name.clone());
+        let mut d = first(e, &["Description"]).unwrap_or_default();
+        if let Some(f) = file {
+            let size = first(e, &["FileSize"])
+                .map(|s| format!(", {s} bytes"))
+                .unwrap_or_default();
+            let to = first(e, &["Destination", "DestinationUrl", "WebsiteUrl"])
+                .map(|t| format!(" to {t}"))
+                .unwrap_or_default();
+            d = format!("{d} File: {f}{size}{to}.").trim().to_owned();
+        }
+        (Process::default(), (!d.is_empty()).then_some(d))
+    } else {
+        (process, first(e, &["Description", "DetectDescription"]))
+    };
     Ok(Some(Alert {
         kind,
         event_type: event_type.to_owned(),
@@ -301,7 +352,7 @@ pub fn normalize(
         product: product_of(kind).map(str::to_owned),
         cid,
         name,
-        description: first(e, &["Description", "DetectDescription"]),
+        description,
         pattern_id: first(e, &["PatternId", "PatternID"]),
         severity,
         time_ms,
@@ -318,8 +369,17 @@ pub fn normalize(
         connections,
         ioc,
         mitre: mitre(e),
-        objective: first(e, &["Objective"]),
-        disposition: first(e, &["PatternDispositionDescription"]),
+        objective: first(e, &["Objective"]).or_else(|| {
+            // Data Protection: the policy and classification that matched.
+            match (
+                first(e, &["PolicyName"]),
+                first(e, &["ClassificationNames"]),
+            ) {
+                (Some(p), Some(c)) => Some(format!("{p} ({c})")),
+                (p, c) => p.or(c),
+            }
+        }),
+        disposition: first(e, &["PatternDispositionDescription", "ResponseAction"]),
         console_url: first(e, &["FalconHostLink"]),
         origin,
         rule: None,
@@ -332,6 +392,7 @@ fn product_of(kind: AlertKind) -> Option<&'static str> {
         AlertKind::Epp | AlertKind::Legacy => Some("epp"),
         AlertKind::Idp => Some("idp"),
         AlertKind::Xdr => Some("xdr"),
+        AlertKind::DataProtection => Some("data-protection"),
         _ => None,
     }
 }

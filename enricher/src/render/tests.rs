@@ -94,6 +94,56 @@ fn xdr_detection() {
     insta::assert_snapshot!("xdr", issue(&r, &view(&a, &d, &Enrichment::default(), "")));
 }
 
+/// The first stream fixture line of `event_type`, normalised: the project's
+/// synthetic event, as the enricher reads it from a batch.
+fn from_stream(event_type: &str) -> (Alert, String) {
+    let lines = falconry_fixtures::stream_events(&falconry_fixtures::StreamOptions {
+        events: 400,
+        ..Default::default()
+    });
+    let line = lines
+        .into_iter()
+        .find(|l| l.event_type == event_type)
+        .unwrap_or_else(|| panic!("the stream fixture has no {event_type}"));
+    let v: serde_json::Value = serde_json::from_str(&line.line).unwrap_or_else(|e| panic!("{e}"));
+    let a = crate::alert::normalize::normalize(&v, &Default::default(), Default::default())
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("{event_type} is an alert"));
+    (a, line.line)
+}
+
+#[test]
+fn data_protection_detection() {
+    let r = renderer();
+    let (a, raw) = from_stream(falconry_common::event_types::DATA_PROTECTION);
+    assert_eq!(a.kind, crate::alert::AlertKind::DataProtection);
+    assert!(a.composite_id.is_some() && a.host.aid.is_some() && a.user.name.is_some());
+    assert!(
+        a.objective.as_deref().is_some_and(|o| o.contains('(')),
+        "policy (classification)"
+    );
+    assert_eq!(a.product.as_deref(), Some("data-protection"));
+    let d = decision(Level::Medium, &["data leaving the organisation"]);
+    insta::assert_snapshot!(
+        "data_protection",
+        issue(&r, &view(&a, &d, &Enrichment::default(), &raw))
+    );
+}
+
+#[test]
+fn automated_lead() {
+    let r = renderer();
+    let (a, raw) = from_stream(falconry_common::event_types::AUTOMATED_LEAD);
+    assert_eq!(a.kind, crate::alert::AlertKind::Lead);
+    assert!(a.composite_id.is_some() && a.host.hostname.is_some());
+    assert!(!a.mitre.is_empty());
+    let d = decision(Level::High, &["Signal correlated several indicators"]);
+    insta::assert_snapshot!(
+        "automated_lead",
+        issue(&r, &view(&a, &d, &Enrichment::default(), &raw))
+    );
+}
+
 #[test]
 fn legacy_detection() {
     let r = renderer();

@@ -19,6 +19,7 @@ pub fn kind_of(product: &str) -> AlertKind {
         "epp" => AlertKind::Epp,
         "idp" => AlertKind::Idp,
         "xdr" => AlertKind::Xdr,
+        "data-protection" => AlertKind::DataProtection,
         _ => AlertKind::Other,
     }
 }
