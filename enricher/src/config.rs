@@ -222,6 +222,8 @@ pub struct ReportSettings {
     pub issues: Issues,
     pub state: Location,
     pub response: ResponseSettings,
+    /// A posted report is also summarised here.
+    pub slack_webhook: Option<Secret>,
 }
 
 /// Validated enricher settings.
@@ -443,6 +445,7 @@ impl EnricherConfig {
                 issues,
                 state,
                 response,
+                slack_webhook: self.slack.webhook_url.clone().filter(|s| !s.is_empty()),
             }),
             _ => Err(ConfigError::Invalid(vec!["enricher: incomplete".into()])),
         }

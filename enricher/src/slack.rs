@@ -245,8 +245,61 @@ impl Slack {
         sent
     }
 
+    /// The Block Kit message of a report summary: a header, one line per
+    /// figure, a button to the posted report. Pure.
+    pub fn summary_message(title: &str, lines: &[String], url: Option<&str>) -> Value {
+        let title = or_dash(escape(title, TITLE_MAX));
+        let mut text = String::new();
+        for l in lines {
+            let line = format!("• {}\n", escape(l, REASON_MAX));
+            if text.chars().count() + line.chars().count() > SECTION_MAX - 40 {
+                break;
+            }
+            text.push_str(&line);
+        }
+        let mut blocks = vec![
+            json!({
+                "type": "header",
+                "text": {"type": "plain_text", "text": cap_plain(&title, HEADER_MAX), "emoji": false},
+            }),
+            json!({"type": "section", "text": mrkdwn(text.trim_end(), SECTION_MAX)}),
+        ];
+        if let Some(url) = url.filter(|u| link_ok(u)) {
+            blocks.push(json!({
+                "type": "actions",
+                "elements": [{
+                    "type": "button",
+                    "text": {"type": "plain_text", "text": "Open the report", "emoji": false},
+                    "url": url,
+                    "action_id": "open_report",
+                }],
+            }));
+        }
+        json!({
+            "text": cap_escaped(&title, FALLBACK_MAX),
+            "blocks": blocks,
+            "unfurl_links": false,
+            "unfurl_media": false,
+        })
+    }
+
+    /// Posts a report summary ([`Slack::summary_message`]), retried as notices are.
+    pub async fn send_summary(
+        &self,
+        title: &str,
+        lines: &[String],
+        url: Option<&str>,
+    ) -> Result<(), SlackError> {
+        self.post_value(&Slack::summary_message(title, lines, url))
+            .await
+    }
+
     async fn post(&self, n: &SlackNotice) -> Result<(), SlackError> {
-        let body = serde_json::to_vec(&Slack::message(n))
+        self.post_value(&Slack::message(n)).await
+    }
+
+    async fn post_value(&self, message: &Value) -> Result<(), SlackError> {
+        let body = serde_json::to_vec(message)
             .map_err(|e| SlackError::Settings(format!("cannot encode the message: {e}")))?;
         let mut backoff = http::backoff::webhook();
         let mut tries = 0;

@@ -398,6 +398,8 @@ pub async fn post_report(
         .map_or(0, |t| t.timestamp_millis())
         - 7 * 24 * 3600 * 1000;
     if let Some(found) = tracker.find(repo, &marker, since).await? {
+        // Posted before (and summarised then, unless Slack failed: the
+        // summary is best effort, like every Slack notice).
         return Ok(Some(found));
     }
     let issue = crate::tracker::NewIssue {
@@ -410,5 +412,64 @@ pub async fn post_report(
         labels: vec!["falconry-report".into()],
         assignees: Vec::new(),
     };
-    Ok(Some(tracker.create(repo, &issue, &marker).await?))
+    let posted = tracker.create(repo, &issue, &marker).await?;
+    if let Some(webhook) = &settings.slack_webhook {
+        let slack = crate::slack::Slack::new(
+            crate::slack::SlackSettings {
+                webhook_url: webhook.clone(),
+                timeout: crate::slack::DEFAULT_TIMEOUT,
+            },
+            reqwest::Client::new(),
+        );
+        let sent = match slack {
+            Ok(s) => {
+                s.send_summary(&issue.title, &summary_lines(report), Some(&posted.url))
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = sent {
+            tracing::warn!(error = %e, "the report's Slack summary was not sent; the report is posted");
+        }
+    }
+    Ok(Some(posted))
+}
+
+/// The report's headline figures, one line each, for a chat summary.
+pub fn summary_lines(r: &report::Report) -> Vec<String> {
+    let t = &r.totals;
+    let mut lines = vec![format!(
+        "{} cases opened, {} closed, {} open ({} past SLA)",
+        t.opened, t.closed, t.open, t.past_sla
+    )];
+    let o = &r.response.overall;
+    if let Some(p50) = o.time_to_first_response.p50_seconds {
+        lines.push(format!(
+            "time to first response: p50 {}, p90 {}",
+            report::human(p50),
+            report::human(o.time_to_first_response.p90_seconds.unwrap_or(p50))
+        ));
+    }
+    if let Some(p50) = o.time_to_close.p50_seconds {
+        lines.push(format!(
+            "time to close: p50 {}, p90 {}",
+            report::human(p50),
+            report::human(o.time_to_close.p90_seconds.unwrap_or(p50))
+        ));
+    }
+    if let Some(all) = r.conclusions.iter().find(|c| c.source == report::ALL) {
+        lines.push(format!(
+            "conclusions: {} true positive, {} false positive, {} benign, {} unspecified",
+            all.true_positive, all.false_positive, all.benign, all.unspecified
+        ));
+    }
+    if let Some(rule) = r.rules.first()
+        && rule.false_positive > 0
+    {
+        lines.push(format!(
+            "rule to tune first: {} ({} false positives of {} closed)",
+            rule.source, rule.false_positive, rule.closed
+        ));
+    }
+    lines
 }

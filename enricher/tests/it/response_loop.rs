@@ -347,9 +347,12 @@ async fn a_labelled_close_on_github_is_written_back_once_across_two_replicas_and
     assert_eq!(all.false_positive, 1);
     assert_eq!(r.response.overall.time_to_first_response.count, 1);
 
-    // Posted as the week's issue, once however often it is asked.
+    // Posted as the week's issue, once however often it is asked, and
+    // summarised on Slack.
+    let slack = falconry_testkit::slack::SlackServer::start().await;
     let mut posting = cfg.clone();
     posting.response.report_repo = Some("falconry/reports".into());
+    posting.slack.webhook_url = Some(Secret::new(slack.webhook_url()));
     gh.add_repo("falconry/reports");
     let posting = posting.validate_report().unwrap();
     let body = report::markdown(&r, None);
@@ -370,6 +373,13 @@ async fn a_labelled_close_on_github_is_written_back_once_across_two_replicas_and
         posted[0].title
     );
     assert!(posted[0].labels.contains(&"falconry-report".to_owned()));
+    let summaries = slack.payloads();
+    assert_eq!(summaries.len(), 1, "one summary: {summaries:?}");
+    let text = summaries[0].to_string();
+    assert!(
+        text.contains("1 closed") && text.contains("1 false positive") && text.contains(&first.url),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -420,4 +430,51 @@ async fn an_open_case_past_its_sla_gets_one_reminder() {
             .count(),
         1
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_poller_pages_through_every_update_and_resumes_from_its_durable_cursor() {
+    let aws = aws().await;
+    let bucket = aws.bucket("pages").await;
+    let gh = GitHubServer::start().await;
+    gh.add_repo(REPO);
+    let falcon = Falcon::start(World::default()).await;
+    let now = chrono::Utc::now().timestamp_millis();
+    // 1,200 alerts closed before falconry ever saw them (nothing to open)
+    // sharing a handful of update times, then one new alert updated last.
+    for i in 0..1_200 {
+        let id = format!("0123456789abcdef0123456789abcdef:ind:{:032x}:{i}", i % 7);
+        let mut a = alert(
+            &id,
+            "epp",
+            &format!("{:032x}", i % 7),
+            "host",
+            50,
+            &iso(now - 600_000),
+        );
+        a["status"] = "closed".into();
+        a["updated_timestamp"] = iso(now - 300_000 + (i % 5) as i64).into();
+        falcon.add_alert(a);
+    }
+    let gap = gap_alert();
+    let gap_normal = normalize_api(&gap).unwrap();
+    falcon.add_alert(gap);
+    let mut cfg = config(&bucket, &gh, &falcon);
+    cfg.from = Some(format!("s3://{bucket}/empty"));
+    cfg.alerts.page_size = 500;
+    let first = enrich(&cfg).await;
+    assert_eq!(first.response.failures, 0, "{first:?}");
+    assert_eq!(first.response.falcon_alerts, 1_201, "{first:?}");
+    assert!(falcon.alert_queries() >= 3, "three pages of 500");
+    assert_eq!(
+        gh.issues(REPO).len(),
+        1,
+        "only the open alert makes an issue"
+    );
+    issue_of(&gh, &gap_normal);
+    // Restarted: the cursor is where it was; what is inside the overlap is
+    // recognised, nothing is handled twice.
+    let second = enrich(&cfg).await;
+    assert_eq!(second.response.falcon_alerts, 0, "{second:?}");
+    assert_eq!(gh.issues(REPO).len(), 1);
 }
