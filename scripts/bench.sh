@@ -22,6 +22,11 @@
 #          queue holding one notice of every corpus file, file:// source and
 #          destination, FALCONRY__FORWARDER__FILES_IN_FLIGHT=T; raw copies,
 #          manifests and Parquet written as in production)
+#        falconry forward --until-empty over moto (tool forward-s3: the same
+#          notice on a real SQS queue, the corpus in an S3 source bucket, the
+#          raw copies and Parquet written to an S3 destination bucket, all
+#          served by moto's server on 127.0.0.1; the figure includes moto's own
+#          cost, a Python server, so it is a floor for the S3 path, not AWS's)
 #        bench/duckdb_convert.py  FILE... --out OUT --threads T
 #        bench/pyarrow_convert.py FILE... --out OUT --threads T
 #   6. prints machine, versions, corpus, a table (tool, threads, seconds,
@@ -37,7 +42,9 @@
 #   BENCH_DIR    [target/bench]  corpus, outputs and results go here
 #   BENCH_THREADS ["1 2"]    thread counts to run
 #   BENCH_RUNS   [1]         runs per tool and thread count (fastest is shown)
-#   BENCH_TOOLS  ["falconry forward duckdb pyarrow"]  tools to run
+#   BENCH_TOOLS  ["falconry forward duckdb pyarrow"]  tools to run (also:
+#                            forward-s3, the daemon over moto's S3 and SQS)
+#   BENCH_MOTO_VERSION [5.2.5]  moto[server] installed into the bench venv for forward-s3
 #   BENCH_SHAPE  [mixed]     corpus shape: mixed (the fixtures' whole mix) or
 #                            sensor (string-valued sensor events, ~200 keys,
 #                            ~1,250 bytes a line: falconry fixtures corpus --shape)
@@ -81,11 +88,14 @@ BENCH_VENV="${BENCH_VENV:-.venv-bench}"
 PYTHON="${PYTHON:-python3}"
 if [[ "$BENCH_SKIP_FALCONRY" == 1 ]]; then
     BENCH_GENERATOR="${BENCH_GENERATOR:-python}"
-    BENCH_TOOLS="$(tr ' ' '\n' <<<"$BENCH_TOOLS" | grep -vx -e falconry -e forward | tr '\n' ' ' || true)"
+    BENCH_TOOLS="$(tr ' ' '\n' <<<"$BENCH_TOOLS" | grep -vx -e falconry -e forward -e forward-s3 | tr '\n' ' ' || true)"
 else
     BENCH_GENERATOR="${BENCH_GENERATOR:-falconry}"
 fi
 FALCONRY="${BENCH_FALCONRY_BIN:-target/release/falconry}"
+# The forwarder rows run with the allocator settings the container image sets
+# (deploy/Dockerfile's GLIBC_TUNABLES), as users run the daemon.
+IMAGE_TUNABLES="$(sed -n 's/^ENV GLIBC_TUNABLES=//p' deploy/Dockerfile)"
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'bench.sh: %s\n' "$*" >&2; exit 1; }
@@ -120,6 +130,13 @@ then
     say "installing duckdb==$DUCKDB_VERSION pyarrow==$PYARROW_VERSION into $BENCH_VENV"
     "$PY" -m pip install --disable-pip-version-check -q \
         "duckdb==$DUCKDB_VERSION" "pyarrow==$PYARROW_VERSION"
+fi
+
+BENCH_MOTO_VERSION="${BENCH_MOTO_VERSION:-5.2.5}"
+if [[ " $BENCH_TOOLS " == *" forward-s3 "* ]] \
+    && ! "$PY" -c "import importlib.metadata as m, sys; sys.exit(m.version('moto') != '$BENCH_MOTO_VERSION')" 2>/dev/null; then
+    say "installing moto[server]==$BENCH_MOTO_VERSION into $BENCH_VENV"
+    "$PY" -m pip install --disable-pip-version-check -q "moto[server]==$BENCH_MOTO_VERSION"
 fi
 
 # --- 2. falconry release build ------------------------------------------------
@@ -188,7 +205,7 @@ fi
 # The daemon's input: the corpus files (hard links) under a source root, and
 # one FDR notice naming them all (sizes and MD5s, as CrowdStrike sends them).
 FWD="$BENCH_DIR/forward-$BENCH_SHAPE"
-if [[ " $BENCH_TOOLS " == *" forward "* ]]; then
+if [[ " $BENCH_TOOLS " == *" forward "* || " $BENCH_TOOLS " == *" forward-s3 "* ]]; then
     rm -rf "$FWD"
     mkdir -p "$FWD/source/data/bench"
     for f in "${FILES[@]}"; do
@@ -212,6 +229,32 @@ with open(os.path.join(root, "notice.json"), "w") as out:
 PYEOF
 fi
 
+# The S3 path: moto's server on a free port, the corpus in a source bucket
+# (uploaded once, outside the measured time); each run gets a fresh queue
+# holding the notice and a fresh destination bucket.
+MOTO_PID=""
+stop_moto() { [[ -n "$MOTO_PID" ]] && kill "$MOTO_PID" 2>/dev/null; wait "$MOTO_PID" 2>/dev/null || true; }
+trap stop_moto EXIT
+if [[ " $BENCH_TOOLS " == *" forward-s3 "* ]]; then
+    MOTO_PORT="$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    "$BENCH_VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"$BENCH_DIR/moto.log" 2>&1 &
+    MOTO_PID=$!
+    export AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT" AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+    for _ in $(seq 50); do "$PY" -c "import urllib.request; urllib.request.urlopen('$AWS_ENDPOINT_URL/moto-api/')" 2>/dev/null && break; sleep 0.2; done
+    say "moto on $AWS_ENDPOINT_URL: uploading the corpus to s3://bench-src"
+    "$PY" - "$FWD/notice.json" "${FILES[@]}" <<'PYEOF'
+import json, os, sys, boto3
+notice, files = sys.argv[1], sys.argv[2:]
+s3 = boto3.client("s3")
+s3.create_bucket(Bucket="bench-src")
+for f in files:
+    s3.upload_file(f, "bench-src", "data/bench/" + os.path.basename(f))
+n = json.load(open(notice))
+n["bucket"] = "bench-src"
+json.dump(n, open(notice + ".s3", "w"))
+PYEOF
+fi
+
 PYARROW_EXTRA=()
 [[ "$BENCH_PYARROW_FILE_PARALLEL" == 1 ]] && PYARROW_EXTRA=(--file-parallel)
 DUCKDB_EXTRA=()
@@ -227,8 +270,22 @@ for T in $BENCH_THREADS; do
                     rm -rf "$FWD/queue"
                     mkdir -p "$FWD/queue"
                     cp "$FWD/notice.json" "$FWD/queue/notice.json"
-                    CMD=(env FALCONRY__FORWARDER__FILES_IN_FLIGHT="$T" "$FALCONRY" forward --until-empty --admin off
+                    CMD=(env GLIBC_TUNABLES="$IMAGE_TUNABLES" FALCONRY__FORWARDER__FILES_IN_FLIGHT="$T" "$FALCONRY" forward --until-empty --admin off
                          --queue "dir://$FWD/queue" --source "file://$FWD/source" --dest "file://$dest") ;;
+                forward-s3)
+                    bucket="bench-dest-t$T-r$run"
+                    queue_url="$("$PY" - "$bucket" "$FWD/notice.json.s3" <<'PYEOF'
+import sys, boto3
+bucket, notice = sys.argv[1], sys.argv[2]
+s3, sqs = boto3.client("s3"), boto3.client("sqs")
+s3.create_bucket(Bucket=bucket)
+url = sqs.create_queue(QueueName=bucket)["QueueUrl"]
+sqs.send_message(QueueUrl=url, MessageBody=open(notice).read())
+print(url)
+PYEOF
+)"
+                    CMD=(env GLIBC_TUNABLES="$IMAGE_TUNABLES" FALCONRY__FORWARDER__FILES_IN_FLIGHT="$T" "$FALCONRY" forward --until-empty --admin off
+                         --queue "$queue_url" --dest "s3://$bucket") ;;
                 duckdb)   CMD=("$PY" bench/duckdb_convert.py "${FILES[@]}" --out "$dest" --threads "$T" ${DUCKDB_EXTRA[@]+"${DUCKDB_EXTRA[@]}"}) ;;
                 pyarrow)  CMD=("$PY" bench/pyarrow_convert.py "${FILES[@]}" --out "$dest" --threads "$T" ${PYARROW_EXTRA[@]+"${PYARROW_EXTRA[@]}"}) ;;
                 *) die "unknown tool '$tool' in BENCH_TOOLS" ;;
@@ -243,6 +300,25 @@ for T in $BENCH_THREADS; do
                 # The daemon prints no summary: its rows, counted from the Parquet footers.
                 "$PY" -c 'import json, pathlib, sys, pyarrow.parquet as pq; print(json.dumps({"events": sum(pq.ParquetFile(p).metadata.num_rows for p in pathlib.Path(sys.argv[1]).rglob("*.parquet"))}))' \
                     "$dest" >>"$RES/$tag.out"
+            fi
+            if [[ "$tool" == forward-s3 ]]; then
+                # Rows and Parquet bytes from the destination bucket, then the bucket goes.
+                "$PY" - "$bucket" "$RES/$tag.out" "$dest" <<'PYEOF'
+import io, json, os, sys, boto3, pyarrow.parquet as pq
+bucket, out, dest = sys.argv[1], sys.argv[2], sys.argv[3]
+s3 = boto3.client("s3")
+rows = 0
+for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+    for o in page.get("Contents", []):
+        if o["Key"].endswith(".parquet"):
+            body = s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()
+            rows += pq.ParquetFile(io.BytesIO(body)).metadata.num_rows
+            path = os.path.join(dest, o["Key"].replace("/", "_"))
+            open(path, "wb").write(body)
+        s3.delete_object(Bucket=bucket, Key=o["Key"])
+with open(out, "a") as f:
+    f.write(json.dumps({"events": rows}) + "\n")
+PYEOF
             fi
             say "  $(cat "$RES/$tag.json")"
             # Parquet bytes written, measured the same way for every tool

@@ -357,7 +357,7 @@ impl Enricher {
             tokio::spawn(async move {
                 let mut total = RoundSummary::default();
                 while !stop.is_cancelled() {
-                    let r = r.round().await;
+                    let r = r.round(false).await;
                     total.add(&r);
                     sleep(every, &stop).await;
                 }
@@ -378,7 +378,7 @@ impl Enricher {
                 && !shutdown.is_cancelled()
                 && let Some(r) = &this.responder
             {
-                total.add(&r.round().await);
+                total.add(&r.round(true).await);
             }
             if let Ok(s) = &mut result {
                 s.response = total;

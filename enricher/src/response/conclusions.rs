@@ -57,6 +57,7 @@ impl Responder {
                 for (before, after) in sync_dir(self.cases(), d, &self.settings).await? {
                     self.observe(&before, &after);
                     summary.observed += 1;
+                    self.write_back_now(&after, summary).await;
                 }
             }
         }
@@ -107,9 +108,10 @@ impl Responder {
             if let Some(l) = self.cases().load(&issue).await? {
                 let observed = self.observe_github(gh, &l.case, snap).await?;
                 if let Some(o) = observed
-                    && self.apply(&l.case, &o).await?
+                    && let Some(after) = self.apply(&l.case, &o).await?
                 {
                     summary.observed += 1;
+                    self.write_back_now(&after, summary).await;
                 }
             }
             if let Some(t) = ms(snap.updated_at) {
@@ -212,13 +214,13 @@ impl Responder {
         }))
     }
 
-    /// Writes what was observed into the case. `true` when it changed.
-    async fn apply(&self, case: &Case, o: &Observed) -> Result<bool, ResponseError> {
+    /// Writes what was observed into the case: the case after, when it changed.
+    async fn apply(&self, case: &Case, o: &Observed) -> Result<Option<Case>, ResponseError> {
         let (after, changed) = apply_observed(self.cases(), case, o).await?;
         if let Some(after) = &after {
             self.observe(case, after);
         }
-        Ok(changed)
+        Ok(after.filter(|_| changed))
     }
 }
 

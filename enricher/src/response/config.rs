@@ -300,3 +300,95 @@ pub fn check(
         report_repo: response.report_repo.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(alerts: &AlertsConfig, response: &ResponseConfig) -> Vec<String> {
+        let mut p = Problems::new();
+        check(alerts, response, &mut p);
+        match p.into_result() {
+            Ok(()) => Vec::new(),
+            Err(falconry_common::config::ConfigError::Invalid(v)) => v,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn the_defaults_are_valid_and_name_the_five_conclusions() {
+        assert!(problems(&AlertsConfig::default(), &ResponseConfig::default()).is_empty());
+        let s = ResponseSettings::defaults();
+        assert_eq!(
+            s.conclusion_of_label("Conclusion: False-Positive"),
+            Some("false_positive")
+        );
+        assert_eq!(s.label_of("benign"), Some("conclusion: benign"));
+        assert_eq!(s.conclusion_of_label("bug"), None);
+    }
+
+    #[test]
+    fn every_problem_of_both_sections_is_listed_without_the_secret() {
+        let alerts = AlertsConfig {
+            enabled: true,
+            cloud: "mars-1".into(),
+            client_secret: Some(falconry_common::Secret::new("s3cr3t-value")),
+            interval: Duration::from_secs(1),
+            page_size: 5000,
+            products: vec!["EPP!".into()],
+            ..AlertsConfig::default()
+        };
+        let mut response = ResponseConfig::default();
+        response
+            .labels
+            .insert("benign".into(), "conclusion: test".into());
+        response.sla.insert(
+            "urgent".into(),
+            SlaConfig {
+                respond: Duration::from_secs(60),
+                close: Duration::from_secs(600),
+            },
+        );
+        response.sla.insert(
+            "high".into(),
+            SlaConfig {
+                respond: Duration::from_secs(600),
+                close: Duration::from_secs(60),
+            },
+        );
+        response.report_repo = Some("not a repo".into());
+        let found = problems(&alerts, &response).join("\n");
+        for needle in [
+            "enricher.alerts.client_id",
+            "enricher.alerts.cloud",
+            "enricher.alerts.interval",
+            "enricher.alerts.page_size",
+            "enricher.alerts.products",
+            "names two conclusions",
+            "\"urgent\" is not critical",
+            "enricher.response.sla.high",
+            "enricher.response.report_repo",
+        ] {
+            assert!(found.contains(needle), "{needle}: {found}");
+        }
+        assert!(!found.contains("s3cr3t"), "{found}");
+    }
+
+    #[test]
+    fn an_sla_replaces_its_levels_default_only() {
+        let mut response = ResponseConfig::default();
+        response.sla.insert(
+            "critical".into(),
+            SlaConfig {
+                respond: Duration::from_secs(300),
+                close: Duration::from_secs(3600),
+            },
+        );
+        let s = check(&AlertsConfig::default(), &response, &mut Problems::new());
+        assert_eq!(
+            s.slas.get(Level::Critical).map(|x| x.respond),
+            Some(Duration::from_secs(300))
+        );
+        assert_eq!(s.slas.get(Level::High), Slas::defaults().get(Level::High));
+    }
+}

@@ -112,7 +112,14 @@ pub struct Responder {
     me: String,
     /// A write-back claim older than this is taken over.
     claim_ttl_ms: i64,
+    /// When every case was last read (write-backs left to retry, reminders, gauges).
+    last_sweep: std::sync::Mutex<Option<std::time::Instant>>,
 }
+
+/// How often every case is read: each costs one GET of the state store, so
+/// not every round. Write-backs are made as soon as their change is seen;
+/// the sweep retries those that failed and posts the SLA reminders.
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
 
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
@@ -142,6 +149,7 @@ impl Responder {
             metrics,
             me: uuid::Uuid::new_v4().to_string(),
             claim_ttl_ms: i64::try_from(claim_ttl.as_millis()).unwrap_or(i64::MAX),
+            last_sweep: std::sync::Mutex::new(None),
         }
     }
 
@@ -153,10 +161,12 @@ impl Responder {
         &self.pipeline.tracker
     }
 
-    /// One pass: the Alerts API, the issues, the write-backs, the reminders.
+    /// One pass: the Alerts API, the issues, the write-backs; every case
+    /// (write-backs to retry, reminders, gauges) on the first round, every
+    /// [`SWEEP_EVERY`], and when `sweep` says so (a batch run's last round).
     /// A failing part is counted and logged; the others still run, and the
-    /// failed work is found again on the next round.
-    pub async fn round(&self) -> RoundSummary {
+    /// failed work is found again on a later round.
+    pub async fn round(&self, sweep: bool) -> RoundSummary {
         let mut summary = RoundSummary::default();
         if let Some(api) = &self.falcon {
             match self.poll_alerts(api, &mut summary).await {
@@ -174,13 +184,39 @@ impl Responder {
                 self.metrics.error(e.kind());
                 tracing::warn!(error = %e, "reading the issues failed; trying again next round");
             }
-            if let Err(e) = self.sweep(&mut summary).await {
+            let due = {
+                let mut last = self
+                    .last_sweep
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let due = sweep || last.is_none_or(|t| t.elapsed() >= SWEEP_EVERY);
+                if due {
+                    *last = Some(std::time::Instant::now());
+                }
+                due
+            };
+            if due && let Err(e) = self.sweep(&mut summary).await {
                 summary.failures += 1;
                 self.metrics.error(e.kind());
                 tracing::warn!(error = %e, "the case sweep failed; trying again next round");
             }
         }
         summary
+    }
+
+    /// Makes the write-backs a change just made due (the sweep retries failures).
+    async fn write_back_now(&self, case: &Case, summary: &mut RoundSummary) {
+        if self.falcon.is_none() || !self.settings.alerts.write_back || case.due().is_none() {
+            return;
+        }
+        match self.write_back(&case.issue).await {
+            Ok(n) => summary.written_back += n,
+            Err(e) => {
+                summary.failures += 1;
+                self.metrics.error(e.kind());
+                tracing::warn!(issue = %case.issue.url, error = %e, "write-back to Falcon failed; trying again later");
+            }
+        }
     }
 
     /// Every case: write-backs still due, SLA reminders, the gauges.
@@ -466,9 +502,14 @@ pub fn summary_lines(r: &report::Report) -> Vec<String> {
     if let Some(rule) = r.rules.first()
         && rule.false_positive > 0
     {
+        let name = if rule.title.is_empty() {
+            &rule.source
+        } else {
+            &rule.title
+        };
         lines.push(format!(
-            "rule to tune first: {} ({} false positives of {} closed)",
-            rule.source, rule.false_positive, rule.closed
+            "rule to tune first: {name} ({} false positives of {} closed)",
+            rule.false_positive, rule.closed
         ));
     }
     lines

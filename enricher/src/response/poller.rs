@@ -142,7 +142,19 @@ impl Responder {
         };
         let status = api::status(v).unwrap_or("new");
         let updated_ms = ms_of(api::updated(v)).unwrap_or_else(now_ms);
-        if status != "closed" {
+        let fp = self.pipeline.fingerprinter.of(&alert);
+        // An alert already on its case (an update in Falcon, or the stream's
+        // copy) is not taken through the context lookups and the policy again.
+        let key = crate::dedup::occurrence_key(&alert);
+        let known = self
+            .pipeline
+            .dedup
+            .load(&fp)
+            .await?
+            .is_some_and(|l| l.record.seen.contains(&key));
+        if known {
+            self.metrics.falcon_alert("known");
+        } else if status != "closed" {
             let raw = serde_json::to_string(v).unwrap_or_default();
             let outcome = self.pipeline.handle(&alert, &raw).await?;
             self.metrics.falcon_alert(match outcome {
@@ -156,7 +168,6 @@ impl Responder {
             self.metrics.falcon_alert("closed");
         }
         // The case this alert is part of, if it has one.
-        let fp = self.pipeline.fingerprinter.of(&alert);
         let Some(record) = self.pipeline.dedup.load(&fp).await? else {
             return Ok(());
         };

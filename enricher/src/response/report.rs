@@ -258,6 +258,8 @@ impl Conclusions {
 pub struct RuleTuning {
     /// `rule:<id>` or `ioc:<feed>`.
     pub source: String,
+    /// The rule's title (empty for an indicator feed).
+    pub title: String,
     /// Alerts of its cases opened in the window (first and repeats).
     pub hits: u64,
     /// Its cases opened in the window.
@@ -628,9 +630,15 @@ fn is_tunable(source: &str) -> bool {
 }
 
 fn rules(opened: &[&Case], closed: &[(&Case, &Closed)]) -> Vec<RuleTuning> {
-    fn row<'a>(by: &'a mut BTreeMap<String, RuleTuning>, source: &str) -> &'a mut RuleTuning {
+    fn row<'a>(by: &'a mut BTreeMap<String, RuleTuning>, c: &Case) -> &'a mut RuleTuning {
+        let source = c.source.as_str();
         by.entry(source.to_owned()).or_insert_with(|| RuleTuning {
             source: source.to_owned(),
+            title: if source.starts_with("rule") {
+                c.title.clone()
+            } else {
+                String::new()
+            },
             hits: 0,
             cases: 0,
             closed: 0,
@@ -640,12 +648,12 @@ fn rules(opened: &[&Case], closed: &[(&Case, &Closed)]) -> Vec<RuleTuning> {
     }
     let mut by: BTreeMap<String, RuleTuning> = BTreeMap::new();
     for &c in opened.iter().filter(|c| is_tunable(&c.source)) {
-        let r = row(&mut by, &c.source);
+        let r = row(&mut by, c);
         r.hits = r.hits.saturating_add(c.hits);
         r.cases += 1;
     }
     for &(c, x) in closed.iter().filter(|(c, _)| is_tunable(&c.source)) {
-        let r = row(&mut by, &c.source);
+        let r = row(&mut by, c);
         r.closed += 1;
         if x.conclusion == "false_positive" {
             r.false_positive += 1;
@@ -841,14 +849,14 @@ pub fn markdown(r: &Report, charts: Option<(&str, &str)>) -> String {
             let ratio = x
                 .false_positive_ratio
                 .map_or_else(|| DASH.to_owned(), |v| format!("{v}"));
+            let name = if x.title.is_empty() {
+                cell(&x.source)
+            } else {
+                format!("{} ({})", title_cell(&x.title), cell(&x.source))
+            };
             out.push_str(&format!(
                 "| {} | {} | {} | {} | {} | {} |\n",
-                cell(&x.source),
-                x.hits,
-                x.cases,
-                x.closed,
-                x.false_positive,
-                ratio
+                name, x.hits, x.cases, x.closed, x.false_positive, ratio
             ));
         }
     }
@@ -1702,8 +1710,8 @@ mod tests {
             "| all | 8 | 2h | 1d | 1d | 6 of 6 within SLA |",
             "| rule:r2 | 0 | 2 | 0 | 0 | 0 | 1 | 0 |",
             "| all | 1 | 5 | 1 | 0 | 0 | 1 | 1 |",
-            "| rule:r1 | 12 | 3 | 1 | 1 | 1 |",
-            "| rule:r2 | 4 | 3 | 3 | 2 | 0.667 |",
+            "| case 3 (rule:r1) | 12 | 3 | 1 | 1 | 1 |",
+            "| a&lt;b \\| c d (rule:r2) | 4 | 3 | 3 | 2 | 0.667 |",
             "| ioc:feedA | 1 | 1 | 1 | 0 | 0 |",
             "| [acme/soc#5](https://github.com/acme/soc/issues/5) | a&lt;b \\| c d |",
             "| [acme/soc#9](https://github.com/acme/soc/issues/9) | low | 11d 2h | close | case 9 |",
@@ -1718,9 +1726,9 @@ mod tests {
             );
         }
         assert!(!md.contains("a<b"), "a title's `<` is escaped");
-        let rules = md.find("| rule:r1 | 12 |").unwrap();
+        let rules = md.find("| case 3 (rule:r1) | 12 |").unwrap();
         assert!(
-            rules < md.find("| rule:r2 | 4 |").unwrap(),
+            rules < md.find("(rule:r2) | 4 |").unwrap(),
             "rules keep their order"
         );
         assert!(

@@ -280,7 +280,8 @@ async fn a_labelled_close_on_github_is_written_back_once_across_two_replicas_and
     // replica that made it cannot ask Falcon afterwards (every look fails, as
     // if it had died right after the PATCH).
     falcon.fault_alerts(AlertsEndpoint::Patch, AlertsFault::LostAnswer);
-    for _ in 0..5 {
+    // (Ten: its first round and its last each look once, five tries a look.)
+    for _ in 0..10 {
         falcon.fault_alerts(AlertsEndpoint::Get, AlertsFault::ServerError);
     }
     let (a, b) = tokio::join!(enrich(&cfg), enrich(&cfg));

@@ -134,7 +134,7 @@ pub fn convert(
         })
         .collect();
     let sort_keys = SortKeys::new(&sources);
-    let mut run = Run::new();
+    let mut run = Run::new(RUN_BYTES);
     let temp_err = |source| ConvertError::Temp {
         dir: opts.tmp_dir.clone(),
         source,

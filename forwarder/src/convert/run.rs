@@ -41,7 +41,10 @@ impl SortKeys {
 }
 
 pub struct Run {
+    /// The lines' bytes. Reserved once at the budget (a doubling `Vec` would
+    /// hold up to twice the budget), grown exactly by a line that straddles it.
     buf: Vec<u8>,
+    budget: usize,
     entries: Vec<Entry>,
     /// Bytes the interned key values take, with their map entries.
     interned_bytes: usize,
@@ -50,9 +53,11 @@ pub struct Run {
 }
 
 impl Run {
-    pub fn new() -> Self {
+    /// A run that the caller drains once [`Run::cost`] reaches `budget`.
+    pub fn new(budget: usize) -> Self {
         Run {
             buf: Vec::new(),
+            budget,
             entries: Vec::new(),
             interned_bytes: 0,
             interned: Default::default(),
@@ -69,6 +74,13 @@ impl Run {
 
     /// Adds line number `line`.
     pub fn push(&mut self, line: u64, text: &[u8], keys: &SortKeys) {
+        if self.buf.capacity() == 0 {
+            // Untouched pages cost no memory: a small file only uses what it fills.
+            self.buf.reserve_exact(self.budget);
+        }
+        if self.buf.capacity() - self.buf.len() < text.len() {
+            self.buf.reserve_exact(text.len());
+        }
         let start = self.buf.len() as u32;
         self.buf.extend_from_slice(text);
         let mut found = [ABSENT; 3];
@@ -156,7 +168,7 @@ mod tests {
     #[test]
     fn sorts_by_keys_then_line() {
         let keys = SortKeys::new(&["event_simpleName", "aid", "timestamp"]);
-        let mut run = Run::new();
+        let mut run = Run::new(1 << 20);
         let lines: [&[u8]; 5] = [
             br#"{"event_simpleName":"B","aid":"1","timestamp":"100"}"#,
             br#"{"aid":"1","event_simpleName":"A","timestamp":"99"}"#,
