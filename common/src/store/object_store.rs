@@ -100,6 +100,49 @@ impl Store {
         }
     }
 
+    /// A small JSON record with its version tag; `None` when absent. A record
+    /// that is not the expected JSON is an error naming the key.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Result<Option<(T, super::Tag)>, StoreError> {
+        let Some((body, tag)) = self.get_tagged(key).await? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&body)
+            .map(|v| Some((v, tag)))
+            .map_err(|e| StoreError::Failed {
+                op: "read",
+                store: self.name(),
+                key: key.to_owned(),
+                message: format!("not a valid record: {e}"),
+            })
+    }
+
+    /// Writes a JSON record if the stored one is still `expected` (`None`:
+    /// absent): compare-and-swap. `Ok(None)` when another writer won; read again.
+    pub async fn swap_json<T: serde::Serialize>(
+        &self,
+        key: &str,
+        value: &T,
+        expected: Option<&super::Tag>,
+    ) -> Result<Option<super::Tag>, StoreError> {
+        let body = serde_json::to_vec(value).map_err(|e| StoreError::Failed {
+            op: "write",
+            store: self.name(),
+            key: key.to_owned(),
+            message: format!("cannot encode the record: {e}"),
+        })?;
+        let pre = match expected {
+            None => super::Precondition::Absent,
+            Some(t) => super::Precondition::Matches(t.clone()),
+        };
+        match self.put_if(key, Bytes::from(body), &pre).await? {
+            super::Swap::Written(tag) => Ok(Some(tag)),
+            super::Swap::Conflict => Ok(None),
+        }
+    }
+
     /// Opens `key` for streaming reads.
     pub async fn get(&self, key: &str) -> Result<ObjectReader, StoreError> {
         match self {

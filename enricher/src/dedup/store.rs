@@ -3,9 +3,8 @@
 //! changed only by compare-and-swap so replicas never overwrite each other.
 
 use super::record::Record;
-use bytes::Bytes;
 use falconry_common::lake::state::EnricherState;
-use falconry_common::store::{Precondition, Swap, Tag};
+use falconry_common::store::Tag;
 use falconry_common::{Store, StoreError};
 
 #[derive(Debug, Clone)]
@@ -25,8 +24,6 @@ pub struct Loaded {
 pub enum DedupError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("dedup record {key} is not valid JSON: {message}")]
-    Corrupt { key: String, message: String },
 }
 
 impl DedupStore {
@@ -40,15 +37,11 @@ impl DedupStore {
     }
 
     pub async fn load(&self, fingerprint: &str) -> Result<Option<Loaded>, DedupError> {
-        let key = self.key(fingerprint);
-        let Some((body, tag)) = self.store.get_tagged(&key).await? else {
-            return Ok(None);
-        };
-        let record = serde_json::from_slice(&body).map_err(|e| DedupError::Corrupt {
-            key: key.clone(),
-            message: e.to_string(),
-        })?;
-        Ok(Some(Loaded { record, tag }))
+        Ok(self
+            .store
+            .get_json(&self.key(fingerprint))
+            .await?
+            .map(|(record, tag)| Loaded { record, tag }))
     }
 
     /// Writes `record` if the stored one is still `expected` (`None`: absent).
@@ -58,19 +51,10 @@ impl DedupStore {
         record: &Record,
         expected: Option<&Tag>,
     ) -> Result<Option<Tag>, DedupError> {
-        let key = self.key(&record.fingerprint);
-        let body = serde_json::to_vec(record).map_err(|e| DedupError::Corrupt {
-            key: key.clone(),
-            message: e.to_string(),
-        })?;
-        let pre = match expected {
-            None => Precondition::Absent,
-            Some(t) => Precondition::Matches(t.clone()),
-        };
-        match self.store.put_if(&key, Bytes::from(body), &pre).await? {
-            Swap::Written(tag) => Ok(Some(tag)),
-            Swap::Conflict => Ok(None),
-        }
+        Ok(self
+            .store
+            .swap_json(&self.key(&record.fingerprint), record, expected)
+            .await?)
     }
 
     pub async fn count(&self) -> Result<usize, DedupError> {

@@ -11,9 +11,8 @@
 
 use crate::alert::{Alert, AlertKind, Level};
 use crate::tracker::IssueRef;
-use bytes::Bytes;
 use falconry_common::lake::state::EnricherState;
-use falconry_common::store::{Precondition, Swap, Tag};
+use falconry_common::store::Tag;
 use falconry_common::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 
@@ -347,8 +346,8 @@ pub struct LoadedCase {
 pub enum CaseError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("case record {key} is not valid JSON: {message}")]
-    Corrupt { key: String, message: String },
+    #[error("case {key}: changed by other writers {rounds} times in a row")]
+    Contended { key: String, rounds: usize },
 }
 
 impl CaseStore {
@@ -365,14 +364,11 @@ impl CaseStore {
     }
 
     async fn load_key(&self, key: &str) -> Result<Option<LoadedCase>, CaseError> {
-        let Some((body, tag)) = self.store.get_tagged(key).await? else {
-            return Ok(None);
-        };
-        let case = serde_json::from_slice(&body).map_err(|e| CaseError::Corrupt {
-            key: key.to_owned(),
-            message: e.to_string(),
-        })?;
-        Ok(Some(LoadedCase { case, tag }))
+        Ok(self
+            .store
+            .get_json(key)
+            .await?
+            .map(|(case, tag)| LoadedCase { case, tag }))
     }
 
     /// Writes `case` if the stored one is still `expected` (`None`: absent).
@@ -382,19 +378,10 @@ impl CaseStore {
         case: &Case,
         expected: Option<&Tag>,
     ) -> Result<Option<Tag>, CaseError> {
-        let key = self.key(&case.issue);
-        let body = serde_json::to_vec(case).map_err(|e| CaseError::Corrupt {
-            key: key.clone(),
-            message: e.to_string(),
-        })?;
-        let pre = match expected {
-            None => Precondition::Absent,
-            Some(t) => Precondition::Matches(t.clone()),
-        };
-        match self.store.put_if(&key, Bytes::from(body), &pre).await? {
-            Swap::Written(tag) => Ok(Some(tag)),
-            Swap::Conflict => Ok(None),
-        }
+        Ok(self
+            .store
+            .swap_json(&self.key(&case.issue), case, expected)
+            .await?)
     }
 
     /// Applies `change` to the case of `issue` until the write wins (a few
@@ -416,9 +403,9 @@ impl CaseStore {
                 return Ok(Some(l.case));
             }
         }
-        Err(CaseError::Corrupt {
+        Err(CaseError::Contended {
             key: self.key(issue),
-            message: "changed by other writers 16 times in a row".into(),
+            rounds: 16,
         })
     }
 

@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 const REPO: &str = "falconry/alerts";
 const EXTRA: [&str; 2] = ["CustomerIOCEvent", "OverwatchGenericDetectionSummaryEvent"];
 
-fn lines() -> Vec<StreamLine> {
+pub(crate) fn lines() -> Vec<StreamLine> {
     stream_events(&StreamOptions {
         events: 80,
         ..StreamOptions::default()
@@ -52,7 +52,7 @@ fn expected() -> (usize, usize) {
 }
 
 /// The stream fixture through the real streamer into `s3://bucket/lake`.
-async fn stream_into(bucket: &str) {
+pub(crate) async fn stream_into(bucket: &str) {
     let dir = tempfile::tempdir().unwrap();
     let recorded = dir.path().join("stream.ndjson");
     std::fs::write(&recorded, stream_ndjson(&lines())).unwrap();

@@ -6,6 +6,7 @@
 //! across two replicas racing and an answer lost after the PATCH was applied;
 //! the report counts what happened.
 
+use crate::github_issues::{lines, stream_into};
 use falconry_common::Secret;
 use falconry_common::telemetry::Telemetry;
 use falconry_enricher::alert::normalize::api::normalize_api;
@@ -18,7 +19,6 @@ use falconry_enricher::policy::Policy;
 use falconry_enricher::response::config::AlertsConfig;
 use falconry_enricher::response::{ReportRequest, report};
 use falconry_enricher::{EnricherConfig, Summary};
-use falconry_fixtures::{StreamLine, StreamOptions, stream_events, stream_ndjson};
 use falconry_testkit::falcon::alerts::{AlertsEndpoint, AlertsFault, alert};
 use falconry_testkit::falcon::{CLIENT_ID, CLIENT_SECRET, Falcon, World};
 use falconry_testkit::github::{GitHubServer, TOKEN};
@@ -31,13 +31,6 @@ const REPO: &str = "falconry/alerts";
 /// The API-only alert: a stream gap.
 const GAP: &str =
     "0123456789abcdef0123456789abcdef:ind:feedfacefeedfacefeedfacefeedface:4711-10197-55";
-
-fn lines() -> Vec<StreamLine> {
-    stream_events(&StreamOptions {
-        events: 80,
-        ..StreamOptions::default()
-    })
-}
 
 /// The stream's issue-worthy alerts, and their distinct fingerprints.
 fn stream_alerts() -> (Vec<Alert>, usize) {
@@ -84,22 +77,6 @@ fn api_copy(a: &Alert) -> serde_json::Value {
         .map_or(serde_json::Value::Null, serde_json::Value::String);
     v["updated_timestamp"] = iso(chrono::Utc::now().timestamp_millis() - 60_000).into();
     v
-}
-
-async fn stream_into(bucket: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let recorded = dir.path().join("stream.ndjson");
-    std::fs::write(&recorded, stream_ndjson(&lines())).unwrap();
-    let settings = falconry_streamer::StreamerConfig {
-        dest: Some(format!("s3://{bucket}/lake")),
-        batch_max_bytes: 8 * 1024,
-        ..Default::default()
-    }
-    .validate()
-    .unwrap();
-    falconry_streamer::replay_file(&settings, &recorded, 0, CancellationToken::new())
-        .await
-        .unwrap();
 }
 
 fn config(bucket: &str, gh: &GitHubServer, falcon: &Falcon) -> EnricherConfig {

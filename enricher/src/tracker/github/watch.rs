@@ -137,29 +137,18 @@ impl GitHub {
         repo: &str,
         number: u64,
     ) -> Result<Vec<IssueEvent>, GitHubError> {
-        let (owner, name) = split_repo(repo)?;
-        let path = format!("/repos/{owner}/{name}/issues/{number}/events");
-        let mut out = Vec::new();
-        for page in 1..=MAX_PAGES {
-            let call = Call::get(
-                path.clone(),
-                vec![("per_page", "100".to_owned()), ("page", page.to_string())],
-            );
-            let answer = self.inner.transport.call(&call).await?;
-            let events: Vec<wire::Event> = answer.json(&call)?;
-            out.extend(events.into_iter().map(|e| IssueEvent {
+        let events: Vec<wire::Event> = self.all_pages(repo, number, "events").await?;
+        Ok(events
+            .into_iter()
+            .map(|e| IssueEvent {
                 event: e.event,
                 actor: e.actor.map(|u| u.login),
                 at: wire::timestamp(&e.created_at),
                 state_reason: e.state_reason,
                 label: e.label.map(|l| l.name),
                 assignee: e.assignee.map(|u| u.login),
-            }));
-            if !answer.next_page {
-                break;
-            }
-        }
-        Ok(out)
+            })
+            .collect())
     }
 
     /// An issue's comments, oldest first (at most 1,000).
@@ -168,8 +157,26 @@ impl GitHub {
         repo: &str,
         number: u64,
     ) -> Result<Vec<IssueComment>, GitHubError> {
+        let comments: Vec<wire::Comment> = self.all_pages(repo, number, "comments").await?;
+        Ok(comments
+            .into_iter()
+            .map(|c| IssueComment {
+                author: c.user.map(|u| u.login),
+                body: c.body.unwrap_or_default(),
+                at: wire::timestamp(&c.created_at),
+            })
+            .collect())
+    }
+
+    /// Every page (up to [`MAX_PAGES`]) of `/repos/{o}/{r}/issues/{n}/{what}`.
+    async fn all_pages<T: serde::de::DeserializeOwned>(
+        &self,
+        repo: &str,
+        number: u64,
+        what: &str,
+    ) -> Result<Vec<T>, GitHubError> {
         let (owner, name) = split_repo(repo)?;
-        let path = format!("/repos/{owner}/{name}/issues/{number}/comments");
+        let path = format!("/repos/{owner}/{name}/issues/{number}/{what}");
         let mut out = Vec::new();
         for page in 1..=MAX_PAGES {
             let call = Call::get(
@@ -177,12 +184,8 @@ impl GitHub {
                 vec![("per_page", "100".to_owned()), ("page", page.to_string())],
             );
             let answer = self.inner.transport.call(&call).await?;
-            let comments: Vec<wire::Comment> = answer.json(&call)?;
-            out.extend(comments.into_iter().map(|c| IssueComment {
-                author: c.user.map(|u| u.login),
-                body: c.body.unwrap_or_default(),
-                at: wire::timestamp(&c.created_at),
-            }));
+            let items: Vec<T> = answer.json(&call)?;
+            out.extend(items);
             if !answer.next_page {
                 break;
             }
