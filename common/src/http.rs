@@ -161,6 +161,12 @@ mod pace {
 
 /// `text` as an http(s) URL with a host, parsed (not guessed from a prefix):
 /// the one check of every configured endpoint, queue URL and webhook.
+/// A client builder every outside service is called with: falconry's
+/// `User-Agent` (the one place it is written).
+pub fn client_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder().user_agent(concat!("falconry/", env!("CARGO_PKG_VERSION")))
+}
+
 pub fn http_url(text: &str) -> Result<reqwest::Url, String> {
     let url = reqwest::Url::parse(text).map_err(|e| format!("{text:?} is not a URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {

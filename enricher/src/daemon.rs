@@ -10,7 +10,7 @@
 //! bounded by the tracker's own timeouts) or stay unacknowledged.
 
 use crate::alert::normalize::Selection;
-use crate::config::{Input, Issues, Settings};
+use crate::config::{Input, Settings};
 use crate::dedup::{DedupStore, Fingerprinter};
 use crate::input::batch::{BadLine, read_batch};
 use crate::input::findings::read_findings;
@@ -25,7 +25,7 @@ use crate::response::config::ALERTS_KEY;
 use crate::response::falcon::AlertsApi;
 use crate::response::{Responder, RoundSummary};
 use crate::slack::{Slack, SlackSettings};
-use crate::tracker::{DirTracker, GitHub, Tracker};
+use crate::tracker::Tracker;
 use bytes::Bytes;
 use falconry_common::config::ConfigError;
 use falconry_common::lake::state::EnricherState;
@@ -138,8 +138,7 @@ impl Services {
         registry: &mut Registry,
         online: bool,
     ) -> Result<Services, EnricherError> {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("falconry/", env!("CARGO_PKG_VERSION")))
+        let http = falconry_common::http::client_builder()
             .build()
             .map_err(EnricherError::Http)?;
         let mut problems = Vec::new();
@@ -150,13 +149,9 @@ impl Services {
         let renderer = Renderer::new(settings.templates.as_deref())
             .map_err(|e| check("enricher.templates", e.to_string()))
             .ok();
-        let tracker = match &settings.issues {
-            Issues::Dir(path) => Some(Tracker::Dir(DirTracker::new(path))),
-            Issues::GitHub(g) => GitHub::new(g.clone(), http.clone())
-                .map(Tracker::GitHub)
-                .map_err(|e| check("enricher.github", e.to_string()))
-                .ok(),
-        };
+        let tracker = Tracker::open(&settings.issues, http.clone())
+            .map_err(|e| check("enricher.github", e.to_string()))
+            .ok();
         let slack = match &settings.slack_webhook {
             Some(url) => Slack::new(
                 SlackSettings {
@@ -286,8 +281,7 @@ impl Enricher {
         ));
         let response = &settings.response;
         let falcon = if response.alerts.enabled {
-            let http = reqwest::Client::builder()
-                .user_agent(concat!("falconry/", env!("CARGO_PKG_VERSION")))
+            let http = falconry_common::http::client_builder()
                 .build()
                 .map_err(EnricherError::Http)?;
             let auth = falconry_common::falcon_auth::Login {

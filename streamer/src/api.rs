@@ -45,9 +45,8 @@ pub struct Api {
 
 impl Api {
     pub fn new(live: Live) -> Result<Api, ApiError> {
-        let http = reqwest::Client::builder()
+        let http = falconry_common::http::client_builder()
             .connect_timeout(Duration::from_secs(10))
-            .user_agent(concat!("falconry/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ApiError::Transient(format!("HTTP client: {e}")))?;
         let auth = FalconAuth::new(

@@ -408,23 +408,13 @@ pub async fn post_report(
     let Some(repo) = &settings.response.report_repo else {
         return Ok(None);
     };
-    let tracker = match &settings.issues {
-        crate::config::Issues::Dir(path) => Tracker::Dir(crate::tracker::DirTracker::new(path)),
-        crate::config::Issues::GitHub(g) => {
-            let http = reqwest::Client::builder()
-                .user_agent(concat!("falconry/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .map_err(|e| {
-                    ResponseError::Tracker(
-                        crate::tracker::GitHubError::Settings(e.to_string()).into(),
-                    )
-                })?;
-            Tracker::GitHub(
-                crate::tracker::GitHub::new(g.clone(), http)
-                    .map_err(|e| ResponseError::Tracker(e.into()))?,
-            )
-        }
-    };
+    let http = falconry_common::http::client_builder()
+        .build()
+        .map_err(|e| {
+            ResponseError::Tracker(crate::tracker::GitHubError::Settings(e.to_string()).into())
+        })?;
+    let tracker = Tracker::open(&settings.issues, http.clone())
+        .map_err(|e| ResponseError::Tracker(e.into()))?;
     let day = |s: &str| s.get(..10).unwrap_or(s).to_owned();
     let what = format!("report:{}:{}", day(&report.since), day(&report.until));
     let marker = render::response_marker(&what);
@@ -455,7 +445,7 @@ pub async fn post_report(
                 webhook_url: webhook.clone(),
                 timeout: crate::slack::DEFAULT_TIMEOUT,
             },
-            reqwest::Client::new(),
+            http,
         );
         let sent = match slack {
             Ok(s) => {

@@ -78,6 +78,17 @@ fn since(ms: i64) -> chrono::DateTime<chrono::Utc> {
 }
 
 impl Tracker {
+    /// The tracker the settings name (no network call; a GitHub App key must sign).
+    pub fn open(
+        issues: &crate::config::Issues,
+        http: reqwest::Client,
+    ) -> Result<Tracker, GitHubError> {
+        Ok(match issues {
+            crate::config::Issues::Dir(path) => Tracker::Dir(DirTracker::new(path)),
+            crate::config::Issues::GitHub(g) => Tracker::GitHub(GitHub::new(g.clone(), http)?),
+        })
+    }
+
     pub fn name(&self) -> String {
         match self {
             Tracker::GitHub(_) => "github".into(),
