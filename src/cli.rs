@@ -305,7 +305,7 @@ pub struct ConvertArgs {
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
     /// zstd level of the Parquet files.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = falconry_forwarder::convert::DEFAULT_ZSTD_LEVEL)]
     pub zstd_level: i32,
     /// Sigma rules to run over every event (a directory or s3://bucket/prefix);
     /// findings go to <out>/findings/.

@@ -11,12 +11,12 @@
 use super::record::Record;
 use super::table_builder::TableBuilder;
 use crate::layout::Hour;
-use crate::schema::{FIELDS_JSON, SCHEMA_VERSION, Table};
+use crate::schema::{FIELDS, FIELDS_JSON, SCHEMA_VERSION, Table};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::metadata::KeyValue;
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use std::fs::File;
 use std::path::Path;
@@ -31,6 +31,11 @@ const ROW_GROUP_ROWS: usize = 1024 * 1024;
 const FILE_BYTES: usize = 512 * 1024 * 1024;
 /// Partitions open at once; the least recently used is closed past that.
 const MAX_OPEN: usize = 4;
+
+/// The path of the `fields` map's keys or values (`fields.entries.key`).
+fn catch_all(leaf: &str) -> ColumnPath {
+    ColumnPath::new(vec![FIELDS.into(), "entries".into(), leaf.into()])
+}
 
 /// A finished Parquet file of one partition.
 #[derive(Debug)]
@@ -75,6 +80,12 @@ impl<'d> PartFiles<'d> {
             // Unique per row: a dictionary only costs time before the writer gives it up.
             .set_column_dictionary_enabled(ColumnPath::from("id"), false)
             .set_column_dictionary_enabled(ColumnPath::from(FIELDS_JSON), false)
+            // The catch-all's min/max prune nothing (a query reads a map value
+            // or a JSON member, never the column's range) and cost a byte
+            // compare per value.
+            .set_column_statistics_enabled(ColumnPath::from(FIELDS_JSON), EnabledStatistics::None)
+            .set_column_statistics_enabled(catch_all("key"), EnabledStatistics::None)
+            .set_column_statistics_enabled(catch_all("value"), EnabledStatistics::None)
             .set_key_value_metadata(Some(vec![
                 KeyValue::new(
                     "falconry.schema_version".to_owned(),

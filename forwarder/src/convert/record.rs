@@ -3,21 +3,28 @@
 //! each value is kept as its exact JSON text ([`Raw`]), so numbers above 2^53
 //! and u64 ids never pass through a float and nothing is re-formatted.
 //!
+//! The top level (an object of strings, numbers and literals, as FDR writes
+//! it) is read by a scanner of its own, one pass over the bytes, checking the
+//! JSON grammar as strictly as `serde_json` does; a nested array or object
+//! (rare) is handed to `serde_json` whole.
+//!
 //! Pure. A line that is not a JSON object is an error the caller quarantines.
 
-use serde::Deserialize;
-use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use std::borrow::Cow;
-use std::fmt;
+use std::hash::Hasher;
 
-/// The exact JSON text of one value (valid JSON: checked by the parser).
+/// The exact JSON text of one value (valid JSON: checked by the parser), and
+/// whether it is a string with escapes in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Raw<'a>(&'a str);
+pub struct Raw<'a> {
+    text: &'a str,
+    escaped: bool,
+}
 
 impl<'a> Raw<'a> {
     pub fn get(&self) -> &'a str {
-        self.0
+        self.text
     }
 }
 
@@ -64,102 +71,261 @@ impl Record<'_> {
 pub fn parse(line: &[u8]) -> Result<Record<'_>, String> {
     // One UTF-8 check of the whole line, instead of one per string inside it.
     let text = simdutf8::compat::from_utf8(line).map_err(|e| format!("not UTF-8: {e}"))?;
-    let fields: Fields<'_> = serde_json::from_str(text).map_err(|e| e.to_string())?;
-    let mut fields: Vec<_> = fields
-        .0
-        .into_iter()
-        .map(|(k, v)| (k, Raw(v.get())))
-        .collect();
+    let mut fields = Vec::with_capacity(64);
+    Scanner { text, at: 0 }.object(&mut fields)?;
     let displaced = dedup_keys(&mut fields);
     Ok(Record { fields, displaced })
 }
 
 /// Whether a raw value is a JSON string.
 pub fn is_string(raw: &Raw<'_>) -> bool {
-    raw.get().as_bytes().first() == Some(&b'"')
+    raw.text.as_bytes().first() == Some(&b'"')
 }
 
 /// The content of a JSON string value, borrowed when it has no escapes.
 pub fn string_value<'a>(raw: &Raw<'a>) -> Option<Cow<'a, str>> {
-    let text = raw.get();
+    let text = raw.text;
     if !is_string(raw) || text.len() < 2 {
         return None;
     }
-    let inner = &text[1..text.len() - 1];
-    if !inner.contains('\\') {
-        return Some(Cow::Borrowed(inner));
+    if !raw.escaped {
+        return Some(Cow::Borrowed(&text[1..text.len() - 1]));
     }
     serde_json::from_str::<String>(text).ok().map(Cow::Owned)
 }
 
-struct Fields<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+/// One pass over a line's top level.
+struct Scanner<'a> {
+    text: &'a str,
+    /// The next byte to read.
+    at: usize,
+}
 
-impl<'de> Deserialize<'de> for Fields<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_map(FieldsVisitor)
+impl<'a> Scanner<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.at).copied()
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.peek() {
+            self.at += 1;
+        }
+    }
+
+    fn fail(&self, what: &str) -> String {
+        match self.peek() {
+            None => format!("{what}, found the end of the line"),
+            Some(_) => format!("{what} at column {}", self.at + 1),
+        }
+    }
+
+    fn eat(&mut self, byte: u8, what: &str) -> Result<(), String> {
+        if self.peek() == Some(byte) {
+            self.at += 1;
+            Ok(())
+        } else {
+            Err(self.fail(what))
+        }
+    }
+
+    /// The whole line: one object, then only whitespace.
+    fn object(&mut self, out: &mut Vec<(Cow<'a, str>, Raw<'a>)>) -> Result<(), String> {
+        self.skip_ws();
+        self.eat(b'{', "expected `{`")?;
+        self.skip_ws();
+        if self.peek() == Some(b'}') {
+            self.at += 1;
+        } else {
+            loop {
+                if self.peek() != Some(b'"') {
+                    return Err(self.fail("expected a string key"));
+                }
+                let key = self.string()?;
+                let key = if key.escaped {
+                    // Decoded (and checked: a lone surrogate is an error) as serde_json would.
+                    Cow::Owned(serde_json::from_str::<String>(key.text).map_err(|e| {
+                        format!("key at column {}: {e}", self.at + 1 - key.text.len())
+                    })?)
+                } else {
+                    Cow::Borrowed(&key.text[1..key.text.len() - 1])
+                };
+                self.skip_ws();
+                self.eat(b':', "expected `:`")?;
+                self.skip_ws();
+                let value = self.value()?;
+                out.push((key, value));
+                self.skip_ws();
+                match self.peek() {
+                    Some(b',') => {
+                        self.at += 1;
+                        self.skip_ws();
+                    }
+                    Some(b'}') => {
+                        self.at += 1;
+                        break;
+                    }
+                    _ => return Err(self.fail("expected `,` or `}`")),
+                }
+            }
+        }
+        self.skip_ws();
+        if self.at < self.text.len() {
+            return Err(self.fail("trailing characters"));
+        }
+        Ok(())
+    }
+
+    fn value(&mut self) -> Result<Raw<'a>, String> {
+        let start = self.at;
+        match self.peek() {
+            Some(b'"') => return self.string(),
+            Some(b'-' | b'0'..=b'9') => self.number()?,
+            Some(b't') => self.literal("true")?,
+            Some(b'f') => self.literal("false")?,
+            Some(b'n') => self.literal("null")?,
+            Some(b'[' | b'{') => {
+                // Nested: serde_json checks it (with its depth limit) and finds its end.
+                let rest = &self.text[start..];
+                let mut values = serde_json::Deserializer::from_str(rest).into_iter::<&RawValue>();
+                match values.next() {
+                    Some(Ok(raw)) => self.at += raw.get().len(),
+                    Some(Err(e)) => return Err(format!("value at column {}: {e}", start + 1)),
+                    None => return Err(self.fail("expected a value")),
+                }
+            }
+            _ => return Err(self.fail("expected a value")),
+        }
+        Ok(Raw {
+            text: &self.text[start..self.at],
+            escaped: false,
+        })
+    }
+
+    fn literal(&mut self, word: &str) -> Result<(), String> {
+        if self.text.as_bytes()[self.at..].starts_with(word.as_bytes()) {
+            self.at += word.len();
+            Ok(())
+        } else {
+            Err(self.fail("expected a value"))
+        }
+    }
+
+    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
+    fn number(&mut self) -> Result<(), String> {
+        if self.peek() == Some(b'-') {
+            self.at += 1;
+        }
+        match self.peek() {
+            Some(b'0') => self.at += 1,
+            Some(b'1'..=b'9') => self.digits(),
+            _ => return Err(self.fail("invalid number")),
+        }
+        if self.peek() == Some(b'.') {
+            self.at += 1;
+            if !matches!(self.peek(), Some(b'0'..=b'9')) {
+                return Err(self.fail("invalid number"));
+            }
+            self.digits();
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.at += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.at += 1;
+            }
+            if !matches!(self.peek(), Some(b'0'..=b'9')) {
+                return Err(self.fail("invalid number"));
+            }
+            self.digits();
+        }
+        Ok(())
+    }
+
+    fn digits(&mut self) {
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.at += 1;
+        }
+    }
+
+    /// A string from its opening quote: its text with the quotes.
+    fn string(&mut self) -> Result<Raw<'a>, String> {
+        let start = self.at;
+        self.at += 1;
+        let mut escaped = false;
+        loop {
+            self.at += plain_len(&self.text.as_bytes()[self.at..]);
+            match self.peek() {
+                Some(b'"') => {
+                    self.at += 1;
+                    return Ok(Raw {
+                        text: &self.text[start..self.at],
+                        escaped,
+                    });
+                }
+                Some(b'\\') => {
+                    escaped = true;
+                    self.at += 1;
+                    match self.peek() {
+                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
+                            self.at += 1;
+                        }
+                        Some(b'u') => {
+                            self.at += 1;
+                            for _ in 0..4 {
+                                if !self.peek().is_some_and(|b| b.is_ascii_hexdigit()) {
+                                    return Err(self.fail("invalid \\u escape"));
+                                }
+                                self.at += 1;
+                            }
+                        }
+                        _ => return Err(self.fail("invalid escape")),
+                    }
+                }
+                Some(_) => return Err(self.fail("control character in a string")),
+                None => return Err(self.fail("unterminated string")),
+            }
+        }
     }
 }
 
-struct FieldsVisitor;
-
-impl<'de> Visitor<'de> for FieldsVisitor {
-    type Value = Fields<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut out = Vec::with_capacity(map.size_hint().unwrap_or(48));
-        while let Some(Key(k)) = map.next_key::<Key<'de>>()? {
-            let v: &'de RawValue = map.next_value()?;
-            out.push((k, v));
+/// How many bytes of `b` come before a quote, a backslash or a control
+/// character: eight bytes at a time.
+fn plain_len(b: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut i = 0;
+    for chunk in b.chunks_exact(8) {
+        let Ok(bytes) = <[u8; 8]>::try_from(chunk) else {
+            break;
+        };
+        let x = u64::from_le_bytes(bytes);
+        let quote = x ^ (ONES * u64::from(b'"'));
+        let slash = x ^ (ONES * u64::from(b'\\'));
+        // The lowest flagged byte of each test is exact (borrows only run upwards).
+        let hit = (quote.wrapping_sub(ONES) & !quote)
+            | (slash.wrapping_sub(ONES) & !slash)
+            | (x.wrapping_sub(ONES * 0x20) & !x);
+        let hit = hit & HIGHS;
+        if hit != 0 {
+            return i + (hit.trailing_zeros() / 8) as usize;
         }
-        Ok(Fields(out))
+        i += 8;
     }
-}
-
-struct Key<'a>(Cow<'a, str>);
-
-impl<'de> Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl<'de> Visitor<'de> for KeyVisitor {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string key")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Key(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Key(Cow::Owned(v.to_owned())))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-                Ok(Key(Cow::Owned(v)))
-            }
+    while let Some(&c) = b.get(i) {
+        if c == b'"' || c == b'\\' || c < 0x20 {
+            break;
         }
-        d.deserialize_str(KeyVisitor)
+        i += 1;
     }
+    i
 }
 
 /// Removes earlier duplicates of a key (and every member named
-/// [`DUPLICATES`]) and returns them in line order. A 64-bit filter keeps the
-/// common case (no duplicates, few keys) to one hash per key; past it, one
-/// hash map pass: linear in the keys, whatever their number (a 16 MiB line
-/// can hold a million).
+/// [`DUPLICATES`]) and returns them in line order. Up to [`SMALL`] keys, an
+/// exact check in a small table on the stack (no allocation: the common case
+/// is no duplicates); past it, or when there is one, a hash map pass: linear
+/// in the keys, whatever their number (a 16 MiB line can hold a million).
 fn dedup_keys<'a>(fields: &mut Vec<(Cow<'a, str>, Raw<'a>)>) -> Vec<(Cow<'a, str>, Raw<'a>)> {
-    let mut seen: u64 = 0;
-    let mut maybe_dup = false;
-    for (k, _) in fields.iter() {
-        let bit = 1u64 << (fnv(k.as_bytes()) & 63);
-        if seen & bit != 0 || k == DUPLICATES {
-            maybe_dup = true;
-            break;
-        }
-        seen |= bit;
-    }
-    if !maybe_dup {
+    if fields.len() <= SMALL && !has_duplicates(fields) {
         return Vec::new();
     }
     // The index of each key's last occurrence: that one stays.
@@ -173,6 +339,9 @@ fn dedup_keys<'a>(fields: &mut Vec<(Cow<'a, str>, Raw<'a>)>) -> Vec<(Cow<'a, str
         .enumerate()
         .map(|(i, (k, _))| k != DUPLICATES && last.get(k.as_ref()) == Some(&i))
         .collect();
+    if keep.iter().all(|k| *k) {
+        return Vec::new();
+    }
     let mut displaced = Vec::new();
     let mut kept = Vec::with_capacity(fields.len());
     for ((k, v), keep) in fields.drain(..).zip(keep) {
@@ -186,18 +355,170 @@ fn dedup_keys<'a>(fields: &mut Vec<(Cow<'a, str>, Raw<'a>)>) -> Vec<(Cow<'a, str
     displaced
 }
 
-fn fnv(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in bytes {
-        h ^= *b as u64;
-        h = h.wrapping_mul(0x100000001b3);
+/// Keys a line may have for the table on the stack (at most half full).
+const SMALL: usize = 128;
+
+/// Whether a key repeats or is [`DUPLICATES`] (`fields.len() <= SMALL`).
+fn has_duplicates(fields: &[(Cow<'_, str>, Raw<'_>)]) -> bool {
+    // Each slot: the high 24 bits of the key's hash, and its index + 1.
+    let mut slots = [0u32; 2 * SMALL];
+    for (i, (k, _)) in fields.iter().enumerate() {
+        if k == DUPLICATES {
+            return true;
+        }
+        let mut h = rustc_hash::FxHasher::default();
+        h.write(k.as_bytes());
+        let hash = h.finish();
+        let tag = ((hash >> 40) as u32) << 8;
+        let mut slot = (hash >> 32) as usize % slots.len();
+        loop {
+            let s = slots[slot];
+            if s == 0 {
+                slots[slot] = tag | (i as u32 + 1);
+                break;
+            }
+            if s & !0xff == tag && fields[(s & 0xff) as usize - 1].0 == *k {
+                return true;
+            }
+            slot = (slot + 1) % slots.len();
+        }
     }
-    h
+    false
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde::Deserialize;
+
+    /// The reader the scanner replaced: serde_json over the whole line, each
+    /// member a `RawValue`. The scanner must accept and reject exactly what
+    /// it did, and give the same keys and value texts.
+    fn reference(line: &[u8]) -> Result<Vec<(String, String)>, String> {
+        use serde::de::{MapAccess, Visitor};
+        struct Members(Vec<(String, String)>);
+        impl<'de> Deserialize<'de> for Members {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> Visitor<'de> for V {
+                    type Value = Members;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str("a JSON object")
+                    }
+                    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members, A::Error> {
+                        let mut out = vec![];
+                        while let Some(k) = map.next_key::<String>()? {
+                            let v: &'de RawValue = map.next_value()?;
+                            out.push((k, v.get().to_owned()));
+                        }
+                        Ok(Members(out))
+                    }
+                }
+                d.deserialize_map(V)
+            }
+        }
+        let text = std::str::from_utf8(line).map_err(|e| e.to_string())?;
+        serde_json::from_str::<Members>(text)
+            .map(|m| m.0)
+            .map_err(|e| e.to_string())
+    }
+
+    fn scanned(line: &[u8]) -> Result<Vec<(String, String)>, String> {
+        let text = std::str::from_utf8(line).map_err(|e| e.to_string())?;
+        let mut fields = vec![];
+        Scanner { text, at: 0 }.object(&mut fields)?;
+        Ok(fields
+            .into_iter()
+            .map(|(k, v)| (k.into_owned(), v.get().to_owned()))
+            .collect())
+    }
+
+    #[test]
+    fn the_scanner_agrees_with_serde_json_on_every_mutation() {
+        let seeds: [&[u8]; 6] = [
+            br#"{"event_simpleName":"ProcessRollup2","timestamp":"1625677521162","CommandLine":"C:\\Windows\\x.exe \"a\"\t\u00e9\ud83d\ude00","N":-12.5e+3,"T":true,"F":false,"Z":null}"#,
+            br#" { "a" : [1, {"b": [null, "x\"]"]}, -0.0E-1] , "k\u0041y" : {"n":{}}, "e":"" } "#,
+            br#"{"x":"\ud800 lone","y":0,"z":[],"w":{}}"#,
+            b"{}\r",
+            br#"{"RawProcessId":"18446744072636268557","Big":18446744073709551557,"F":1.50}"#,
+            b"{\"tab\":\"a\\tb\",\"u\":\"\\u001f\",\"s\":\"/\\/\\b\\f\\n\\r\"}",
+        ];
+        let alphabet = b"{}[]:,\"\\ \t\n\r0123456789-+.eEtrufalsn\x01\x1f\x7fu\xc3\xa9ab";
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let mut checked = 0;
+        for seed in seeds {
+            assert_eq!(
+                scanned(seed),
+                reference(seed),
+                "{}",
+                String::from_utf8_lossy(seed)
+            );
+            assert!(scanned(seed).is_ok(), "{}", String::from_utf8_lossy(seed));
+            for _ in 0..20_000 {
+                let mut line = seed.to_vec();
+                for _ in 0..1 + next() % 3 {
+                    let at = (next() % (line.len() as u64 + 1)) as usize;
+                    let byte = alphabet[(next() % alphabet.len() as u64) as usize];
+                    match next() % 3 {
+                        0 if at < line.len() => line[at] = byte,
+                        1 if at < line.len() => {
+                            line.remove(at);
+                        }
+                        _ => line.insert(at, byte),
+                    }
+                }
+                let (got, want) = (scanned(&line), reference(&line));
+                assert_eq!(
+                    got.is_ok(),
+                    want.is_ok(),
+                    "{}: scanner {got:?}, serde_json {want:?}",
+                    String::from_utf8_lossy(&line)
+                );
+                if want.is_ok() {
+                    assert_eq!(got, want, "{}", String::from_utf8_lossy(&line));
+                }
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 120_000);
+    }
+
+    #[test]
+    fn plain_len_stops_at_the_first_quote_backslash_or_control() {
+        for len in 0..40 {
+            for stop in [b'"', b'\\', 0x00, 0x1f] {
+                let mut b = vec![b'a'; len];
+                b.extend_from_slice("é".as_bytes());
+                let at = b.len();
+                b.push(stop);
+                b.extend_from_slice(b"\"xx\\");
+                assert_eq!(plain_len(&b), at, "{len} {stop}");
+            }
+            assert_eq!(plain_len(&vec![0x7f; len]), len);
+        }
+    }
+
+    #[test]
+    fn duplicates_are_found_in_lines_of_any_width() {
+        for n in [2usize, 60, 127, 128, 129, 500] {
+            let mut line = String::from("{");
+            for i in 0..n {
+                line.push_str(&format!("\"k{i}\":{i},"));
+            }
+            line.push_str("\"k0\":\"last\"}");
+            let r = parse(line.as_bytes()).unwrap();
+            assert_eq!(r.fields.len(), n, "{n}");
+            assert_eq!(r.displaced.len(), 1, "{n}");
+            let distinct = line.replacen("\"k0\":0,", "", 1);
+            assert!(parse(distinct.as_bytes()).unwrap().displaced.is_empty());
+        }
+    }
 
     #[test]
     fn keeps_exact_value_text() {

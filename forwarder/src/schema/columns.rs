@@ -107,11 +107,21 @@ fn canonical_matches(value: &Value<'_>, kind: Kind, text: &str) -> bool {
         Value::Text(_) => true,
         Value::Int(i) => integer_text_is(text, *i as i128),
         Value::U64(u) => integer_text_is(text, *u as i128),
-        Value::Ms(ms) if kind == Kind::Time => {
-            *ms >= 0 && text.len() <= 24 && seconds_text(*ms) == text
-        }
+        Value::Ms(ms) if kind == Kind::Time => *ms >= 0 && seconds_text_is(text, *ms),
         Value::Ms(ms) => integer_text_is(text, *ms as i128),
     }
+}
+
+/// Whether `text` is [`seconds_text`] of `ms` (no allocation: most times are).
+fn seconds_text_is(text: &str, ms: i64) -> bool {
+    let Some((secs, frac)) = text.split_once('.') else {
+        return false;
+    };
+    let want = ms.rem_euclid(1000);
+    frac.len() == 3
+        && frac.bytes().all(|b| b.is_ascii_digit())
+        && frac.bytes().fold(0i64, |n, d| n * 10 + i64::from(d - b'0')) == want
+        && integer_text_is(secs, i128::from(ms.div_euclid(1000)))
 }
 
 /// `1625677521.137` for 1625677521137 ms.
@@ -237,6 +247,39 @@ mod tests {
             match r(kind, s) {
                 Read::Value { value, exact: true } => assert_eq!(canonical(&value, kind), s),
                 other => panic!("{kind:?} {s}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_seconds_check_is_the_canonical_text_compare() {
+        for s in [
+            "1625677521.137",
+            "01625677521.137",
+            "1625677521.1370",
+            "1625677521.13",
+            "1625677521.13a",
+            "1625677521.-13",
+            "0.000",
+            "0.001",
+            "00.001",
+            "9999999999.999",
+            "1625677521",
+            "132701511211370000",
+            "2024-08-01T11:31:27.123Z",
+        ] {
+            let Some(ms) = time_ms(s) else { continue };
+            assert_eq!(
+                ms >= 0 && seconds_text_is(s, ms),
+                ms >= 0 && seconds_text(ms) == s,
+                "{s}"
+            );
+            for other in [ms - 1, ms + 1, ms + 1000, ms - 1000] {
+                assert_eq!(
+                    seconds_text_is(s, other),
+                    seconds_text(other) == s,
+                    "{s} {other}"
+                );
             }
         }
     }
