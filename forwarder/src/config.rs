@@ -75,7 +75,7 @@ pub struct ForwarderConfig {
     /// Lines longer than this many bytes are quarantined. Default 16 MiB.
     #[serde(default = "d_line")]
     pub max_line_bytes: usize,
-    /// Multipart part size in bytes for uploads. Default 16 MiB (minimum 5 MiB).
+    /// Multipart part size in bytes for uploads. Default 8 MiB (minimum 5 MiB).
     #[serde(default = "d_part")]
     pub part_size: usize,
     /// zstd level of the Parquet files (1-22). Default 1: faster than 3 and,
@@ -152,7 +152,7 @@ fn d_line() -> usize {
     16 * 1024 * 1024
 }
 fn d_part() -> usize {
-    16 * 1024 * 1024
+    falconry_common::store::DEFAULT_PART_SIZE
 }
 fn d_zstd() -> i32 {
     crate::convert::DEFAULT_ZSTD_LEVEL

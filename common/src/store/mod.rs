@@ -12,5 +12,5 @@ mod writer;
 pub use conditional::{Precondition, Swap, Tag};
 pub use error::StoreError;
 pub use location::{Location, join};
-pub use object_store::{ObjectInfo, ObjectReader, Store};
+pub use object_store::{DEFAULT_PART_SIZE, ObjectInfo, ObjectReader, Store};
 pub use writer::{ObjectWriter, Written};

@@ -105,10 +105,11 @@ pub fn canonical(value: &Value<'_>, kind: Kind) -> String {
 fn canonical_matches(value: &Value<'_>, kind: Kind, text: &str) -> bool {
     match value {
         Value::Text(_) => true,
-        Value::Int(i) => integer_text_is(text, *i as i128),
-        Value::U64(u) => integer_text_is(text, *u as i128),
+        // The text was read as this integer: it is canonical when it has no
+        // leading zero and no `-0` (an ISO time is no integer at all).
+        Value::Int(_) | Value::U64(_) => is_integer_text(text),
         Value::Ms(ms) if kind == Kind::Time => *ms >= 0 && seconds_text_is(text, *ms),
-        Value::Ms(ms) => integer_text_is(text, *ms as i128),
+        Value::Ms(_) => is_integer_text(text),
     }
 }
 
@@ -148,19 +149,44 @@ fn integer_text_is(text: &str, v: i128) -> bool {
     &buf[i..] == text.as_bytes()
 }
 
-fn int(s: &str) -> Option<i64> {
-    let digits = s.strip_prefix('-').unwrap_or(s);
-    if digits.is_empty() || digits.len() > 19 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
+/// Whether `text` is an integer as its value would print: digits, an
+/// optional `-`, no leading zero, not `-0`.
+fn is_integer_text(text: &str) -> bool {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, text),
+    };
+    match digits.as_bytes() {
+        [] => false,
+        [b'0'] => !negative,
+        [b'0', ..] => false,
+        d => d.iter().all(u8::is_ascii_digit),
     }
-    s.parse().ok()
 }
 
+fn int(s: &str) -> Option<i64> {
+    match s.strip_prefix('-') {
+        Some(digits) if digits.len() <= 19 => 0i64.checked_sub_unsigned(u64_digits(digits)?),
+        Some(_) => None,
+        None if s.len() <= 19 => i64::try_from(u64_digits(s)?).ok(),
+        None => None,
+    }
+}
+
+/// 1-20 ASCII digits that fit a u64, in one pass.
 fn u64_digits(s: &str) -> Option<u64> {
-    if s.is_empty() || s.len() > 20 || !s.bytes().all(|b| b.is_ascii_digit()) {
+    if s.is_empty() || s.len() > 20 {
         return None;
     }
-    s.parse().ok()
+    let mut n: u64 = 0;
+    for b in s.bytes() {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(d))?;
+    }
+    Some(n)
 }
 
 #[cfg(test)]
@@ -247,6 +273,57 @@ mod tests {
             match r(kind, s) {
                 Read::Value { value, exact: true } => assert_eq!(canonical(&value, kind), s),
                 other => panic!("{kind:?} {s}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn integers_read_and_check_as_the_standard_parse_and_print_do() {
+        for s in [
+            "0",
+            "-0",
+            "00",
+            "7",
+            "-7",
+            "007",
+            "443",
+            "-443",
+            "9223372036854775807",
+            "9223372036854775808",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "18446744073709551615",
+            "18446744073709551616",
+            "99999999999999999999",
+            "+5",
+            "5 ",
+            "-",
+            "",
+            "1e3",
+            "1625677521162",
+            "2024-08-01T11:31:27.123Z",
+        ] {
+            let digits = s.strip_prefix('-').unwrap_or(s);
+            let std_int = (!digits.is_empty()
+                && digits.len() <= 19
+                && digits.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse::<i64>().ok())
+            .flatten();
+            assert_eq!(int(s), std_int, "{s:?}");
+            let std_u64 = (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| s.parse::<u64>().ok())
+                .flatten();
+            assert_eq!(u64_digits(s), std_u64, "{s:?}");
+            for kind in [Kind::Int, Kind::U64, Kind::EpochMs] {
+                if let Read::Value { value, exact } = r(kind, s) {
+                    let printed = match value {
+                        Value::Int(i) => i.to_string(),
+                        Value::U64(u) => u.to_string(),
+                        Value::Ms(ms) => ms.to_string(),
+                        Value::Text(_) => unreachable!(),
+                    };
+                    assert_eq!(exact, printed == s, "{kind:?} {s:?}");
+                }
             }
         }
     }
