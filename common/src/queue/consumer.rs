@@ -106,8 +106,6 @@ pub async fn consume<H: Handler>(
     let mut backoff = crate::http::backoff::queue_receive();
     // With `until_empty`: since when the queue has been empty but not drained.
     let mut claimed_since: Option<tokio::time::Instant> = None;
-    // With `until_empty`: a receive has come back empty since the last messages.
-    let mut seen_empty = false;
     health.set_ready(true);
     loop {
         health.beat();
@@ -119,14 +117,11 @@ pub async fn consume<H: Handler>(
             _ = shutdown.cancelled() => break,
         };
         let room = 1 + slots.available_permits();
-        // A directory's listing is exact: once the queue was seen empty and the
-        // last message is done, one look says whether it is drained (SQS keeps
-        // its long poll: a short one may miss messages).
-        let wait = if policy.until_empty
-            && seen_empty
-            && tasks.is_empty()
-            && matches!(queue, Queue::Dir(_))
-        {
+        // A directory's listing is exact: one look says whether it is empty,
+        // so `until_empty` never waits on it (an empty look then waits for a
+        // task instead, below). SQS keeps its long poll: a short one may miss
+        // messages.
+        let wait = if policy.until_empty && matches!(queue, Queue::Dir(_)) {
             Duration::ZERO
         } else {
             policy.wait
@@ -154,7 +149,6 @@ pub async fn consume<H: Handler>(
                 continue;
             }
         };
-        seen_empty = messages.is_empty();
         if messages.is_empty() {
             drop(first);
             if policy.until_empty {
