@@ -401,6 +401,33 @@ mod tests {
     }
 
     #[test]
+    fn the_catch_all_columns_carry_no_statistics() {
+        let dir = tempfile::tempdir().unwrap();
+        let line = br#"{"event_simpleName":"ProcessRollup2","timestamp":"1625677521162","Other":"x","N":1}"#;
+        let c = convert(&line[..], "k", "events", &opts(dir.path())).unwrap();
+        let file = std::fs::File::open(c.parts[0].file.path()).unwrap();
+        let reader =
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+        let stats: std::collections::BTreeMap<String, bool> = reader
+            .metadata()
+            .row_group(0)
+            .columns()
+            .iter()
+            .map(|c| (c.column_path().string(), c.statistics().is_some()))
+            .collect();
+        let with: Vec<&str> = stats
+            .iter()
+            .filter(|(_, has)| **has)
+            .map(|(c, _)| c.as_str())
+            .collect();
+        for catch_all in ["fields.entries.key", "fields.entries.value", "fields_json"] {
+            assert!(stats.contains_key(catch_all), "{stats:?}");
+            assert!(!with.contains(&catch_all), "{with:?}");
+        }
+        assert!(with.contains(&"timestamp"), "{with:?}");
+    }
+
+    #[test]
     fn plain_ndjson_is_accepted() {
         let dir = tempfile::tempdir().unwrap();
         let c = convert(

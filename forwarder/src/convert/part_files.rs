@@ -11,7 +11,7 @@
 use super::record::Record;
 use super::table_builder::TableBuilder;
 use crate::layout::Hour;
-use crate::schema::{FIELDS, FIELDS_JSON, SCHEMA_VERSION, Table};
+use crate::schema::{FIELDS_JSON, FIELDS_KEY, FIELDS_VALUE, SCHEMA_VERSION, Table, fields_column};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::errors::ParquetError;
@@ -31,11 +31,6 @@ const ROW_GROUP_ROWS: usize = 1024 * 1024;
 const FILE_BYTES: usize = 512 * 1024 * 1024;
 /// Partitions open at once; the least recently used is closed past that.
 const MAX_OPEN: usize = 4;
-
-/// The path of the `fields` map's keys or values (`fields.entries.key`).
-fn catch_all(leaf: &str) -> ColumnPath {
-    ColumnPath::new(vec![FIELDS.into(), "entries".into(), leaf.into()])
-}
 
 /// A finished Parquet file of one partition.
 #[derive(Debug)]
@@ -84,8 +79,8 @@ impl<'d> PartFiles<'d> {
             // or a JSON member, never the column's range) and cost a byte
             // compare per value.
             .set_column_statistics_enabled(ColumnPath::from(FIELDS_JSON), EnabledStatistics::None)
-            .set_column_statistics_enabled(catch_all("key"), EnabledStatistics::None)
-            .set_column_statistics_enabled(catch_all("value"), EnabledStatistics::None)
+            .set_column_statistics_enabled(fields_column(FIELDS_KEY), EnabledStatistics::None)
+            .set_column_statistics_enabled(fields_column(FIELDS_VALUE), EnabledStatistics::None)
             .set_key_value_metadata(Some(vec![
                 KeyValue::new(
                     "falconry.schema_version".to_owned(),

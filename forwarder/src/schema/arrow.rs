@@ -6,6 +6,12 @@ use super::tables::{FIELDS, FIELDS_JSON, TableSchema, definitions};
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 use std::sync::{Arc, OnceLock};
 
+/// The Parquet column of the `fields` map's keys or values
+/// (`fields.entries.key`, `fields.entries.value`).
+pub fn fields_column(leaf: &str) -> parquet::schema::types::ColumnPath {
+    parquet::schema::types::ColumnPath::new(vec![FIELDS.into(), ENTRIES.into(), leaf.into()])
+}
+
 /// A table ready for conversion.
 #[derive(Debug)]
 pub struct Table {
@@ -55,13 +61,19 @@ pub fn data_type(kind: Kind) -> DataType {
     }
 }
 
+/// The `fields` map's entry struct and its two members, as Arrow's
+/// MapBuilder names them.
+const ENTRIES: &str = "entries";
+pub const FIELDS_KEY: &str = "key";
+pub const FIELDS_VALUE: &str = "value";
+
 /// `fields`: map<string,string>, laid out as Arrow's MapBuilder writes it.
 pub fn map_field() -> Field {
     let entries = Field::new(
-        "entries",
+        ENTRIES,
         DataType::Struct(Fields::from(vec![
-            Field::new("key", DataType::Utf8, false),
-            Field::new("value", DataType::Utf8, true),
+            Field::new(FIELDS_KEY, DataType::Utf8, false),
+            Field::new(FIELDS_VALUE, DataType::Utf8, true),
         ])),
         false,
     );

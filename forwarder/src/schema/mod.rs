@@ -10,7 +10,7 @@ pub mod docs;
 pub mod glue;
 mod tables;
 
-pub use arrow::{Table, table};
+pub use arrow::{FIELDS_KEY, FIELDS_VALUE, Table, fields_column, table};
 pub use columns::Kind;
 pub use tables::{Column, FIELDS, FIELDS_JSON, SCHEMA_VERSION, TableSchema, TimeFormat};
 
