@@ -381,10 +381,16 @@ async fn an_open_case_past_its_sla_gets_one_reminder() {
             close: Duration::from_secs(3600),
         },
     );
-    enrich(&cfg).await;
+    // The case opens in the first run; its SLA (1 s) has passed by the
+    // second run's sweep, or already by the first run's closing sweep when the
+    // machine is slow. Either way: one reminder per critical case, once.
+    let first = enrich(&cfg).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let late = enrich(&cfg).await;
-    assert!(late.response.reminded >= 1, "{late:?}");
+    assert!(
+        first.response.reminded + late.response.reminded >= 1,
+        "{first:?} {late:?}"
+    );
     let issue = issue_of(&gh, &gap_normal);
     let reminders: Vec<&String> = issue
         .comments
