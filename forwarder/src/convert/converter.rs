@@ -428,6 +428,43 @@ mod tests {
     }
 
     #[test]
+    fn a_column_of_distinct_values_gives_up_its_dictionary_early() {
+        use parquet::basic::Encoding;
+        let dir = tempfile::tempdir().unwrap();
+        // 2,000 distinct command lines of ~100 bytes: 200 KB of distinct
+        // values, past the 64 KiB limit but under parquet's default 1 MiB.
+        let mut text = String::new();
+        for i in 0..2000 {
+            let name = ["ProcessRollup2", "DnsRequest", "NetworkConnectIP4"][i % 3];
+            text.push_str(&format!(
+                r#"{{"event_simpleName":"{name}","timestamp":"1625677521162","CommandLine":"C:\\Windows\\system32\\cmd.exe /c run-task --id {i:08} {pad}"}}"#,
+                pad = "x".repeat(60)
+            ));
+            text.push('\n');
+        }
+        let long_lines = ConvertOptions {
+            max_line_bytes: 4096,
+            ..opts(dir.path())
+        };
+        let c = convert(text.as_bytes(), "k", "events", &long_lines).unwrap();
+        assert_eq!(c.rows, 2000);
+        let file = std::fs::File::open(c.parts[0].file.path()).unwrap();
+        let reader =
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+        let group = reader.metadata().row_group(0);
+        let data_pages = |column: &str| {
+            let chunk = group
+                .columns()
+                .iter()
+                .find(|c| c.column_path().string() == column)
+                .unwrap();
+            *chunk.page_encoding_stats_mask().unwrap()
+        };
+        assert!(data_pages("event_simplename").is_only(Encoding::RLE_DICTIONARY));
+        assert!(data_pages("command_line").is_set(Encoding::PLAIN));
+    }
+
+    #[test]
     fn plain_ndjson_is_accepted() {
         let dir = tempfile::tempdir().unwrap();
         let c = convert(
