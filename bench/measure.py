@@ -6,9 +6,13 @@
 The command's stdout goes to FILE (default: inherited), its stderr is
 inherited. When it has exited, measure.py prints on its own stdout:
 
-    {"label": NAME, "exit_code": C, "seconds": S, "max_rss_kb": K, "max_rss_mb": M}
+    {"label": NAME, "exit_code": C, "seconds": S, "cpu_seconds": U,
+     "max_rss_kb": K, "max_rss_mb": M}
 
 seconds is wall-clock time (time.perf_counter around spawn + wait).
+cpu_seconds is the user + system time of the command's waited-for process
+tree (getrusage(RUSAGE_CHILDREN)): the work done on every core, so bytes per
+CPU-second is a per-core figure however many threads the command used.
 max_rss_kb is resource.getrusage(RUSAGE_CHILDREN).ru_maxrss taken after the
 wait: the peak resident set size of the largest process in the command's
 process tree that was waited for (Linux reports it in KiB). Because
@@ -46,10 +50,12 @@ def main():
     secs = time.perf_counter() - t0
     if out:
         out.close()
-    kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    kb = usage.ru_maxrss
     if sys.platform == "darwin":  # bytes there
         kb //= 1024
     print(json.dumps({"label": a.label, "exit_code": rc, "seconds": round(secs, 4),
+                      "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 4),
                       "max_rss_kb": kb, "max_rss_mb": round(kb / 1024.0, 1)}))
     sys.exit(0)
 

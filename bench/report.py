@@ -104,7 +104,24 @@ def main():
     ap.add_argument("--json-out", default=None)
     ap.add_argument("--floor", action="append", default=[],
                     help="T=FILE: falconry convert --inflate-only --threads T's output (the gunzip floor)")
+    ap.add_argument("--stage", action="append", default=[],
+                    help="NAME=FILE: measure.py's line for falconry convert --threads 1 --stop-after NAME")
     a = ap.parse_args()
+    # name -> the run with the least CPU time (each stage adds to the one
+    # before it; a stage given several times is its best run), in first-given order
+    best_stage = {}
+    for spec in a.stage:
+        name, _, path = spec.partition("=")
+        try:
+            with open(path) as sf:
+                m = json.loads(sf.read().strip().splitlines()[-1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if m.get("exit_code") != 0 or not m.get("cpu_seconds"):
+            continue
+        if name not in best_stage or m["cpu_seconds"] < best_stage[name]["cpu_seconds"]:
+            best_stage[name] = m
+    stages = list(best_stage.items())
     floors = {}  # threads -> MB/s of uncompressed JSON the decoder alone reaches
     for spec in a.floor:
         t, _, path = spec.partition("=")
@@ -158,6 +175,8 @@ def main():
             row["seconds"] = secs
             row["events_per_s"] = events / secs
             row["mb_per_s"] = mb_unc / secs
+            cpu = best["measure"].get("cpu_seconds")
+            row["mb_per_cpu_s"] = mb_unc / cpu if cpu else None
             s = best["summary"] or {}
             row["reported_events"] = s.get("events")
             row["quarantined"] = s.get("quarantined")
@@ -208,12 +227,12 @@ def main():
         p("gunzip floor (falconry convert --inflate-only, the same decoder, output discarded): " + ", ".join(
             "%.1f MB/s at %d thread(s)" % (floors[t], t) for t in sorted(floors)))
         p("")
-    hdr = ("tool", "threads", "seconds", "events/s", "MB/s", "peak RSS MB", "parquet MB", "events", "vs floor",
-           "vs faster of duckdb/pyarrow")
+    hdr = ("tool", "threads", "seconds", "events/s", "MB/s", "MB/cpu-s", "peak RSS MB", "parquet MB", "events",
+           "vs floor", "vs faster of duckdb/pyarrow")
     table = []
     for r in rows:
         if "error" in r:
-            table.append((r["tool"], str(r["threads"]), r["error"], "", "",
+            table.append((r["tool"], str(r["threads"]), r["error"], "", "", "",
                           "%.1f" % r["peak_rss_mb"] if r["peak_rss_mb"] else "", "", "", "", ""))
             continue
         ev = r.get("reported_events")
@@ -224,13 +243,14 @@ def main():
             evs += " (MISMATCH)"
         table.append((
             r["tool"], str(r["threads"]), "%.2f" % r["seconds"], fmt_int(r["events_per_s"]),
-            "%.1f" % r["mb_per_s"], "%.1f" % r["peak_rss_mb"] if r["peak_rss_mb"] else "?",
+            "%.1f" % r["mb_per_s"], "%.1f" % r["mb_per_cpu_s"] if r.get("mb_per_cpu_s") else "?",
+            "%.1f" % r["peak_rss_mb"] if r["peak_rss_mb"] else "?",
             "%.1f" % (r["parquet_bytes"] / 1e6) if r.get("parquet_bytes") else "?", evs,
             ("%.0f %%" % (100 * r["mb_per_s"] / floors[r["threads"]])) if r["threads"] in floors else "",
             ("%.2fx (vs %s)" % (r["ratio"], r["ratio_vs"])) if "ratio" in r else "",
         ))
     widths = [max(len(hdr[i]), *(len(t[i]) for t in table)) if table else len(hdr[i]) for i in range(len(hdr))]
-    right = {1, 2, 3, 4, 5, 6, 8}
+    right = {1, 2, 3, 4, 5, 6, 7, 9}
     def line(cols):
         return "  ".join(c.rjust(widths[i]) if i in right else c.ljust(widths[i]) for i, c in enumerate(cols)).rstrip()
     p(line(hdr))
@@ -238,6 +258,32 @@ def main():
     for t in table:
         p(line(t))
     p("")
+
+    if stages:
+        # Each stage runs every line through the ones before it too, so the
+        # difference between neighbours is what that stage adds.
+        p("where the time goes (falconry convert --threads 1 --stop-after STAGE, nothing written but by write;"
+          " least CPU time of %d run(s) each):" % max(1, len(a.stage) // max(1, len(stages))))
+        sh = ("stage", "seconds", "cpu s", "MB/s", "adds ms/MB", "share")
+        st = []
+        total = stages[-1][1].get("cpu_seconds") or 0
+        before = 0.0
+        for name, m in stages:
+            cpu = m.get("cpu_seconds") or 0
+            st.append((name, "%.2f" % (m.get("seconds") or 0), "%.2f" % cpu,
+                       "%.1f" % (mb_unc / m["seconds"]) if m.get("seconds") else "?",
+                       "%.2f" % (1000 * (cpu - before) / mb_unc),
+                       ("%.0f %%" % (100 * (cpu - before) / total)) if total else ""))
+            before = cpu
+        sw = [max(len(sh[i]), *(len(t[i]) for t in st)) for i in range(len(sh))]
+        def sline(cols):
+            return "  ".join(c.ljust(sw[i]) if i == 0 else c.rjust(sw[i]) for i, c in enumerate(cols)).rstrip()
+        p(sline(sh))
+        p(sline(["-" * w for w in sw]))
+        for t in st:
+            p(sline(t))
+        p("  (adds ms/MB: CPU milliseconds per MB of uncompressed JSON the stage adds; 170 MB/s per core is 5.88 ms/MB in all)")
+        p("")
 
     verdicts = []
     for r in rows:
@@ -278,7 +324,8 @@ def main():
                        "falconry_version": a.falconry_version, "rustc": a.rustc, "git": a.git,
                        "machine": {"nproc": os.cpu_count(), "cpu": cpu_model(), "mem_gb": mem,
                                    "os": os_name(), "kernel": platform.release()},
-                       "rows": rows, "floor_mb_per_s": floors, "targets_met": all_pass}, f, indent=1, default=str)
+                       "rows": rows, "floor_mb_per_s": floors, "stages": dict(stages),
+                       "targets_met": all_pass}, f, indent=1, default=str)
     # exit 3 when falconry ran and missed a target; bench.sh decides what to do with it
     sys.exit(0 if all_pass or not verdicts else 3)
 

@@ -15,6 +15,8 @@
 #      this also warms the page cache);
 #   5. measures the floor: every gzip member inflated by the decoder falconry
 #      uses, output discarded (falconry convert --inflate-only --threads T);
+#      and where the time goes: the conversion at 1 thread stopped after each
+#      stage in turn (falconry convert --stop-after STAGE, nothing written);
 #      then for each thread count (1 and 2) runs, each as its own process under
 #      bench/measure.py (wall time + peak RSS):
 #        falconry convert --threads T --out OUT FILE...
@@ -29,8 +31,9 @@
 #          cost, a Python server, so it is a floor for the S3 path, not AWS's)
 #        bench/duckdb_convert.py  FILE... --out OUT --threads T
 #        bench/pyarrow_convert.py FILE... --out OUT --threads T
-#   6. prints machine, versions, corpus, a table (tool, threads, seconds,
-#      events/s, MB/s of uncompressed JSON, peak RSS MB, Parquet MB, events,
+#   6. prints machine, versions, corpus, the stage breakdown, a table (tool,
+#      threads, seconds, events/s, MB/s of uncompressed JSON, MB per CPU-second
+#      (user + system time on every core: the per-core figure), peak RSS MB, Parquet MB, events,
 #      falconry's throughput / the faster of DuckDB and pyarrow), the target
 #      verdicts and the exact commands. The same text goes to
 #      $BENCH_DIR/results.txt and the raw figures to $BENCH_DIR/results.json.
@@ -57,6 +60,8 @@
 #                            (see bench/duckdb_convert.py), 20480 = DuckDB default
 #   BENCH_PYARROW_FILE_PARALLEL [0]  1 = pyarrow converts T files concurrently
 #   BENCH_KEEP_OUTPUT [0]    1 = keep each tool's Parquet output under $BENCH_DIR/out
+#   BENCH_STAGES [1]         1 = also time the conversion stage by stage at 1
+#                            thread (convert --stop-after lines|sort|parse|build|write)
 #   BENCH_STRICT [0]         1 = exit 3 when falconry misses a target
 #   BENCH_FALCONRY_BIN [target/release/falconry]  another falconry binary; when
 #                            set, cargo build is not run (e.g. to bench an installed
@@ -84,6 +89,7 @@ BENCH_DUCKDB_SAMPLE_SIZE="${BENCH_DUCKDB_SAMPLE_SIZE:--1}"
 BENCH_PYARROW_FILE_PARALLEL="${BENCH_PYARROW_FILE_PARALLEL:-0}"
 BENCH_KEEP_OUTPUT="${BENCH_KEEP_OUTPUT:-0}"
 BENCH_STRICT="${BENCH_STRICT:-0}"
+BENCH_STAGES="${BENCH_STAGES:-1}"
 BENCH_VENV="${BENCH_VENV:-.venv-bench}"
 PYTHON="${PYTHON:-python3}"
 if [[ "$BENCH_SKIP_FALCONRY" == 1 ]]; then
@@ -200,6 +206,24 @@ if [[ "$BENCH_SKIP_FALCONRY" != 1 ]]; then
         say "gunzip floor, $T thread(s): $(cat "$RES/floor-t$T.json")"
         FLOOR_ARGS+=(--floor "$T=$RES/floor-t$T.json")
     done
+fi
+
+# Where the time goes: the conversion at 1 thread, each line taken only
+# through one stage and nothing written (the last stage is the whole thing).
+STAGE_ARGS=()
+if [[ "$BENCH_SKIP_FALCONRY" != 1 && "$BENCH_STAGES" == 1 ]]; then
+    # The stages take turns, BENCH_RUNS rounds, so a drifting machine moves them alike.
+    for ((run = 1; run <= BENCH_RUNS; run++)); do
+        for stage in lines sort parse build write; do
+            rm -rf "$OUT/stage"
+            "$PY" bench/measure.py --label "stage-$stage-r$run" --stdout /dev/null -- \
+                "$FALCONRY" convert --threads 1 --stop-after "$stage" --out "$OUT/stage" "${FILES[@]}" \
+                >"$RES/stage-$stage-r$run.json"
+            say "stage $stage: $(cat "$RES/stage-$stage-r$run.json")"
+            STAGE_ARGS+=(--stage "$stage=$RES/stage-$stage-r$run.json")
+        done
+    done
+    rm -rf "$OUT/stage"
 fi
 
 # The daemon's input: the corpus files (hard links) under a source root, and
@@ -347,7 +371,8 @@ fi
 set +e
 "$PY" bench/report.py --manifest "$RES/runs.tsv" --corpus-stats "$CORPUS/.stats.json" \
     --corpus-desc "$CORPUS_DESC" --falconry-version "$FALCONRY_VERSION" --rustc "$RUSTC_VERSION" \
-    --git "$GIT_REV" --json-out "$BENCH_DIR/results.json" ${FLOOR_ARGS[@]+"${FLOOR_ARGS[@]}"} >"$BENCH_DIR/results.txt"
+    --git "$GIT_REV" --json-out "$BENCH_DIR/results.json" ${FLOOR_ARGS[@]+"${FLOOR_ARGS[@]}"} \
+    ${STAGE_ARGS[@]+"${STAGE_ARGS[@]}"} >"$BENCH_DIR/results.txt"
 rc=$?
 set -e
 cat "$BENCH_DIR/results.txt"

@@ -320,6 +320,12 @@ pub struct ConvertArgs {
     /// print the seconds and bytes: the floor the benchmark compares with.
     #[arg(long)]
     pub inflate_only: bool,
+    /// Run every line only through this stage and write nothing: lines
+    /// (decompress and split), sort, parse, build (the Arrow columns) or
+    /// write (the whole conversion). The benchmark's breakdown of where the
+    /// time goes.
+    #[arg(long, value_name = "STAGE", default_value = "write")]
+    pub stop_after: falconry_forwarder::convert::Stage,
     /// Input files.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,

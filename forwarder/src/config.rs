@@ -451,6 +451,7 @@ impl ForwarderConfig {
                 tmp_dir: self.tmp_dir.clone().unwrap_or_else(std::env::temp_dir),
                 quarantine_budget: crate::convert::QUARANTINE_BUDGET,
                 detect: None,
+                stop_after: crate::convert::Stage::Write,
             },
             report_after_receives: self.report_after_receives.max(1),
             until_empty: self.until_empty,

@@ -8,6 +8,7 @@ pub async fn run(args: ConvertArgs) -> anyhow::Result<()> {
     }
     let mut opts = falconry_forwarder::convert::ConvertOptions {
         zstd_level: args.zstd_level,
+        stop_after: args.stop_after,
         ..Default::default()
     };
     let mut rules = 0;

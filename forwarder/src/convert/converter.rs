@@ -32,6 +32,48 @@ const MAX_FUTURE_MS: i64 = 24 * 3_600_000;
 /// level 3's larger search pays less), measured by `scripts/bench.sh`.
 pub const DEFAULT_ZSTD_LEVEL: i32 = 1;
 
+/// How far a conversion goes. Anything short of [`Stage::Write`] is for the
+/// benchmark's breakdown of where the time goes (`convert --stop-after`):
+/// every line goes through the stages up to that one, and nothing is written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stage {
+    /// Decompress and split into lines.
+    Lines,
+    /// ... and hold the lines in runs, sorted by the table's sort keys.
+    Sort,
+    /// ... and parse each line and find its partition hour.
+    Parse,
+    /// ... and build the Arrow columns (the batches are dropped).
+    Build,
+    /// ... and encode and write the Parquet files: the whole conversion.
+    #[default]
+    Write,
+}
+
+impl Stage {
+    pub const NAMES: [(&'static str, Stage); 5] = [
+        ("lines", Stage::Lines),
+        ("sort", Stage::Sort),
+        ("parse", Stage::Parse),
+        ("build", Stage::Build),
+        ("write", Stage::Write),
+    ];
+}
+
+impl std::str::FromStr for Stage {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Stage, String> {
+        Stage::NAMES
+            .iter()
+            .find(|(name, _)| *name == s)
+            .map(|(_, stage)| *stage)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Stage::NAMES.iter().map(|(n, _)| *n).collect();
+                format!("unknown stage {s:?} (one of: {})", names.join(", "))
+            })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ConvertOptions {
     /// Longer lines are quarantined.
@@ -44,6 +86,8 @@ pub struct ConvertOptions {
     pub quarantine_budget: u64,
     /// The rules to run over every event, if any.
     pub detect: Option<Detect>,
+    /// The last stage to run ([`Stage::Write`] but in the benchmark).
+    pub stop_after: Stage,
 }
 
 impl Default for ConvertOptions {
@@ -55,6 +99,7 @@ impl Default for ConvertOptions {
             tmp_dir: std::env::temp_dir(),
             quarantine_budget: QUARANTINE_BUDGET,
             detect: None,
+            stop_after: Stage::Write,
         }
     }
 }
@@ -146,7 +191,13 @@ pub fn convert(
         source,
     };
     let mut out = Output {
-        parts: PartFiles::new(schema, &opts.tmp_dir, source_key, opts.zstd_level)?,
+        parts: PartFiles::new(
+            schema,
+            &opts.tmp_dir,
+            source_key,
+            opts.zstd_level,
+            opts.stop_after == Stage::Write,
+        )?,
         quarantine: QuarantineWriter::new(source_key, &opts.tmp_dir, opts.quarantine_budget),
         findings: FindingsWriter::new(opts.detect.as_ref(), source_key, &opts.tmp_dir),
         rows: 0,
@@ -167,6 +218,9 @@ pub fn convert(
             }
         };
         n_lines += 1;
+        if opts.stop_after == Stage::Lines {
+            continue;
+        }
         match line {
             Line::Text { number, bytes } => run.push(number, bytes, &sort_keys),
             Line::TooLong {
@@ -200,7 +254,11 @@ pub fn convert(
         duplicates,
     } = out;
     let bytes_uncompressed = lines.bytes_read;
-    let (parts, misfits) = parts.finish()?;
+    let (mut parts, misfits) = parts.finish()?;
+    if opts.stop_after != Stage::Write {
+        // Nothing was encoded: the temporary files go.
+        parts.clear();
+    }
     let quarantine = quarantine.finish().map_err(temp_err)?;
     let (findings, tally) = findings.finish().map_err(temp_err)?;
     Ok(Converted {
@@ -246,6 +304,9 @@ impl Output<'_> {
     ) -> Result<(), ConvertError> {
         let fallback = Hour::from_ms(opts.fallback_ms);
         run.drain_sorted(|number, bytes| {
+            if opts.stop_after == Stage::Sort {
+                return Ok(());
+            }
             match record::parse(bytes) {
                 Ok(rec) => {
                     let hour = match row_time(schema, &rec) {
@@ -261,6 +322,10 @@ impl Output<'_> {
                         }
                         None => fallback,
                     };
+                    if opts.stop_after == Stage::Parse {
+                        std::hint::black_box(hour);
+                        return Ok(());
+                    }
                     self.parts.append(hour, &rec, bytes.len())?;
                     self.findings.event(&rec, number, bytes).map_err(|source| {
                         ConvertError::Temp {
@@ -462,6 +527,29 @@ mod tests {
         };
         assert!(data_pages("event_simplename").is_only(Encoding::RLE_DICTIONARY));
         assert!(data_pages("command_line").is_set(Encoding::PLAIN));
+    }
+
+    #[test]
+    fn the_benchmark_stages_read_every_line_and_only_write_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = gz(&[
+            b"{\"timestamp\":\"1625677521162\",\"aid\":\"a\"}\n{\"broken\":\n{\"aid\":\"b\"}\n",
+        ]);
+        for (name, stage) in Stage::NAMES {
+            assert_eq!(name.parse::<Stage>(), Ok(stage));
+            let o = ConvertOptions {
+                stop_after: stage,
+                ..opts(dir.path())
+            };
+            let c = convert(&data[..], "k", "events", &o).unwrap();
+            assert_eq!(c.lines, 3, "{name}");
+            let rows = if stage >= Stage::Build { 2 } else { 0 };
+            assert_eq!(c.rows, rows, "{name}");
+            assert_eq!(c.parts.is_empty(), stage != Stage::Write, "{name}");
+        }
+        // The stages that write nothing leave no temporary file behind.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        assert!("gzip".parse::<Stage>().unwrap_err().contains("lines, sort"));
     }
 
     #[test]

@@ -13,7 +13,7 @@ pub mod roundtrip;
 mod run;
 mod table_builder;
 
-pub use converter::{ConvertError, ConvertOptions, Converted, DEFAULT_ZSTD_LEVEL, convert};
+pub use converter::{ConvertError, ConvertOptions, Converted, DEFAULT_ZSTD_LEVEL, Stage, convert};
 pub use findings::{Detect, Findings, Tally};
 pub use part_files::PartFile;
 pub use quarantine::{QUARANTINE_BUDGET, Quarantine};

@@ -59,6 +59,19 @@ struct Open {
     last_used: u64,
 }
 
+impl Open {
+    /// Encodes the rows the builders hold (or only builds and drops them).
+    fn write_batch(&mut self, write: bool) -> Result<(), ParquetError> {
+        if self.builder.rows() > 0 {
+            let batch = self.builder.finish()?;
+            if write {
+                self.writer.write(&batch)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 pub struct PartFiles<'d> {
     table: &'static Table,
     tmp_dir: &'d Path,
@@ -67,6 +80,8 @@ pub struct PartFiles<'d> {
     done: Vec<PartFile>,
     next_seq: std::collections::HashMap<Hour, u32>,
     tick: u64,
+    /// False in the benchmark's `build` stage: batches are built and dropped.
+    write: bool,
     pub misfits: u64,
 }
 
@@ -76,6 +91,7 @@ impl<'d> PartFiles<'d> {
         tmp_dir: &'d Path,
         source_key: &str,
         zstd_level: i32,
+        write: bool,
     ) -> Result<Self, ParquetError> {
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(zstd_level)?))
@@ -107,6 +123,7 @@ impl<'d> PartFiles<'d> {
             done: Vec::new(),
             next_seq: Default::default(),
             tick: 0,
+            write,
             misfits: 0,
         })
     }
@@ -128,8 +145,7 @@ impl<'d> PartFiles<'d> {
         o.builder.append(record, line_len);
         o.rows += 1;
         if o.builder.rows() >= BATCH_ROWS || o.builder.approx_bytes() >= BATCH_BYTES {
-            let batch = o.builder.finish()?;
-            o.writer.write(&batch)?;
+            o.write_batch(self.write)?;
         }
         Ok(())
     }
@@ -140,10 +156,7 @@ impl<'d> PartFiles<'d> {
         let mut i = 0;
         while i < self.open.len() {
             let o = &mut self.open[i];
-            if o.builder.rows() > 0 {
-                let batch = o.builder.finish()?;
-                o.writer.write(&batch)?;
-            }
+            o.write_batch(self.write)?;
             o.writer.flush()?;
             if o.writer.bytes_written() >= FILE_BYTES {
                 self.close(i)?;
@@ -192,10 +205,7 @@ impl<'d> PartFiles<'d> {
 
     fn close(&mut self, idx: usize) -> Result<(), ParquetError> {
         let mut o = self.open.swap_remove(idx);
-        if o.builder.rows() > 0 {
-            let batch = o.builder.finish()?;
-            o.writer.write(&batch)?;
-        }
+        o.write_batch(self.write)?;
         self.misfits += o.builder.misfits;
         let file = o.writer.into_inner()?;
         file.sync_all()
