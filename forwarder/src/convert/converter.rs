@@ -43,7 +43,8 @@ pub enum Stage {
     Sort,
     /// ... and parse each line and find its partition hour.
     Parse,
-    /// ... and build the Arrow columns (the batches are dropped).
+    /// ... and build the Arrow columns (the batches are dropped) and run
+    /// the rules, if any.
     Build,
     /// ... and encode and write the Parquet files: the whole conversion.
     #[default]
