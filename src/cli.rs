@@ -322,9 +322,8 @@ pub struct ConvertArgs {
     pub inflate_only: bool,
     /// Run every line only through this stage and write nothing: lines
     /// (decompress and split), sort, parse, build (the Arrow columns and the
-    /// rules) or
-    /// write (the whole conversion). The benchmark's breakdown of where the
-    /// time goes.
+    /// rules) or write (the whole conversion). The benchmark's breakdown of
+    /// where the time goes.
     #[arg(long, value_name = "STAGE", default_value = "write")]
     pub stop_after: falconry_forwarder::convert::Stage,
     /// Input files.
